@@ -1,0 +1,66 @@
+/**
+ * Every timeout and limit in one place, with the invariants between them beside them. Modules import
+ * from here instead of writing numbers inline; `checkLimitInvariants` runs in a unit test.
+ */
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export const limits = {
+  // --- certificates (DESIGN section 4) ---
+  /** CA validity. Must outlive any leaf it signs. */
+  caLifetimeMs: 3650 * DAY,
+  /** Leaf notBefore is backdated this much to absorb clock skew between gateway and devices. */
+  certificateBackdateMs: 5 * MINUTE,
+  serverCertificateLifetimeMs: DAY,
+  clientCertificateDefaultLifetimeMs: DAY,
+  clientCertificateMinLifetimeMs: 10 * MINUTE,
+  clientCertificateMaxLifetimeMs: 30 * DAY,
+  /** Renewal at this fraction of a leaf's life (server in-process, devices over mTLS). */
+  renewAtFraction: 2 / 3,
+  /** After rotation the previous certificate stays valid this long. Must be shorter than the shortest leaf life. */
+  rotationOverlapMs: 5 * MINUTE,
+  /** A CSR larger than this is refused before parsing. */
+  maxCsrBytes: 4096,
+  /** A certificate larger than this is refused before parsing. */
+  maxCertificateBytes: 16 * 1024,
+
+  // --- secret store (DESIGN section 4) ---
+  /** Longest secret-store key name (its base64url file name must stay under 255 bytes). */
+  maxSecretKeyLength: 128,
+  /** Largest value the secret store holds (keys, certificates, small records). */
+  maxSecretValueBytes: 1024 * 1024,
+  /** scrypt cost for the passphrase-derived key-encryption key (N=2^17, r=8: ~128 MiB, ~0.3 s). */
+  scryptN: 2 ** 17,
+  scryptR: 8,
+  scryptP: 1,
+  scryptMaxmem: 256 * 1024 * 1024,
+  /** How long a keyring probe may take before the keyring counts as unavailable. */
+  keyringProbeTimeoutMs: 5_000,
+
+  // --- daemon ---
+  /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */
+  shutdownGraceMs: 5_000,
+  /** Largest config file read. */
+  maxConfigBytes: 64 * 1024,
+} as const;
+
+export type Limits = typeof limits;
+
+/** Throws if the limits contradict each other. Called from a test, and cheap enough to call at start. */
+export function checkLimitInvariants(l: Limits = limits): void {
+  const fail = (why: string) => {
+    throw new Error(`limit invariant broken: ${why}`);
+  };
+  if (l.caLifetimeMs <= l.clientCertificateMaxLifetimeMs) fail("the CA must outlive every client certificate");
+  if (l.caLifetimeMs <= l.serverCertificateLifetimeMs) fail("the CA must outlive the server certificate");
+  // At most two certificates per device are ever trusted: the overlap of one rotation ends before the
+  // new certificate reaches its own renewal point.
+  if (l.rotationOverlapMs >= l.clientCertificateMinLifetimeMs * l.renewAtFraction)
+    fail("the rotation overlap must end before the renewed certificate's own renewal point");
+  if (l.clientCertificateMinLifetimeMs > l.clientCertificateDefaultLifetimeMs) fail("default client life below minimum");
+  if (l.clientCertificateDefaultLifetimeMs > l.clientCertificateMaxLifetimeMs) fail("default client life above maximum");
+  if (!(l.renewAtFraction > 0 && l.renewAtFraction < 1)) fail("renewal must happen inside a certificate's life");
+  if (l.certificateBackdateMs >= l.clientCertificateMinLifetimeMs) fail("backdating must not eat a whole certificate");
+}

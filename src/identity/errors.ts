@@ -1,0 +1,19 @@
+import { defineErrorFamily, ExitCode } from "../common/errors.js";
+
+/** Errors of the identity domain: CA, certificates, CSRs, device identity, secret store, registry. */
+export class IdentityError extends defineErrorFamily("identity", {
+  invalid_csr: ExitCode.usage,
+  unsupported_key: ExitCode.unsupported,
+  invalid_certificate: ExitCode.usage,
+  invalid_lifetime: ExitCode.usage,
+  ca_missing: ExitCode.precondition,
+  ca_mismatch: ExitCode.precondition,
+  secret_store_locked: ExitCode.authentication,
+  secret_store_corrupt: ExitCode.precondition,
+  secret_store_unavailable: ExitCode.unsupported,
+  invalid_secret_key: ExitCode.usage,
+  secret_too_large: ExitCode.usage,
+  identity_missing: ExitCode.notFound,
+  device_not_found: ExitCode.notFound,
+  device_revoked: ExitCode.denied,
+}) {}
