@@ -48,7 +48,13 @@ export function fsyncDirectory(dir: string): void {
 
 /** Creates (or tightens) a directory readable only by its owner. */
 export function ensurePrivateDirectory(path: string): void {
-  mkdirSync(path, { recursive: true, mode: PRIVATE_DIR_MODE });
+  try {
+    mkdirSync(path, { recursive: true, mode: PRIVATE_DIR_MODE });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "EEXIST" || code === "ENOTDIR" ? "exists and is not a directory" : (err as Error).message;
+    throw new CommonError("precondition", `${path} ${why}`, { cause: err });
+  }
   const st = statSync(path);
   if (!st.isDirectory()) throw new CommonError("precondition", `${path} exists and is not a directory`);
   if ((st.mode & 0o777) !== PRIVATE_DIR_MODE) chmodSync(path, PRIVATE_DIR_MODE);

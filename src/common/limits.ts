@@ -25,6 +25,8 @@ export const limits = {
   maxCsrBytes: 4096,
   /** A certificate larger than this is refused before parsing. */
   maxCertificateBytes: 16 * 1024,
+  /** Most configured DNS names, and most configured IP addresses, on the server certificate (each). */
+  maxServerAltNames: 32,
 
   // --- secret store (DESIGN section 4) ---
   /** Longest secret-store key name (its base64url file name must stay under 255 bytes). */

@@ -6,6 +6,10 @@ export class IdentityError extends defineErrorFamily("identity", {
   unsupported_key: ExitCode.unsupported,
   invalid_certificate: ExitCode.usage,
   invalid_lifetime: ExitCode.usage,
+  /** A DNS name, IP address or device id that cannot go into a certificate's subject or SANs. */
+  invalid_san: ExitCode.usage,
+  /** A private key that cannot be read (not PKCS#8 PEM, corrupt). */
+  invalid_key: ExitCode.usage,
   ca_missing: ExitCode.precondition,
   ca_mismatch: ExitCode.precondition,
   secret_store_locked: ExitCode.authentication,
@@ -16,4 +20,5 @@ export class IdentityError extends defineErrorFamily("identity", {
   identity_missing: ExitCode.notFound,
   device_not_found: ExitCode.notFound,
   device_revoked: ExitCode.denied,
+  identity_mismatch: ExitCode.denied,
 }) {}

@@ -1,0 +1,49 @@
+import type { AuditEntry } from "../common/audit.js";
+
+/** A device's certificate as the gateway trusts it: by DER fingerprint, with its expiry. */
+export interface TrustedCertificate {
+  fingerprint: string;
+  expiresAt: number;
+}
+
+export interface PairedDevice {
+  deviceId: string;
+  clientKind: string;
+  deviceName: string;
+  platform: string;
+  /** Raw 32-byte Ed25519 identity public key; signs pairing, status polls and renewals. */
+  identityPublicKey: Buffer;
+  identityFingerprint: string;
+  current: TrustedCertificate;
+  /** The certificate before the last rotation, trusted until `acceptedUntil` (the overlap). */
+  previous?: TrustedCertificate & { acceptedUntil: number };
+  pairedAt: number;
+  updatedAt: number;
+  revokedAt?: number;
+  revokedReason?: string;
+}
+
+export interface RevokedCertificate {
+  fingerprint: string;
+  deviceId: string;
+  revokedAt: number;
+  /** The certificate's own expiry: after it, the entry is pruned (the certificate is dead anyway). */
+  expiresAt: number;
+  reason: string;
+}
+
+/**
+ * Persistence port for the device registry. Each mutation writes its audit entry in the same
+ * transaction. The SQLite implementation is in store/; a PostgreSQL one can implement the same.
+ */
+export interface DeviceRepository {
+  get(deviceId: string): Promise<PairedDevice | undefined>;
+  list(): Promise<PairedDevice[]>;
+  findByCertificate(fingerprint: string): Promise<PairedDevice | undefined>;
+  findRevokedCertificate(fingerprint: string): Promise<RevokedCertificate | undefined>;
+  /** Inserts or replaces the device row, and records revoked certificates, atomically. */
+  save(device: PairedDevice, revokedCertificates: readonly RevokedCertificate[], audit: AuditEntry): Promise<void>;
+  remove(deviceId: string, audit: AuditEntry): Promise<boolean>;
+  pruneRevokedCertificates(now: number): Promise<number>;
+  listRevokedCertificates(): Promise<RevokedCertificate[]>;
+}

@@ -1,0 +1,60 @@
+import type { Database } from "better-sqlite3";
+import type { AuditEntry, AuditRecord } from "../common/audit.js";
+import type { Clock } from "../common/clock.js";
+import { newId } from "../common/ids.js";
+import type { Random } from "../common/random.js";
+
+interface AuditRow {
+  id: string;
+  at: number;
+  kind: string;
+  actor: string;
+  device_id: string | null;
+  detail: string;
+}
+
+/** Appends audit entries; called inside the transaction of the change being audited. */
+export class SqliteAuditLog {
+  readonly #insert;
+  readonly #recent;
+  readonly #clock: Clock;
+  readonly #random: Random;
+
+  constructor(db: Database, clock: Clock, random: Random) {
+    this.#clock = clock;
+    this.#random = random;
+    this.#insert = db.prepare(
+      "INSERT INTO audit_events (id, at, kind, actor, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#recent = db.prepare<[number], AuditRow>("SELECT * FROM audit_events ORDER BY at DESC, rowid DESC LIMIT ?");
+  }
+
+  /** Synchronous so it can run inside a better-sqlite3 transaction. */
+  appendSync(entry: AuditEntry): AuditRecord {
+    const record: AuditRecord = { id: newId(this.#clock, this.#random), at: this.#clock.now(), ...entry };
+    this.#insert.run(
+      record.id,
+      record.at,
+      record.kind,
+      record.actor,
+      record.deviceId ?? null,
+      JSON.stringify(record.detail ?? {}),
+    );
+    return record;
+  }
+
+  async append(entry: AuditEntry): Promise<AuditRecord> {
+    return this.appendSync(entry);
+  }
+
+  async recent(limit = 100): Promise<AuditRecord[]> {
+    return this.#recent.all(limit).map((row) => ({
+      id: row.id,
+      at: row.at,
+      kind: row.kind,
+      actor: row.actor,
+      ...(row.device_id === null ? {} : { deviceId: row.device_id }),
+      detail: JSON.parse(row.detail),
+    }));
+  }
+}

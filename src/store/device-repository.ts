@@ -1,0 +1,163 @@
+import type { Database } from "better-sqlite3";
+import type { AuditEntry } from "../common/audit.js";
+import type { DeviceRepository, PairedDevice, RevokedCertificate } from "../identity/device-records.js";
+import type { SqliteAuditLog } from "./audit-log.js";
+
+interface DeviceRow {
+  device_id: string;
+  client_kind: string;
+  device_name: string;
+  platform: string;
+  identity_public: Buffer;
+  identity_fingerprint: string;
+  current_cert_fingerprint: string;
+  current_cert_expires_at: number;
+  previous_cert_fingerprint: string | null;
+  previous_cert_expires_at: number | null;
+  previous_cert_accepted_until: number | null;
+  paired_at: number;
+  updated_at: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+interface RevokedRow {
+  fingerprint: string;
+  device_id: string;
+  revoked_at: number;
+  expires_at: number;
+  reason: string;
+}
+
+function toDevice(row: DeviceRow): PairedDevice {
+  const device: PairedDevice = {
+    deviceId: row.device_id,
+    clientKind: row.client_kind,
+    deviceName: row.device_name,
+    platform: row.platform,
+    identityPublicKey: row.identity_public,
+    identityFingerprint: row.identity_fingerprint,
+    current: { fingerprint: row.current_cert_fingerprint, expiresAt: row.current_cert_expires_at },
+    pairedAt: row.paired_at,
+    updatedAt: row.updated_at,
+  };
+  if (row.previous_cert_fingerprint !== null)
+    device.previous = {
+      fingerprint: row.previous_cert_fingerprint,
+      expiresAt: row.previous_cert_expires_at!,
+      acceptedUntil: row.previous_cert_accepted_until!,
+    };
+  if (row.revoked_at !== null) {
+    device.revokedAt = row.revoked_at;
+    device.revokedReason = row.revoked_reason ?? "";
+  }
+  return device;
+}
+
+function toRevoked(row: RevokedRow): RevokedCertificate {
+  return {
+    fingerprint: row.fingerprint,
+    deviceId: row.device_id,
+    revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+    reason: row.reason,
+  };
+}
+
+/** Device registry persistence on SQLite; each mutation and its audit entry commit together. */
+export class SqliteDeviceRepository implements DeviceRepository {
+  readonly #db: Database;
+  readonly #audit: SqliteAuditLog;
+  readonly #byId;
+  readonly #all;
+  readonly #byCert;
+  readonly #revokedByFp;
+  readonly #allRevoked;
+  readonly #upsert;
+  readonly #insertRevoked;
+  readonly #delete;
+  readonly #prune;
+
+  constructor(db: Database, audit: SqliteAuditLog) {
+    this.#db = db;
+    this.#audit = audit;
+    this.#byId = db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE device_id = ?");
+    this.#all = db.prepare<[], DeviceRow>("SELECT * FROM devices ORDER BY paired_at, device_id");
+    this.#byCert = db.prepare<[string, string], DeviceRow>(
+      "SELECT * FROM devices WHERE current_cert_fingerprint = ? OR previous_cert_fingerprint = ?",
+    );
+    this.#revokedByFp = db.prepare<[string], RevokedRow>("SELECT * FROM revoked_certificates WHERE fingerprint = ?");
+    this.#allRevoked = db.prepare<[], RevokedRow>("SELECT * FROM revoked_certificates ORDER BY revoked_at");
+    this.#upsert = db.prepare(`
+      INSERT OR REPLACE INTO devices (device_id, client_kind, device_name, platform, identity_public,
+        identity_fingerprint, current_cert_fingerprint, current_cert_expires_at, previous_cert_fingerprint,
+        previous_cert_expires_at, previous_cert_accepted_until, paired_at, updated_at, revoked_at, revoked_reason)
+      VALUES (@device_id, @client_kind, @device_name, @platform, @identity_public, @identity_fingerprint,
+        @current_cert_fingerprint, @current_cert_expires_at, @previous_cert_fingerprint, @previous_cert_expires_at,
+        @previous_cert_accepted_until, @paired_at, @updated_at, @revoked_at, @revoked_reason)`);
+    this.#insertRevoked = db.prepare(`
+      INSERT OR IGNORE INTO revoked_certificates (fingerprint, device_id, revoked_at, expires_at, reason)
+      VALUES (?, ?, ?, ?, ?)`);
+    this.#delete = db.prepare("DELETE FROM devices WHERE device_id = ?");
+    this.#prune = db.prepare("DELETE FROM revoked_certificates WHERE expires_at <= ?");
+  }
+
+  async get(deviceId: string): Promise<PairedDevice | undefined> {
+    const row = this.#byId.get(deviceId);
+    return row && toDevice(row);
+  }
+
+  async list(): Promise<PairedDevice[]> {
+    return this.#all.all().map(toDevice);
+  }
+
+  async findByCertificate(fingerprint: string): Promise<PairedDevice | undefined> {
+    const row = this.#byCert.get(fingerprint, fingerprint);
+    return row && toDevice(row);
+  }
+
+  async findRevokedCertificate(fingerprint: string): Promise<RevokedCertificate | undefined> {
+    const row = this.#revokedByFp.get(fingerprint);
+    return row && toRevoked(row);
+  }
+
+  async listRevokedCertificates(): Promise<RevokedCertificate[]> {
+    return this.#allRevoked.all().map(toRevoked);
+  }
+
+  async save(device: PairedDevice, revoked: readonly RevokedCertificate[], audit: AuditEntry): Promise<void> {
+    this.#db.transaction(() => {
+      this.#upsert.run({
+        device_id: device.deviceId,
+        client_kind: device.clientKind,
+        device_name: device.deviceName,
+        platform: device.platform,
+        identity_public: device.identityPublicKey,
+        identity_fingerprint: device.identityFingerprint,
+        current_cert_fingerprint: device.current.fingerprint,
+        current_cert_expires_at: device.current.expiresAt,
+        previous_cert_fingerprint: device.previous?.fingerprint ?? null,
+        previous_cert_expires_at: device.previous?.expiresAt ?? null,
+        previous_cert_accepted_until: device.previous?.acceptedUntil ?? null,
+        paired_at: device.pairedAt,
+        updated_at: device.updatedAt,
+        revoked_at: device.revokedAt ?? null,
+        revoked_reason: device.revokedReason ?? null,
+      });
+      for (const r of revoked) this.#insertRevoked.run(r.fingerprint, r.deviceId, r.revokedAt, r.expiresAt, r.reason);
+      this.#audit.appendSync(audit);
+    }).immediate();
+  }
+
+  async remove(deviceId: string, audit: AuditEntry): Promise<boolean> {
+    return this.#db.transaction(() => {
+      const removed = this.#delete.run(deviceId).changes > 0;
+      if (removed) this.#audit.appendSync(audit);
+      return removed;
+    }).immediate();
+  }
+
+  async pruneRevokedCertificates(now: number): Promise<number> {
+    return this.#prune.run(now).changes;
+  }
+}

@@ -1,0 +1,91 @@
+import type { Database } from "better-sqlite3";
+import { StoreError } from "./errors.js";
+
+/**
+ * Versioned schema changes, applied in order inside one transaction each. Never edit a released
+ * migration: add a new one. Times are integer milliseconds since the epoch; fingerprints lowercase hex.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "identity foundation",
+    sql: `
+      CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        client_kind TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        identity_public BLOB NOT NULL CHECK (length(identity_public) = 32),
+        identity_fingerprint TEXT NOT NULL,
+        current_cert_fingerprint TEXT NOT NULL UNIQUE,
+        current_cert_expires_at INTEGER NOT NULL,
+        previous_cert_fingerprint TEXT UNIQUE,
+        previous_cert_expires_at INTEGER,
+        previous_cert_accepted_until INTEGER,
+        paired_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        revoked_reason TEXT
+      ) STRICT;
+
+      CREATE TABLE revoked_certificates (
+        fingerprint TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        reason TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX revoked_certificates_expiry ON revoked_certificates (expires_at);
+
+      CREATE TABLE audit_events (
+        id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        device_id TEXT,
+        detail TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_events_at ON audit_events (at);
+    `,
+  },
+];
+
+export function currentSchemaVersion(db: Database): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
+/** Brings the schema up to date; refuses a database written by a newer Palyra. */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const current = currentSchemaVersion(db);
+  if (current > latest)
+    throw new StoreError(
+      "schema_too_new",
+      `the database has schema version ${current}, newer than this Palyra understands (${latest}); upgrade Palyra`,
+    );
+  for (const migration of migrations) {
+    if (migration.version <= current) continue;
+    try {
+      db.transaction(() => {
+        db.exec(migration.sql);
+        db.pragma(`user_version = ${migration.version}`);
+      }).immediate();
+    } catch (err) {
+      throw new StoreError("migration_failed", `migration ${migration.version} (${migration.name}) failed`, {
+        cause: err,
+      });
+    }
+  }
+  return currentSchemaVersion(db);
+}
