@@ -40,6 +40,9 @@ export const limits = {
   scryptMaxmem: 256 * 1024 * 1024,
   /** How long a keyring probe may take before the keyring counts as unavailable. */
   keyringProbeTimeoutMs: 5_000,
+  /** Temp files a crashed writer left in a secret store are removed on open once older than this (a
+   *  younger one may belong to a live writer in another process). */
+  secretStoreStaleTempMs: 10 * MINUTE,
 
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */

@@ -1,0 +1,122 @@
+import { existsSync } from "node:fs";
+import { isIP } from "node:net";
+import { parse as parseToml } from "smol-toml";
+import { z } from "zod";
+import { readFileLimited } from "../common/atomic-file.js";
+import { limits } from "../common/limits.js";
+import { DaemonError } from "./errors.js";
+
+/**
+ * Daemon configuration. Precedence: flags > PALYRA_* environment > palyra.toml > defaults. Every source
+ * is validated by the same schema and unknown keys are rejected, so a typo never silently does nothing.
+ */
+
+const hostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i, "a DNS name without wildcards");
+const ipAddress = z.string().refine((v) => isIP(v) !== 0, "an IPv4 or IPv6 address");
+const port = z.coerce.number().int().min(0).max(65535);
+const bindHost = z.string().refine((v) => isIP(v) !== 0 || v === "localhost", "an IP address or localhost");
+
+const listener = z.object({ host: bindHost, port }).strict();
+const fields = {
+  admin: listener,
+  node: listener,
+  server_names: z.array(hostname).max(32),
+  server_ips: z.array(ipAddress).max(32),
+  log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  allow_non_loopback: z.boolean(),
+};
+export const configSchema = z.object(fields).strict();
+/** A single source may set any subset, including part of a listener. */
+const partialSchema = z.object({ ...fields, admin: listener.partial(), node: listener.partial() }).partial().strict();
+
+export type DaemonConfig = z.infer<typeof configSchema>;
+
+export const DEFAULT_CONFIG: DaemonConfig = {
+  admin: { host: "127.0.0.1", port: 7142 },
+  node: { host: "127.0.0.1", port: 7444 },
+  server_names: [],
+  server_ips: [],
+  log_level: "info",
+  allow_non_loopback: false,
+};
+
+type PartialConfig = { [K in keyof DaemonConfig]?: DaemonConfig[K] extends object ? Partial<DaemonConfig[K]> | DaemonConfig[K] : DaemonConfig[K] };
+
+/** Reads palyra.toml if it exists. */
+export function readConfigFile(path: string): PartialConfig {
+  if (!existsSync(path)) return {};
+  let parsed: unknown;
+  try {
+    parsed = parseToml(readFileLimited(path, limits.maxConfigBytes).toString("utf8"));
+  } catch (err) {
+    throw new DaemonError("invalid_config", `${path}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+  }
+  return checkPartial(parsed, path);
+}
+
+const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
+  PALYRA_ADMIN_HOST: (v) => ({ admin: { host: v } }),
+  PALYRA_ADMIN_PORT: (v) => ({ admin: { port: Number(v) } }),
+  PALYRA_NODE_HOST: (v) => ({ node: { host: v } }),
+  PALYRA_NODE_PORT: (v) => ({ node: { port: Number(v) } }),
+  PALYRA_SERVER_NAMES: (v) => ({ server_names: splitList(v) }),
+  PALYRA_SERVER_IPS: (v) => ({ server_ips: splitList(v) }),
+  PALYRA_LOG_LEVEL: (v) => ({ log_level: v as DaemonConfig["log_level"] }),
+  PALYRA_ALLOW_NON_LOOPBACK: (v) => ({ allow_non_loopback: v === "1" || v === "true" }),
+};
+
+function splitList(v: string): string[] {
+  return v.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv): PartialConfig {
+  let out: PartialConfig = {};
+  for (const [name, map] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value !== undefined && value !== "") out = merge(out, map(value));
+  }
+  return checkPartial(out, "environment");
+}
+
+function checkPartial(value: unknown, source: string): PartialConfig {
+  const result = partialSchema.safeParse(value);
+  if (!result.success) throw new DaemonError("invalid_config", `${source}: ${formatIssues(result.error)}`);
+  return result.data as PartialConfig;
+}
+
+function merge(base: PartialConfig, over: PartialConfig): PartialConfig {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const prev = out[k];
+    out[k] = v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object" ? { ...prev, ...v } : v;
+  }
+  return out as PartialConfig;
+}
+
+/** Merges the sources (lowest precedence first) over the defaults and validates the result. */
+export function resolveConfig(...sources: PartialConfig[]): DaemonConfig {
+  const merged = sources.reduce(merge, DEFAULT_CONFIG as PartialConfig);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) throw new DaemonError("invalid_config", formatIssues(result.error));
+  const config = result.data;
+  const loopback = (h: string) => h === "localhost" || h === "::1" || h.startsWith("127.");
+  for (const [name, bind] of [["admin", config.admin], ["node", config.node]] as const)
+    if (!loopback(bind.host) && !config.allow_non_loopback)
+      throw new DaemonError(
+        "unsafe_bind",
+        `${name} would listen on ${bind.host}, which is not loopback; pass --allow-non-loopback to confirm`,
+      );
+  return config;
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+    .join("; ");
+}

@@ -1,0 +1,148 @@
+import type { Server } from "node:http";
+import type { Clock } from "../common/clock.js";
+import { ensurePrivateDirectory } from "../common/atomic-file.js";
+import type { Random } from "../common/random.js";
+import { VERSION } from "../common/version.js";
+import type { CertificateAuthority } from "../identity/ca.js";
+import { DeviceRegistry } from "../identity/device-registry.js";
+import { openFilesystemSecretStore } from "../identity/filesystem-secret-store.js";
+import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
+import { createAdminServer, listen } from "./admin-http.js";
+import { loadOrCreateCa } from "./ca-bootstrap.js";
+import type { DaemonConfig } from "./config.js";
+import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
+import { DaemonError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { ServerCertificateManager } from "./server-certificate.js";
+import { statePaths } from "./state-root.js";
+
+export interface GatewayOptions {
+  stateRoot: string;
+  config: DaemonConfig;
+  logger: Logger;
+  clock: Clock;
+  random: Random;
+  env?: NodeJS.ProcessEnv;
+}
+
+export type GatewayState = "starting" | "running" | "stopping" | "stopped";
+
+/** The composition root: state root, secret store, database, CA, server certificate, listeners. */
+export class Gateway {
+  readonly ca: CertificateAuthority;
+  readonly devices: DeviceRegistry;
+  readonly adminUrl: string;
+  readonly #store: GatewayStore;
+  readonly #serverCert: ServerCertificateManager;
+  readonly #admin: Server;
+  readonly #logger: Logger;
+  readonly #infoPath: string;
+  #state: GatewayState = "running";
+
+  private constructor(parts: {
+    ca: CertificateAuthority;
+    store: GatewayStore;
+    devices: DeviceRegistry;
+    serverCert: ServerCertificateManager;
+    admin: Server;
+    adminUrl: string;
+    logger: Logger;
+    infoPath: string;
+  }) {
+    this.ca = parts.ca;
+    this.#store = parts.store;
+    this.devices = parts.devices;
+    this.#serverCert = parts.serverCert;
+    this.#admin = parts.admin;
+    this.adminUrl = parts.adminUrl;
+    this.#logger = parts.logger;
+    this.#infoPath = parts.infoPath;
+  }
+
+  state(): GatewayState {
+    return this.#state;
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const { config, logger, clock, random } = options;
+    const paths = statePaths(options.stateRoot);
+    ensurePrivateDirectory(paths.root);
+    const running = readDaemonInfo(paths.daemonInfo);
+    if (running && running.pid !== process.pid)
+      throw new DaemonError("already_running", `a daemon (pid ${running.pid}) already uses ${paths.root}`);
+
+    const secrets = await openFilesystemSecretStore(paths.secrets, { env: options.env ?? process.env });
+    const store = openGatewayStore(paths.database, clock, random);
+    try {
+      const { ca, created } = await loadOrCreateCa(secrets, store.meta, clock, random, paths.caCertificate);
+      logger.info({ ca_fingerprint: ca.fingerprint, created }, created ? "created gateway CA" : "loaded gateway CA");
+
+      const devices = new DeviceRegistry(store.devices, clock);
+      const pruned = await devices.pruneRevokedCertificates();
+      if (pruned > 0) logger.info({ pruned }, "pruned expired revoked certificates");
+
+      const serverCert = new ServerCertificateManager(ca, clock, {
+        dnsNames: config.server_names,
+        ipAddresses: config.server_ips,
+      });
+      const issued = await serverCert.issue();
+      logger.info(
+        { fingerprint: issued.certificate.fingerprint, not_after: issued.certificate.notAfter.toISOString() },
+        "issued server certificate",
+      );
+      serverCert.onRenew((id) => logger.info({ fingerprint: id.certificate.fingerprint }, "renewed server certificate"));
+      serverCert.start((err) => logger.error({ err: (err as Error).message }, "server certificate renewal failed"));
+
+      const startedAt = clock.now();
+      const admin = createAdminServer(
+        () => ({
+          status: "ok",
+          version: VERSION,
+          ca_fingerprint: ca.fingerprint,
+          uptime_s: Math.floor((clock.now() - startedAt) / 1000),
+        }),
+        logger,
+      );
+      let address;
+      try {
+        address = await listen(admin, config.admin.host, config.admin.port);
+      } catch (err) {
+        serverCert.stop();
+        throw new DaemonError(
+          "bind_failed",
+          `could not listen on ${config.admin.host}:${config.admin.port}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      const adminUrl = `http://${host}:${address.port}`;
+      writeDaemonInfo(paths.daemonInfo, {
+        pid: process.pid,
+        started_at: new Date(startedAt).toISOString(),
+        version: VERSION,
+        admin_url: adminUrl,
+        ca_fingerprint: ca.fingerprint,
+      });
+      logger.info({ admin_url: adminUrl, state_root: paths.root }, "gateway running");
+      return new Gateway({ ca, store, devices, serverCert, admin, adminUrl, logger, infoPath: paths.daemonInfo });
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  /** Stops listeners, then closes the database. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#state !== "running") return;
+    this.#state = "stopping";
+    this.#serverCert.stop();
+    await new Promise<void>((resolve) => {
+      this.#admin.close(() => resolve());
+      this.#admin.closeAllConnections();
+    });
+    removeDaemonInfo(this.#infoPath);
+    this.#store.close();
+    this.#state = "stopped";
+    this.#logger.info("gateway stopped");
+  }
+}

@@ -1,0 +1,86 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+export const CLI_ENTRY = fileURLToPath(new URL("../../src/cli/run.ts", import.meta.url));
+
+/** Environment for CLI children: no session bus (so no keyring), a test passphrase, quiet logs. */
+export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PALYRA_STORE_PASSPHRASE: "test passphrase", ...extra };
+  delete env.DBUS_SESSION_BUS_ADDRESS;
+  delete env.PALYRA_STATE_ROOT;
+  return env;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `palyra <args>` to completion. */
+export async function runCli(args: string[], env = testEnv(), timeoutMs = 30_000): Promise<CliResult> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI_ENTRY, ...args], { env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const [code] = (await once(child, "close")) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+export interface DaemonProcess {
+  child: ChildProcessWithoutNullStreams;
+  summary: { state_root: string; admin_url: string; ca_fingerprint: string };
+  stderr: () => string;
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Starts `palyra daemon --json` and resolves once it printed its summary (it is then serving). */
+export async function startDaemon(stateRoot: string, env = testEnv(), extraArgs: string[] = []): Promise<DaemonProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CLI_ENTRY, "daemon", "--state-root", stateRoot, "--admin-port", "0", "--json", ...extraArgs],
+    { env },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const summary = await new Promise<DaemonProcess["summary"]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start in time; stderr: ${stderr}`)), 30_000);
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      try {
+        const parsed = JSON.parse(stdout);
+        clearTimeout(timer);
+        resolve(parsed);
+      } catch {
+        // summary not complete yet
+      }
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`daemon exited with ${code}: ${stderr}`), { code, stderr }));
+    });
+  });
+  return {
+    child,
+    summary,
+    stderr: () => stderr,
+    stop: async (signal = "SIGTERM") => {
+      if (child.exitCode !== null) return child.exitCode;
+      const closed = once(child, "close");
+      child.kill(signal);
+      const [code] = (await closed) as [number | null];
+      return code;
+    },
+  };
+}
