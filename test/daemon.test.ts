@@ -31,7 +31,11 @@ test("daemon: serves /healthz, reuses its CA across restarts, exits 0 on SIGTERM
 
   assert.equal(await first.stop("SIGTERM"), 0);
   assert.ok(!existsSync(join(stateRoot, "daemon.json")), "daemon.json is removed on a clean stop");
-  const logs = first.stderr().trim().split("\n").map((l) => JSON.parse(l));
+  const logs = first
+    .stderr()
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.ok(logs.some((l) => l.msg === "created gateway CA"));
   assert.ok(logs.some((l) => l.msg === "gateway stopped"));
 
@@ -79,7 +83,10 @@ test("doctor --json reports permissions, key mode and a running daemon", async (
   const daemon = await startDaemon(stateRoot);
   const result = await runCli(["doctor", "--state-root", stateRoot, "--json"]);
   assert.equal(result.code, 0, result.stdout + result.stderr);
-  const report = JSON.parse(result.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
+  const report = JSON.parse(result.stdout) as {
+    ok: boolean;
+    checks: { name: string; status: string; detail: string }[];
+  };
   const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
   assert.equal(report.ok, true);
   assert.equal(byName["state root"]?.status, "ok");

@@ -5,7 +5,11 @@ export interface OutputOptions {
 }
 
 /** Writes command output: JSON when asked, else aligned `key  value` lines. */
-export function printResult(data: Record<string, unknown>, options: OutputOptions, out = process.stdout): void {
+export function printResult(
+  data: Record<string, unknown>,
+  options: OutputOptions,
+  out = process.stdout,
+): void {
   if (options.json) {
     out.write(`${JSON.stringify(data, null, 2)}\n`);
     return;
@@ -37,7 +41,8 @@ export function reportError(err: unknown, options: OutputOptions, errOut = proce
   } else {
     errOut.write(`error: ${error.message}\n`);
   }
-  if (error.code === "internal" && process.env.PALYRA_DEBUG) errOut.write(`${(error.cause as Error)?.stack ?? ""}\n`);
+  if (error.code === "internal" && process.env.PALYRA_DEBUG)
+    errOut.write(`${(error.cause as Error)?.stack ?? ""}\n`);
   return error.exitCode;
 }
 

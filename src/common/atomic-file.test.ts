@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, chmodSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -14,11 +14,17 @@ test("writeFileAtomic replaces content whole, with mode 0600, leaving no temp fi
   writeFileAtomic(path, Buffer.from("second"));
   assert.equal(readFileSync(path, "utf8"), "second");
   assert.equal(modeOf(path), 0o600);
-  assert.deepEqual(readdirSync(root).filter((f) => f.endsWith(".tmp")), []);
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.endsWith(".tmp")),
+    [],
+  );
 });
 
 test("writeFileAtomic into a missing directory fails with a clear error and leaves nothing", () => {
-  assert.throws(() => writeFileAtomic(join(root, "missing", "x"), "y"), { code: "io", message: /could not write/ });
+  assert.throws(() => writeFileAtomic(join(root, "missing", "x"), "y"), {
+    code: "io",
+    message: /could not write/,
+  });
 });
 
 test("ensurePrivateDirectory creates 0700 and tightens an existing 0755 directory", () => {

@@ -1,6 +1,19 @@
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, chmodSync, readFileSync, fstatSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { CommonError } from "./errors.js";
 
 export const PRIVATE_DIR_MODE = 0o700;
@@ -17,7 +30,11 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | undefined;
   try {
-    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    fd = openSync(
+      temp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      mode,
+    );
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
@@ -52,7 +69,8 @@ export function ensurePrivateDirectory(path: string): void {
     mkdirSync(path, { recursive: true, mode: PRIVATE_DIR_MODE });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "EEXIST" || code === "ENOTDIR" ? "exists and is not a directory" : (err as Error).message;
+    const why =
+      code === "EEXIST" || code === "ENOTDIR" ? "exists and is not a directory" : (err as Error).message;
     throw new CommonError("precondition", `${path} ${why}`, { cause: err });
   }
   const st = statSync(path);

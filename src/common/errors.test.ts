@@ -10,7 +10,11 @@ test("domain errors carry a stable code, an exit code and a cause", () => {
   assert.equal(err.domain, "common");
   assert.equal(err.exitCode, ExitCode.internal);
   assert.equal(err.cause, cause);
-  assert.deepEqual(JSON.parse(JSON.stringify(err)), { domain: "common", code: "io", message: "could not write" });
+  assert.deepEqual(JSON.parse(JSON.stringify(err)), {
+    domain: "common",
+    code: "io",
+    message: "could not write",
+  });
   assert.equal(new CommonError("not_found", "x").exitCode, 8);
 });
 

@@ -23,7 +23,13 @@ export class PalyraError extends Error {
   readonly code: string;
   readonly exitCode: ExitCode;
 
-  constructor(domain: string, code: string, message: string, exitCode: ExitCode, options?: { cause?: unknown }) {
+  constructor(
+    domain: string,
+    code: string,
+    message: string,
+    exitCode: ExitCode,
+    options?: { cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.domain = domain;
     this.code = code;

@@ -11,14 +11,27 @@ test("newId makes canonical, time-ordered ULIDs from injected time and randomnes
   const b = newId(clock, new SeededRandom("a"));
   assert.ok(isCanonicalId(a) && isCanonicalId(b));
   assert.ok(a < b);
-  assert.equal(newId(new ManualClock(5), new SeededRandom("x")), newId(new ManualClock(5), new SeededRandom("x")));
+  assert.equal(
+    newId(new ManualClock(5), new SeededRandom("x")),
+    newId(new ManualClock(5), new SeededRandom("x")),
+  );
 });
 
 test("isCanonicalId rejects lower case, excluded letters, wrong length and overflowing timestamps", () => {
-  for (const bad of ["01arz3ndektsv4rrffq69g5fav", "01ARZ3NDEKTSV4RRFFQ69G5FAI", "01ARZ3NDEKTSV4RRFFQ69G5FA", "81ARZ3NDEKTSV4RRFFQ69G5FAV", 42, null])
+  for (const bad of [
+    "01arz3ndektsv4rrffq69g5fav",
+    "01ARZ3NDEKTSV4RRFFQ69G5FAI",
+    "01ARZ3NDEKTSV4RRFFQ69G5FA",
+    "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+    42,
+    null,
+  ])
     assert.equal(isCanonicalId(bad), false, String(bad));
   assert.equal(isCanonicalId("01ARZ3NDEKTSV4RRFFQ69G5FAV"), true);
-  assert.throws(() => assertCanonicalId("nope", "device id"), { code: "invalid_input", message: /device id/ });
+  assert.throws(() => assertCanonicalId("nope", "device id"), {
+    code: "invalid_input",
+    message: /device id/,
+  });
 });
 
 test("randomInt is unbiased over its range (rejection sampling) and deterministic when seeded", () => {

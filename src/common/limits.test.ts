@@ -7,6 +7,9 @@ test("the configured limits satisfy their invariants", () => {
 });
 
 test("a broken invariant is reported", () => {
-  assert.throws(() => checkLimitInvariants({ ...limits, rotationOverlapMs: limits.clientCertificateMinLifetimeMs }), /overlap/);
+  assert.throws(
+    () => checkLimitInvariants({ ...limits, rotationOverlapMs: limits.clientCertificateMinLifetimeMs }),
+    /overlap/,
+  );
   assert.throws(() => checkLimitInvariants({ ...limits, caLifetimeMs: 1 }), /CA must outlive/);
 });

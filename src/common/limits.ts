@@ -58,14 +58,19 @@ export function checkLimitInvariants(l: Limits = limits): void {
   const fail = (why: string) => {
     throw new Error(`limit invariant broken: ${why}`);
   };
-  if (l.caLifetimeMs <= l.clientCertificateMaxLifetimeMs) fail("the CA must outlive every client certificate");
+  if (l.caLifetimeMs <= l.clientCertificateMaxLifetimeMs)
+    fail("the CA must outlive every client certificate");
   if (l.caLifetimeMs <= l.serverCertificateLifetimeMs) fail("the CA must outlive the server certificate");
   // At most two certificates per device are ever trusted: the overlap of one rotation ends before the
   // new certificate reaches its own renewal point.
   if (l.rotationOverlapMs >= l.clientCertificateMinLifetimeMs * l.renewAtFraction)
     fail("the rotation overlap must end before the renewed certificate's own renewal point");
-  if (l.clientCertificateMinLifetimeMs > l.clientCertificateDefaultLifetimeMs) fail("default client life below minimum");
-  if (l.clientCertificateDefaultLifetimeMs > l.clientCertificateMaxLifetimeMs) fail("default client life above maximum");
-  if (!(l.renewAtFraction > 0 && l.renewAtFraction < 1)) fail("renewal must happen inside a certificate's life");
-  if (l.certificateBackdateMs >= l.clientCertificateMinLifetimeMs) fail("backdating must not eat a whole certificate");
+  if (l.clientCertificateMinLifetimeMs > l.clientCertificateDefaultLifetimeMs)
+    fail("default client life below minimum");
+  if (l.clientCertificateDefaultLifetimeMs > l.clientCertificateMaxLifetimeMs)
+    fail("default client life above maximum");
+  if (!(l.renewAtFraction > 0 && l.renewAtFraction < 1))
+    fail("renewal must happen inside a certificate's life");
+  if (l.certificateBackdateMs >= l.clientCertificateMinLifetimeMs)
+    fail("backdating must not eat a whole certificate");
 }

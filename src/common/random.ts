@@ -22,7 +22,10 @@ export class SeededRandom implements Random {
     while (this.#pool.length < length) {
       const block = Buffer.alloc(8);
       block.writeBigUInt64BE(this.#counter++);
-      this.#pool = Buffer.concat([this.#pool, createHash("sha256").update(this.#seed).update(block).digest()]);
+      this.#pool = Buffer.concat([
+        this.#pool,
+        createHash("sha256").update(this.#seed).update(block).digest(),
+      ]);
     }
     const out = this.#pool.subarray(0, length);
     this.#pool = this.#pool.subarray(length);
@@ -32,7 +35,8 @@ export class SeededRandom implements Random {
 
 /** Uniform integer in [0, bound) by rejection sampling (no modulo bias). */
 export function randomInt(random: Random, bound: number): number {
-  if (!Number.isSafeInteger(bound) || bound <= 0 || bound > 2 ** 32) throw new RangeError("bound out of range");
+  if (!Number.isSafeInteger(bound) || bound <= 0 || bound > 2 ** 32)
+    throw new RangeError("bound out of range");
   const limit = 2 ** 32 - (2 ** 32 % bound);
   for (;;) {
     const value = random.bytes(4).readUInt32BE(0);

@@ -48,10 +48,14 @@ export const LOG_REDACT_PATHS = [
 ];
 
 /** Replaces query parameters that may carry secrets, so URLs can be logged. */
-export function redactUrl(url: string, secretParams: readonly string[] = ["s", "secret", "token", "pin"]): string {
+export function redactUrl(
+  url: string,
+  secretParams: readonly string[] = ["s", "secret", "token", "pin"],
+): string {
   try {
     const parsed = new URL(url);
-    for (const name of secretParams) if (parsed.searchParams.has(name)) parsed.searchParams.set(name, REDACTED);
+    for (const name of secretParams)
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, REDACTED);
     return parsed.toString();
   } catch {
     return REDACTED;

@@ -22,14 +22,22 @@ test("every single-byte change, another AAD, another key, truncation or wrong ma
   for (let i = 0; i < sealed.length; i++) {
     const copy = Buffer.from(sealed);
     copy[i] = (copy[i] as number) ^ 0x01;
-    assert.throws(() => openEnvelope(FORMAT, key, copy, aad), (err: Error & { code?: string }) =>
-      ["envelope_auth_failed", "envelope_malformed"].includes(err.code ?? ""),
+    assert.throws(
+      () => openEnvelope(FORMAT, key, copy, aad),
+      (err: Error & { code?: string }) =>
+        ["envelope_auth_failed", "envelope_malformed"].includes(err.code ?? ""),
     );
   }
-  assert.throws(() => openEnvelope(FORMAT, key, sealed, Buffer.from("name-b")), { code: "envelope_auth_failed" });
-  assert.throws(() => openEnvelope(FORMAT, Buffer.alloc(32, 8), sealed, aad), { code: "envelope_auth_failed" });
+  assert.throws(() => openEnvelope(FORMAT, key, sealed, Buffer.from("name-b")), {
+    code: "envelope_auth_failed",
+  });
+  assert.throws(() => openEnvelope(FORMAT, Buffer.alloc(32, 8), sealed, aad), {
+    code: "envelope_auth_failed",
+  });
   assert.throws(() => openEnvelope(FORMAT, key, sealed.subarray(0, 10), aad), { code: "envelope_malformed" });
-  assert.throws(() => openEnvelope({ magic: "XXX1", version: 1 }, key, sealed, aad), { code: "envelope_malformed" });
+  assert.throws(() => openEnvelope({ magic: "XXX1", version: 1 }, key, sealed, aad), {
+    code: "envelope_malformed",
+  });
   assert.throws(() => openEnvelope(FORMAT, Buffer.alloc(16), sealed, aad), { code: "invalid_key" });
 });
 
@@ -38,8 +46,10 @@ test("random inputs never crash the decoder (fuzz)", () => {
   for (let i = 0; i < 2000; i++) {
     const junk = random.bytes(random.bytes(1)[0] as number);
     if (i % 3 === 0) Buffer.from("TST1\x01").copy(junk);
-    assert.throws(() => openEnvelope(FORMAT, key, junk, aad), (err: Error & { code?: string }) =>
-      ["envelope_auth_failed", "envelope_malformed"].includes(err.code ?? ""),
+    assert.throws(
+      () => openEnvelope(FORMAT, key, junk, aad),
+      (err: Error & { code?: string }) =>
+        ["envelope_auth_failed", "envelope_malformed"].includes(err.code ?? ""),
     );
   }
 });

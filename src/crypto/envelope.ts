@@ -29,7 +29,8 @@ export interface EnvelopeFormat {
 function header(format: EnvelopeFormat, nonce: Uint8Array): Buffer {
   const magic = Buffer.from(format.magic, "ascii");
   if (magic.length !== 4) throw new RangeError("envelope magic must be 4 ASCII bytes");
-  if (!Number.isInteger(format.version) || format.version < 0 || format.version > 255) throw new RangeError("version");
+  if (!Number.isInteger(format.version) || format.version < 0 || format.version > 255)
+    throw new RangeError("version");
   return Buffer.concat([magic, Buffer.of(format.version), nonce]);
 }
 
@@ -52,14 +53,25 @@ export function sealEnvelope(
   return Buffer.concat([head, body, cipher.getAuthTag()]);
 }
 
-export function openEnvelope(format: EnvelopeFormat, key: Uint8Array, envelope: Uint8Array, aad: Uint8Array): Buffer {
+export function openEnvelope(
+  format: EnvelopeFormat,
+  key: Uint8Array,
+  envelope: Uint8Array,
+  aad: Uint8Array,
+): Buffer {
   checkKey(key);
   const data = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   if (data.length < ENVELOPE_OVERHEAD) throw new CryptoError("envelope_malformed", "envelope is truncated");
   if (data.subarray(0, 4).toString("latin1") !== format.magic)
-    throw new CryptoError("envelope_malformed", "envelope has the wrong magic (not a Palyra envelope of this kind)");
+    throw new CryptoError(
+      "envelope_malformed",
+      "envelope has the wrong magic (not a Palyra envelope of this kind)",
+    );
   if (data[4] !== format.version)
-    throw new CryptoError("envelope_malformed", `envelope version ${data[4]} is not supported (expected ${format.version})`);
+    throw new CryptoError(
+      "envelope_malformed",
+      `envelope version ${data[4]} is not supported (expected ${format.version})`,
+    );
   const head = data.subarray(0, HEADER_BYTES);
   const decipher = createDecipheriv("chacha20-poly1305", key, head.subarray(5), { authTagLength: TAG_BYTES });
   const body = data.subarray(HEADER_BYTES, data.length - TAG_BYTES);

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 
 /** Lowercase hex SHA-256 of a certificate's DER: the identity the gateway trusts. */
 export function certificateFingerprint(der: Uint8Array): string {
@@ -11,8 +11,11 @@ export function spkiFingerprint(key: KeyObject | X509Certificate): string {
 }
 
 export function spkiDigest(key: KeyObject | X509Certificate): Buffer {
-  const publicKey = key instanceof X509Certificate ? key.publicKey : key.type === "private" ? createPublicKey(key) : key;
-  return createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest();
+  const publicKey =
+    key instanceof X509Certificate ? key.publicKey : key.type === "private" ? createPublicKey(key) : key;
+  return createHash("sha256")
+    .update(publicKey.export({ type: "spki", format: "der" }))
+    .digest();
 }
 
 /** Device identity fingerprint: hex SHA-256 of the raw 32-byte Ed25519 public key. */

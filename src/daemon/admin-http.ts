@@ -17,7 +17,8 @@ export function createAdminServer(health: () => HealthReport, logger: Logger): S
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/healthz") {
-      if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: { code: "method_not_allowed" } });
+      if (req.method !== "GET" && req.method !== "HEAD")
+        return send(res, 405, { error: { code: "method_not_allowed" } });
       return send(res, 200, health());
     }
     send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });

@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
+import { writeFileAtomic } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
-import { writeFileAtomic } from "../common/atomic-file.js";
 import { CertificateAuthority } from "../identity/ca.js";
 import { IdentityError } from "../identity/errors.js";
 import type { SecretStore } from "../identity/secret-store.js";
@@ -32,7 +32,13 @@ export async function loadOrCreateCa(
   const [certBytes, keyBytes] = await Promise.all([secrets.read(CA_CERT_KEY), secrets.read(CA_KEY_KEY)]);
 
   if (certBytes && keyBytes) {
-    const ca = await CertificateAuthority.load({ certPem: certBytes.toString("utf8"), keyPem: keyBytes.toString("utf8") });
+    const ca = await CertificateAuthority.load(
+      {
+        certPem: certBytes.toString("utf8"),
+        keyPem: keyBytes.toString("utf8"),
+      },
+      { clock, random },
+    );
     if (recorded && recorded !== ca.fingerprint)
       throw new IdentityError(
         "ca_mismatch",

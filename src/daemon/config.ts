@@ -31,7 +31,10 @@ const fields = {
 };
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
-const partialSchema = z.object({ ...fields, admin: listener.partial(), node: listener.partial() }).partial().strict();
+const partialSchema = z
+  .object({ ...fields, admin: listener.partial(), node: listener.partial() })
+  .partial()
+  .strict();
 
 export type DaemonConfig = z.infer<typeof configSchema>;
 
@@ -44,7 +47,11 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   allow_non_loopback: false,
 };
 
-type PartialConfig = { [K in keyof DaemonConfig]?: DaemonConfig[K] extends object ? Partial<DaemonConfig[K]> | DaemonConfig[K] : DaemonConfig[K] };
+type PartialConfig = {
+  [K in keyof DaemonConfig]?: DaemonConfig[K] extends object
+    ? Partial<DaemonConfig[K]> | DaemonConfig[K]
+    : DaemonConfig[K];
+};
 
 /** Reads palyra.toml if it exists. */
 export function readConfigFile(path: string): PartialConfig {
@@ -53,7 +60,9 @@ export function readConfigFile(path: string): PartialConfig {
   try {
     parsed = parseToml(readFileLimited(path, limits.maxConfigBytes).toString("utf8"));
   } catch (err) {
-    throw new DaemonError("invalid_config", `${path}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+    throw new DaemonError("invalid_config", `${path}: ${(err as Error).message.split("\n")[0]}`, {
+      cause: err,
+    });
   }
   return checkPartial(parsed, path);
 }
@@ -70,7 +79,10 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
 };
 
 function splitList(v: string): string[] {
-  return v.split(",").map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv): PartialConfig {
@@ -93,7 +105,10 @@ function merge(base: PartialConfig, over: PartialConfig): PartialConfig {
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
     const prev = out[k];
-    out[k] = v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object" ? { ...prev, ...v } : v;
+    out[k] =
+      v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object"
+        ? { ...prev, ...v }
+        : v;
   }
   return out as PartialConfig;
 }
@@ -105,7 +120,10 @@ export function resolveConfig(...sources: PartialConfig[]): DaemonConfig {
   if (!result.success) throw new DaemonError("invalid_config", formatIssues(result.error));
   const config = result.data;
   const loopback = (h: string) => h === "localhost" || h === "::1" || h.startsWith("127.");
-  for (const [name, bind] of [["admin", config.admin], ["node", config.node]] as const)
+  for (const [name, bind] of [
+    ["admin", config.admin],
+    ["node", config.node],
+  ] as const)
     if (!loopback(bind.host) && !config.allow_non_loopback)
       throw new DaemonError(
         "unsafe_bind",

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
-import type { Clock } from "../common/clock.js";
+import type { AddressInfo } from "node:net";
 import { ensurePrivateDirectory } from "../common/atomic-file.js";
+import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
@@ -75,7 +76,10 @@ export class Gateway {
     const store = openGatewayStore(paths.database, clock, random);
     try {
       const { ca, created } = await loadOrCreateCa(secrets, store.meta, clock, random, paths.caCertificate);
-      logger.info({ ca_fingerprint: ca.fingerprint, created }, created ? "created gateway CA" : "loaded gateway CA");
+      logger.info(
+        { ca_fingerprint: ca.fingerprint, created },
+        created ? "created gateway CA" : "loaded gateway CA",
+      );
 
       const devices = new DeviceRegistry(store.devices, clock);
       const pruned = await devices.pruneRevokedCertificates();
@@ -90,8 +94,12 @@ export class Gateway {
         { fingerprint: issued.certificate.fingerprint, not_after: issued.certificate.notAfter.toISOString() },
         "issued server certificate",
       );
-      serverCert.onRenew((id) => logger.info({ fingerprint: id.certificate.fingerprint }, "renewed server certificate"));
-      serverCert.start((err) => logger.error({ err: (err as Error).message }, "server certificate renewal failed"));
+      serverCert.onRenew((id) =>
+        logger.info({ fingerprint: id.certificate.fingerprint }, "renewed server certificate"),
+      );
+      serverCert.start((err) =>
+        logger.error({ err: (err as Error).message }, "server certificate renewal failed"),
+      );
 
       const startedAt = clock.now();
       const admin = createAdminServer(
@@ -103,7 +111,7 @@ export class Gateway {
         }),
         logger,
       );
-      let address;
+      let address: AddressInfo;
       try {
         address = await listen(admin, config.admin.host, config.admin.port);
       } catch (err) {
@@ -124,7 +132,16 @@ export class Gateway {
         ca_fingerprint: ca.fingerprint,
       });
       logger.info({ admin_url: adminUrl, state_root: paths.root }, "gateway running");
-      return new Gateway({ ca, store, devices, serverCert, admin, adminUrl, logger, infoPath: paths.daemonInfo });
+      return new Gateway({
+        ca,
+        store,
+        devices,
+        serverCert,
+        admin,
+        adminUrl,
+        logger,
+        infoPath: paths.daemonInfo,
+      });
     } catch (err) {
       store.close();
       throw err;

@@ -1,8 +1,8 @@
+import type { KeyObject } from "node:crypto";
 import type { Clock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import type { CertificateAuthority, IssuedCertificate } from "../identity/ca.js";
 import { createCsr, generateP256KeyPair } from "../identity/csr.js";
-import type { KeyObject } from "node:crypto";
 
 export interface ServerIdentity {
   certificate: IssuedCertificate;
@@ -46,7 +46,11 @@ export class ServerCertificateManager {
       dnsNames: this.#names.dnsNames,
       ipAddresses: this.#names.ipAddresses,
     });
-    this.#current = { certificate, certChainPem: certificate.pem + this.#ca.certPem, keyPem: pemOf(privateKey) };
+    this.#current = {
+      certificate,
+      certChainPem: certificate.pem + this.#ca.certPem,
+      keyPem: pemOf(privateKey),
+    };
     for (const listener of this.#listeners) listener(this.#current);
     return this.#current;
   }
@@ -61,15 +65,18 @@ export class ServerCertificateManager {
   /** Renews on schedule until stopped; a failed renewal is retried in a minute (the old one is still valid). */
   start(onError: (err: unknown) => void): void {
     const schedule = (ms: number) => {
-      this.#timer = setTimeout(() => {
-        this.issue().then(
-          () => schedule(this.msUntilRenewal()),
-          (err) => {
-            onError(err);
-            schedule(60_000);
-          },
-        );
-      }, Math.min(ms, 2 ** 31 - 1));
+      this.#timer = setTimeout(
+        () => {
+          this.issue().then(
+            () => schedule(this.msUntilRenewal()),
+            (err) => {
+              onError(err);
+              schedule(60_000);
+            },
+          );
+        },
+        Math.min(ms, 2 ** 31 - 1),
+      );
       this.#timer.unref();
     };
     schedule(this.msUntilRenewal());

@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from "node:crypto";
 import { inspect } from "node:util";
 import type { Clock } from "../common/clock.js";
 import { assertCanonicalId, newId } from "../common/ids.js";
@@ -53,19 +60,30 @@ export class DeviceIdentity {
     try {
       record = JSON.parse(bytes.toString("utf8"));
     } catch (err) {
-      throw new IdentityError("secret_store_corrupt", "the stored device identity is not valid JSON", { cause: err });
+      throw new IdentityError("secret_store_corrupt", "the stored device identity is not valid JSON", {
+        cause: err,
+      });
     }
     if (record.version !== RECORD_VERSION || typeof record.privateKey !== "string")
       throw new IdentityError("secret_store_corrupt", "the stored device identity has an unknown shape");
     const deviceId = assertCanonicalId(record.deviceId, "stored device id");
-    const privateKey = createPrivateKey({ key: Buffer.from(record.privateKey, "base64"), format: "der", type: "pkcs8" });
+    const privateKey = createPrivateKey({
+      key: Buffer.from(record.privateKey, "base64"),
+      format: "der",
+      type: "pkcs8",
+    });
     if (privateKey.asymmetricKeyType !== "ed25519")
       throw new IdentityError("secret_store_corrupt", "the stored device identity key is not Ed25519");
     return new DeviceIdentity(deviceId, privateKey);
   }
 
   /** Loads the identity, creating and storing a new one on first use. */
-  static async loadOrCreate(store: SecretStore, clock: Clock, random: Random, key = IDENTITY_KEY): Promise<DeviceIdentity> {
+  static async loadOrCreate(
+    store: SecretStore,
+    clock: Clock,
+    random: Random,
+    key = IDENTITY_KEY,
+  ): Promise<DeviceIdentity> {
     const existing = await DeviceIdentity.load(store, key);
     if (existing) return existing;
     const created = DeviceIdentity.generate(clock, random);
@@ -84,12 +102,17 @@ export class DeviceIdentity {
 
 /** Raw 32-byte Ed25519 public key from a KeyObject (the last 32 bytes of its SPKI DER). */
 export function rawEd25519PublicKey(publicKey: KeyObject): Buffer {
-  if (publicKey.asymmetricKeyType !== "ed25519") throw new IdentityError("unsupported_key", "not an Ed25519 key");
+  if (publicKey.asymmetricKeyType !== "ed25519")
+    throw new IdentityError("unsupported_key", "not an Ed25519 key");
   return publicKey.export({ type: "spki", format: "der" }).subarray(-32);
 }
 
 /** Verifies an Ed25519 signature by a raw 32-byte public key; malformed input is simply "not valid". */
-export function verifyIdentitySignature(rawPublicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+export function verifyIdentitySignature(
+  rawPublicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (rawPublicKey.length !== 32 || signature.length !== 64) return false;
   const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), rawPublicKey]);
   try {

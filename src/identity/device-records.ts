@@ -42,7 +42,11 @@ export interface DeviceRepository {
   findByCertificate(fingerprint: string): Promise<PairedDevice | undefined>;
   findRevokedCertificate(fingerprint: string): Promise<RevokedCertificate | undefined>;
   /** Inserts or replaces the device row, and records revoked certificates, atomically. */
-  save(device: PairedDevice, revokedCertificates: readonly RevokedCertificate[], audit: AuditEntry): Promise<void>;
+  save(
+    device: PairedDevice,
+    revokedCertificates: readonly RevokedCertificate[],
+    audit: AuditEntry,
+  ): Promise<void>;
   remove(deviceId: string, audit: AuditEntry): Promise<boolean>;
   pruneRevokedCertificates(now: number): Promise<number>;
   listRevokedCertificates(): Promise<RevokedCertificate[]>;

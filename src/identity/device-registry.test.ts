@@ -16,7 +16,10 @@ let store: GatewayStore;
 let registry: DeviceRegistry;
 // Certificates are opaque DER to the registry; random bytes stand in for distinct leaves.
 const leaf = () => randomBytes(300);
-const trusted = (der: Buffer, lifeMs = 24 * HOUR) => ({ fingerprint: certificateFingerprint(der), expiresAt: clock.now() + lifeMs });
+const trusted = (der: Buffer, lifeMs = 24 * HOUR) => ({
+  fingerprint: certificateFingerprint(der),
+  expiresAt: clock.now() + lifeMs,
+});
 
 beforeEach(() => {
   clock = new ManualClock(Date.UTC(2026, 10, 23));
@@ -48,7 +51,11 @@ test("an unknown certificate is refused with its own reason", async () => {
   await pair(leaf());
   const stranger = leaf();
   const decision = await registry.authorizePeer(stranger);
-  assert.deepEqual(decision, { ok: false, reason: "unknown_certificate", fingerprint: certificateFingerprint(stranger) });
+  assert.deepEqual(decision, {
+    ok: false,
+    reason: "unknown_certificate",
+    fingerprint: certificateFingerprint(stranger),
+  });
 });
 
 test("the previous certificate is accepted only inside the rotation overlap", async () => {

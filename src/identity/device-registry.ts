@@ -2,7 +2,12 @@ import { X509Certificate } from "node:crypto";
 import type { Clock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import { certificateFingerprint, identityFingerprint } from "../crypto/fingerprint.js";
-import type { DeviceRepository, PairedDevice, RevokedCertificate, TrustedCertificate } from "./device-records.js";
+import type {
+  DeviceRepository,
+  PairedDevice,
+  RevokedCertificate,
+  TrustedCertificate,
+} from "./device-records.js";
 import { IdentityError } from "./errors.js";
 
 /** Why a TLS peer is not accepted as a device. Each reason is distinct so operators can tell them apart. */
@@ -51,11 +56,13 @@ export class DeviceRegistry {
     const deviceId = device.deviceId;
     if (device.revokedAt !== undefined) return { ok: false, reason: "device_revoked", fingerprint, deviceId };
     if (device.current.fingerprint === fingerprint) {
-      if (now >= device.current.expiresAt) return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
+      if (now >= device.current.expiresAt)
+        return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
       return { ok: true, device, certificate: "current", fingerprint };
     }
     const previous = device.previous!;
-    if (now >= previous.acceptedUntil) return { ok: false, reason: "rotation_overlap_ended", fingerprint, deviceId };
+    if (now >= previous.acceptedUntil)
+      return { ok: false, reason: "rotation_overlap_ended", fingerprint, deviceId };
     if (now >= previous.expiresAt) return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
     return { ok: true, device, certificate: "previous", fingerprint };
   }
@@ -76,9 +83,15 @@ export class DeviceRegistry {
     const revokedOld: RevokedCertificate[] = [];
     if (existing) {
       if (existing.revokedAt !== undefined)
-        throw new IdentityError("device_revoked", `device ${record.deviceId} is revoked; remove it before pairing again`);
+        throw new IdentityError(
+          "device_revoked",
+          `device ${record.deviceId} is revoked; remove it before pairing again`,
+        );
       if (!existing.identityPublicKey.equals(identityPublicKey))
-        throw new IdentityError("identity_mismatch", `device ${record.deviceId} is paired with a different identity key`);
+        throw new IdentityError(
+          "identity_mismatch",
+          `device ${record.deviceId} is paired with a different identity key`,
+        );
       for (const cert of certificatesOf(existing))
         revokedOld.push(revocationOf(cert, existing.deviceId, now, "superseded by re-pairing"));
     }
@@ -106,10 +119,15 @@ export class DeviceRegistry {
    * Makes `next` the device's current certificate. The old current one stays trusted for the overlap;
    * an older previous one is revoked now.
    */
-  async recordRotation(deviceId: string, next: TrustedCertificate, actor = `device:${deviceId}`): Promise<PairedDevice> {
+  async recordRotation(
+    deviceId: string,
+    next: TrustedCertificate,
+    actor = `device:${deviceId}`,
+  ): Promise<PairedDevice> {
     const now = this.#clock.now();
     const device = await this.#require(deviceId);
-    if (device.revokedAt !== undefined) throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
+    if (device.revokedAt !== undefined)
+      throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
     const revoked = device.previous ? [revocationOf(device.previous, deviceId, now, "rotated out")] : [];
     const updated: PairedDevice = {
       ...device,
@@ -163,7 +181,12 @@ function certificatesOf(device: PairedDevice): TrustedCertificate[] {
   return device.previous ? [device.current, device.previous] : [device.current];
 }
 
-function revocationOf(cert: TrustedCertificate, deviceId: string, now: number, reason: string): RevokedCertificate {
+function revocationOf(
+  cert: TrustedCertificate,
+  deviceId: string,
+  now: number,
+  reason: string,
+): RevokedCertificate {
   return { fingerprint: cert.fingerprint, deviceId, revokedAt: now, expiresAt: cert.expiresAt, reason };
 }
 

@@ -1,5 +1,5 @@
-import { IdentityError } from "./errors.js";
 import { limits } from "../common/limits.js";
+import { IdentityError } from "./errors.js";
 
 /**
  * Where identity material lives (CA key, device keys, certificates). Keys are names such as
@@ -19,7 +19,12 @@ const KEY_NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 
 /** Key names: lower-case segments of `[a-z0-9._-]` joined by `/`, no empty or dot-leading segment. */
 export function assertSecretKey(key: unknown): string {
-  if (typeof key !== "string" || key.length === 0 || key.length > limits.maxSecretKeyLength || !KEY_NAME.test(key))
+  if (
+    typeof key !== "string" ||
+    key.length === 0 ||
+    key.length > limits.maxSecretKeyLength ||
+    !KEY_NAME.test(key)
+  )
     throw new IdentityError(
       "invalid_secret_key",
       `secret key names are 1-${limits.maxSecretKeyLength} characters of [a-z0-9._-] segments joined by '/'`,
@@ -28,9 +33,13 @@ export function assertSecretKey(key: unknown): string {
 }
 
 export function assertSecretValue(value: Uint8Array): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new IdentityError("invalid_secret_key", "a secret value must be bytes");
+  if (!(value instanceof Uint8Array))
+    throw new IdentityError("invalid_secret_key", "a secret value must be bytes");
   if (value.length > limits.maxSecretValueBytes)
-    throw new IdentityError("secret_too_large", `a secret value is at most ${limits.maxSecretValueBytes} bytes`);
+    throw new IdentityError(
+      "secret_too_large",
+      `a secret value is at most ${limits.maxSecretValueBytes} bytes`,
+    );
   return value;
 }
 

@@ -26,7 +26,9 @@ export class SqliteAuditLog {
     this.#insert = db.prepare(
       "INSERT INTO audit_events (id, at, kind, actor, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
     );
-    this.#recent = db.prepare<[number], AuditRow>("SELECT * FROM audit_events ORDER BY at DESC, rowid DESC LIMIT ?");
+    this.#recent = db.prepare<[number], AuditRow>(
+      "SELECT * FROM audit_events ORDER BY at DESC, rowid DESC LIMIT ?",
+    );
   }
 
   /** Synchronous so it can run inside a better-sqlite3 transaction. */

@@ -38,7 +38,10 @@ test("a database from a newer Palyra is refused with a clear error", () => {
 
 test("a failing migration rolls back whole and names itself", () => {
   const db = openDatabase(":memory:");
-  const bad = [...MIGRATIONS, { version: 2, name: "broken", sql: "CREATE TABLE ok_table (x); SELEC nonsense;" }];
+  const bad = [
+    ...MIGRATIONS,
+    { version: 2, name: "broken", sql: "CREATE TABLE ok_table (x); SELEC nonsense;" },
+  ];
   assert.throws(() => migrate(db, bad), { code: "migration_failed", message: /migration 2 \(broken\)/ });
   assert.equal(currentSchemaVersion(db), 1);
   assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'ok_table'").pluck().get(), 0);
@@ -50,7 +53,12 @@ test("audit entries are stored and read back newest first", async () => {
   const store = openGatewayStore(":memory:", clock, new SeededRandom("audit"));
   await store.audit.append({ kind: "a", actor: "system" });
   clock.advance(1);
-  await store.audit.append({ kind: "b", actor: "admin", deviceId: "01ARZ3NDEKTSV4RRFFQ69G5FAV", detail: { n: 1 } });
+  await store.audit.append({
+    kind: "b",
+    actor: "admin",
+    deviceId: "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    detail: { n: 1 },
+  });
   const recent = await store.audit.recent();
   assert.deepEqual(
     recent.map((r) => [r.kind, r.at, r.deviceId ?? null, r.detail]),

@@ -1,6 +1,6 @@
-import BetterSqlite3, { type Database } from "better-sqlite3";
 import { chmodSync, existsSync } from "node:fs";
 import { dirname } from "node:path";
+import BetterSqlite3, { type Database } from "better-sqlite3";
 import { ensurePrivateDirectory, PRIVATE_FILE_MODE } from "../common/atomic-file.js";
 import { StoreError } from "./errors.js";
 import { migrate } from "./migrations.js";
@@ -30,7 +30,8 @@ export function openDatabase(path: string): Database {
     db.pragma("busy_timeout = 5000");
     migrate(db);
     if (onDisk) {
-      for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, PRIVATE_FILE_MODE);
+      for (const file of [path, `${path}-wal`, `${path}-shm`])
+        if (existsSync(file)) chmodSync(file, PRIVATE_FILE_MODE);
     }
   } catch (err) {
     db.close();

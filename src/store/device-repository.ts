@@ -86,7 +86,9 @@ export class SqliteDeviceRepository implements DeviceRepository {
     this.#byCert = db.prepare<[string, string], DeviceRow>(
       "SELECT * FROM devices WHERE current_cert_fingerprint = ? OR previous_cert_fingerprint = ?",
     );
-    this.#revokedByFp = db.prepare<[string], RevokedRow>("SELECT * FROM revoked_certificates WHERE fingerprint = ?");
+    this.#revokedByFp = db.prepare<[string], RevokedRow>(
+      "SELECT * FROM revoked_certificates WHERE fingerprint = ?",
+    );
     this.#allRevoked = db.prepare<[], RevokedRow>("SELECT * FROM revoked_certificates ORDER BY revoked_at");
     this.#upsert = db.prepare(`
       INSERT OR REPLACE INTO devices (device_id, client_kind, device_name, platform, identity_public,
@@ -126,35 +128,40 @@ export class SqliteDeviceRepository implements DeviceRepository {
   }
 
   async save(device: PairedDevice, revoked: readonly RevokedCertificate[], audit: AuditEntry): Promise<void> {
-    this.#db.transaction(() => {
-      this.#upsert.run({
-        device_id: device.deviceId,
-        client_kind: device.clientKind,
-        device_name: device.deviceName,
-        platform: device.platform,
-        identity_public: device.identityPublicKey,
-        identity_fingerprint: device.identityFingerprint,
-        current_cert_fingerprint: device.current.fingerprint,
-        current_cert_expires_at: device.current.expiresAt,
-        previous_cert_fingerprint: device.previous?.fingerprint ?? null,
-        previous_cert_expires_at: device.previous?.expiresAt ?? null,
-        previous_cert_accepted_until: device.previous?.acceptedUntil ?? null,
-        paired_at: device.pairedAt,
-        updated_at: device.updatedAt,
-        revoked_at: device.revokedAt ?? null,
-        revoked_reason: device.revokedReason ?? null,
-      });
-      for (const r of revoked) this.#insertRevoked.run(r.fingerprint, r.deviceId, r.revokedAt, r.expiresAt, r.reason);
-      this.#audit.appendSync(audit);
-    }).immediate();
+    this.#db
+      .transaction(() => {
+        this.#upsert.run({
+          device_id: device.deviceId,
+          client_kind: device.clientKind,
+          device_name: device.deviceName,
+          platform: device.platform,
+          identity_public: device.identityPublicKey,
+          identity_fingerprint: device.identityFingerprint,
+          current_cert_fingerprint: device.current.fingerprint,
+          current_cert_expires_at: device.current.expiresAt,
+          previous_cert_fingerprint: device.previous?.fingerprint ?? null,
+          previous_cert_expires_at: device.previous?.expiresAt ?? null,
+          previous_cert_accepted_until: device.previous?.acceptedUntil ?? null,
+          paired_at: device.pairedAt,
+          updated_at: device.updatedAt,
+          revoked_at: device.revokedAt ?? null,
+          revoked_reason: device.revokedReason ?? null,
+        });
+        for (const r of revoked)
+          this.#insertRevoked.run(r.fingerprint, r.deviceId, r.revokedAt, r.expiresAt, r.reason);
+        this.#audit.appendSync(audit);
+      })
+      .immediate();
   }
 
   async remove(deviceId: string, audit: AuditEntry): Promise<boolean> {
-    return this.#db.transaction(() => {
-      const removed = this.#delete.run(deviceId).changes > 0;
-      if (removed) this.#audit.appendSync(audit);
-      return removed;
-    }).immediate();
+    return this.#db
+      .transaction(() => {
+        const removed = this.#delete.run(deviceId).changes > 0;
+        if (removed) this.#audit.appendSync(audit);
+        return removed;
+      })
+      .immediate();
   }
 
   async pruneRevokedCertificates(now: number): Promise<number> {

@@ -6,7 +6,9 @@ export class MetaRepository {
   readonly #set;
   constructor(db: Database) {
     this.#get = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
-    this.#set = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    this.#set = db.prepare(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    );
   }
   get(key: string): string | undefined {
     return this.#get.get(key)?.value;

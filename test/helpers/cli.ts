@@ -43,10 +43,25 @@ export interface DaemonProcess {
 }
 
 /** Starts `palyra daemon --json` and resolves once it printed its summary (it is then serving). */
-export async function startDaemon(stateRoot: string, env = testEnv(), extraArgs: string[] = []): Promise<DaemonProcess> {
+export async function startDaemon(
+  stateRoot: string,
+  env = testEnv(),
+  extraArgs: string[] = [],
+): Promise<DaemonProcess> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", CLI_ENTRY, "daemon", "--state-root", stateRoot, "--admin-port", "0", "--json", ...extraArgs],
+    [
+      "--import",
+      "tsx",
+      CLI_ENTRY,
+      "daemon",
+      "--state-root",
+      stateRoot,
+      "--admin-port",
+      "0",
+      "--json",
+      ...extraArgs,
+    ],
     { env },
   );
   let stdout = "";
@@ -55,7 +70,10 @@ export async function startDaemon(stateRoot: string, env = testEnv(), extraArgs:
     stderr += d;
   });
   const summary = await new Promise<DaemonProcess["summary"]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start in time; stderr: ${stderr}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`daemon did not start in time; stderr: ${stderr}`)),
+      30_000,
+    );
     child.stdout.on("data", (d) => {
       stdout += d;
       try {

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
@@ -5,7 +6,6 @@ import { spkiFingerprint } from "../../crypto/fingerprint.js";
 import { describeCaCertificate } from "../../daemon/ca-bootstrap.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { printResult } from "../output.js";
-import { X509Certificate } from "node:crypto";
 
 export function registerCaCommands(program: Command): void {
   const ca = program.command("ca").description("the gateway's certificate authority");
@@ -16,7 +16,10 @@ export function registerCaCommands(program: Command): void {
     .action((flags: { stateRoot?: string; json?: boolean }) => {
       const path = statePaths(resolveStateRoot(flags.stateRoot)).caCertificate;
       if (!existsSync(path))
-        throw new CommonError("not_found", `no CA at ${path}; start the daemon once (palyra daemon) to create it`);
+        throw new CommonError(
+          "not_found",
+          `no CA at ${path}; start the daemon once (palyra daemon) to create it`,
+        );
       const pem = readFileSync(path, "utf8");
       const facts = describeCaCertificate(pem);
       printResult(

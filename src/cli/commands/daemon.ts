@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { systemClock } from "../../common/clock.js";
-import { systemRandom } from "../../common/random.js";
 import { limits } from "../../common/limits.js";
+import { systemRandom } from "../../common/random.js";
 import { configFromEnv, readConfigFile, resolveConfig } from "../../daemon/config.js";
 import { Gateway } from "../../daemon/gateway.js";
 import { createLogger } from "../../daemon/logger.js";
@@ -23,7 +23,10 @@ export function registerDaemonCommand(program: Command): void {
   program
     .command("daemon")
     .description("run the gateway: CA, database, server certificate, admin API (Ctrl-C to stop)")
-    .option("--state-root <dir>", "state directory (default $PALYRA_STATE_ROOT, $XDG_STATE_HOME/palyra, ~/.local/state/palyra)")
+    .option(
+      "--state-root <dir>",
+      "state directory (default $PALYRA_STATE_ROOT, $XDG_STATE_HOME/palyra, ~/.local/state/palyra)",
+    )
     .option("--admin-host <host>", "admin HTTP bind address (default 127.0.0.1)")
     .option("--admin-port <port>", "admin HTTP port (default 7142; 0 picks a free one)")
     .option("--server-name <name...>", "extra DNS names for the server certificate")
@@ -35,18 +38,33 @@ export function registerDaemonCommand(program: Command): void {
       const stateRoot = resolveStateRoot(flags.stateRoot);
       const fromFlags = {
         ...(flags.adminHost || flags.adminPort
-          ? { admin: { ...(flags.adminHost ? { host: flags.adminHost } : {}), ...(flags.adminPort ? { port: Number(flags.adminPort) } : {}) } }
+          ? {
+              admin: {
+                ...(flags.adminHost ? { host: flags.adminHost } : {}),
+                ...(flags.adminPort ? { port: Number(flags.adminPort) } : {}),
+              },
+            }
           : {}),
         ...(flags.serverName ? { server_names: flags.serverName } : {}),
         ...(flags.serverIp ? { server_ips: flags.serverIp } : {}),
         ...(flags.logLevel ? { log_level: flags.logLevel as "info" } : {}),
         ...(flags.allowNonLoopback ? { allow_non_loopback: true } : {}),
       };
-      const config = resolveConfig(readConfigFile(statePaths(stateRoot).config), configFromEnv(process.env), fromFlags);
+      const config = resolveConfig(
+        readConfigFile(statePaths(stateRoot).config),
+        configFromEnv(process.env),
+        fromFlags,
+      );
       const logger = createLogger(config.log_level);
       // Listen for signals before starting, so one that arrives during start-up still stops cleanly.
       const signalled = waitForSignal();
-      const gateway = await Gateway.start({ stateRoot, config, logger, clock: systemClock, random: systemRandom });
+      const gateway = await Gateway.start({
+        stateRoot,
+        config,
+        logger,
+        clock: systemClock,
+        random: systemRandom,
+      });
       printResult(
         { state_root: stateRoot, admin_url: gateway.adminUrl, ca_fingerprint: gateway.ca.fingerprint },
         { json: flags.json },

@@ -27,13 +27,19 @@ export async function runDoctor(stateRoot: string): Promise<Check[]> {
     return checks;
   }
   const rootMode = modeOf(paths.root);
-  add("state root", rootMode === 0o700 ? "ok" : "fail", `${paths.root} mode ${fmt(rootMode)}${rootMode === 0o700 ? "" : " (want 0700)"}`);
+  add(
+    "state root",
+    rootMode === 0o700 ? "ok" : "fail",
+    `${paths.root} mode ${fmt(rootMode)}${rootMode === 0o700 ? "" : " (want 0700)"}`,
+  );
 
   const loose = looseSecretFiles(paths);
   add(
     "file permissions",
     loose.length === 0 ? "ok" : "fail",
-    loose.length === 0 ? "secret files are 0600, directories 0700" : `too open: ${loose.slice(0, 5).join(", ")}`,
+    loose.length === 0
+      ? "secret files are 0600, directories 0700"
+      : `too open: ${loose.slice(0, 5).join(", ")}`,
   );
 
   const store = await describeSecretStore(paths.secrets);
@@ -72,7 +78,11 @@ export async function runDoctor(stateRoot: string): Promise<Check[]> {
     const healthy = await fetch(new URL("/healthz", daemon.admin_url), { signal: AbortSignal.timeout(2000) })
       .then((r) => r.ok)
       .catch(() => false);
-    add("daemon", healthy ? "ok" : "fail", `pid ${daemon.pid} at ${daemon.admin_url}${healthy ? "" : " is not answering /healthz"}`);
+    add(
+      "daemon",
+      healthy ? "ok" : "fail",
+      `pid ${daemon.pid} at ${daemon.admin_url}${healthy ? "" : " is not answering /healthz"}`,
+    );
   }
   return checks;
 }
@@ -105,14 +115,22 @@ export function registerDoctorCommand(program: Command): void {
     .action(async (flags: { stateRoot?: string; json?: boolean }) => {
       const checks = await runDoctor(resolveStateRoot(flags.stateRoot));
       const failed = checks.filter((c) => c.status === "fail");
-      if (flags.json) process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, checks }, null, 2)}\n`);
+      if (flags.json)
+        process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, checks }, null, 2)}\n`);
       else {
         const width = Math.max(...checks.map((c) => c.name.length));
-        for (const c of checks) process.stdout.write(`${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}\n`);
+        for (const c of checks)
+          process.stdout.write(`${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}\n`);
       }
       if (failed.length > 0)
-        throw Object.assign(new CommonError("precondition", `${failed.length} check(s) failed: ${failed.map((c) => c.name).join(", ")}`), {
-          alreadyPrinted: flags.json,
-        });
+        throw Object.assign(
+          new CommonError(
+            "precondition",
+            `${failed.length} check(s) failed: ${failed.map((c) => c.name).join(", ")}`,
+          ),
+          {
+            alreadyPrinted: flags.json,
+          },
+        );
     });
 }

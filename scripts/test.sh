@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh Debian machine (system packages, npm dependencies),
+# then runs type-check, lint, build and every test. The README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- system packages the tests use (real openssl, a real Secret Service on a private D-Bus) ---
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v dbus-run-session >/dev/null 2>&1 || need+=(dbus-daemon)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
+command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
+if ((${#need[@]})); then
+  echo "test.sh: installing system packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- npm dependencies: a clean install whenever the lockfile changed since the last one ---
+stamp=node_modules/.palyra-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "test.sh: npm ci"
+  npm ci --no-audit --no-fund
+  echo "$want" >"$stamp"
+fi
+
+echo "test.sh: type-check, lint, build"
+npx tsc --noEmit
+npx biome check .
+npm run build --silent
+
+echo "test.sh: tests"
+npm test

@@ -1,0 +1,94 @@
+import { scrypt as scryptCallback } from "node:crypto";
+import { mkdirSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { promisify } from "node:util";
+import { readFileLimited } from "../common/atomic-file.js";
+import { limits } from "../common/limits.js";
+import type { Random } from "../common/random.js";
+import { IdentityError } from "./errors.js";
+import { createFileExclusive } from "./secret-store-metadata.js";
+
+/** The two local sources of a key-encryption key: a passphrase (scrypt) and a key file. */
+
+export const KEK_BYTES = 32;
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+const scryptAsync = promisify(scryptCallback) as (
+  password: Buffer,
+  salt: Buffer,
+  keylen: number,
+  options: ScryptParams & { maxmem: number },
+) => Promise<Buffer>;
+
+/** scrypt(passphrase, salt); the passphrase is NFC-normalised so the same text typed anywhere matches. */
+export async function deriveKekFromPassphrase(
+  passphrase: string,
+  saltBase64url: string,
+  params: ScryptParams,
+): Promise<Buffer> {
+  const secret = Buffer.from(passphrase.normalize("NFC"), "utf8");
+  const { N, r, p } = params;
+  try {
+    return await scryptAsync(secret, Buffer.from(saltBase64url, "base64url"), KEK_BYTES, {
+      N,
+      r,
+      p,
+      maxmem: limits.scryptMaxmem,
+    });
+  } catch (err) {
+    throw new IdentityError(
+      "secret_store_corrupt",
+      `scrypt parameters are unusable: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  } finally {
+    secret.fill(0);
+  }
+}
+
+/**
+ * Makes sure a key file exists (0600, 32 random bytes, created atomically) and returns its key. A file
+ * already there (left by an interrupted creation, or made by a concurrent creator) is used, never
+ * overwritten.
+ */
+export function createOrReadKeyFile(path: string, random: Random): Buffer {
+  // No chmod of an existing parent: it may be a directory the user shares on purpose.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  createFileExclusive(path, random.bytes(KEK_BYTES), random);
+  return readKeyFile(path);
+}
+
+/** Reads a key file, refusing one that other users can read (like ssh does with private keys). */
+export function readKeyFile(path: string): Buffer {
+  let key: Buffer;
+  try {
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) !== 0)
+      throw new IdentityError(
+        "secret_store_locked",
+        `key file ${path} is accessible by other users (mode ${mode.toString(8)}); chmod it to 600`,
+      );
+    key = readFileLimited(path, 1024);
+  } catch (err) {
+    if (err instanceof IdentityError) throw err;
+    throw new IdentityError(
+      "secret_store_locked",
+      `cannot read key file ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (key.length !== KEK_BYTES) {
+    key.fill(0);
+    throw new IdentityError("secret_store_corrupt", `key file ${path} does not hold a ${KEK_BYTES}-byte key`);
+  }
+  return key;
+}
