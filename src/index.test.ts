@@ -14,7 +14,9 @@ test("the public API pairs a device identity with a CA-issued client certificate
   const { privateKey, publicKey } = palyra.generateP256KeyPair();
   const csr = await palyra.createCsr(privateKey, publicKey);
   const issued = await ca.issueClientCertificate(csr, { deviceId: identity.deviceId });
-  assert.deepEqual(palyra.verifyIssuedBy(issued.der, ca.certDer, clock.now(), { purpose: "client" }), { ok: true });
+  assert.deepEqual(palyra.verifyIssuedBy(issued.der, ca.certDer, clock.now(), { purpose: "client" }), {
+    ok: true,
+  });
 
   const gateway = palyra.openGatewayStore(":memory:", clock, palyra.systemRandom);
   const registry = new palyra.DeviceRegistry(gateway.devices, clock);
@@ -31,6 +33,9 @@ test("the public API pairs a device identity with a CA-issued client certificate
 
   const message = Buffer.from("status poll");
   assert.equal(palyra.verifyIdentitySignature(identity.publicKey, message, identity.sign(message)), true);
-  assert.equal(palyra.verifyIdentitySignature(identity.publicKey, Buffer.from("other"), identity.sign(message)), false);
+  assert.equal(
+    palyra.verifyIdentitySignature(identity.publicKey, Buffer.from("other"), identity.sign(message)),
+    false,
+  );
   gateway.close();
 });

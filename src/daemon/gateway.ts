@@ -6,7 +6,10 @@ import type { Random } from "../common/random.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { DeviceRegistry } from "../identity/device-registry.js";
-import { openFilesystemSecretStore } from "../identity/filesystem-secret-store.js";
+import {
+  type FilesystemSecretStore,
+  openFilesystemSecretStore,
+} from "../identity/filesystem-secret-store.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
@@ -34,6 +37,7 @@ export class Gateway {
   readonly devices: DeviceRegistry;
   readonly adminUrl: string;
   readonly #store: GatewayStore;
+  readonly #secrets: FilesystemSecretStore;
   readonly #serverCert: ServerCertificateManager;
   readonly #admin: Server;
   readonly #logger: Logger;
@@ -43,6 +47,7 @@ export class Gateway {
   private constructor(parts: {
     ca: CertificateAuthority;
     store: GatewayStore;
+    secrets: FilesystemSecretStore;
     devices: DeviceRegistry;
     serverCert: ServerCertificateManager;
     admin: Server;
@@ -52,6 +57,7 @@ export class Gateway {
   }) {
     this.ca = parts.ca;
     this.#store = parts.store;
+    this.#secrets = parts.secrets;
     this.devices = parts.devices;
     this.#serverCert = parts.serverCert;
     this.#admin = parts.admin;
@@ -135,6 +141,7 @@ export class Gateway {
       return new Gateway({
         ca,
         store,
+        secrets,
         devices,
         serverCert,
         admin,
@@ -144,6 +151,7 @@ export class Gateway {
       });
     } catch (err) {
       store.close();
+      secrets.close();
       throw err;
     }
   }
@@ -159,6 +167,7 @@ export class Gateway {
     });
     removeDaemonInfo(this.#infoPath);
     this.#store.close();
+    this.#secrets.close();
     this.#state = "stopped";
     this.#logger.info("gateway stopped");
   }

@@ -35,10 +35,19 @@ test("a corrupt or foreign stored identity is refused with a clear error", async
   const store = new InMemorySecretStore();
   assert.equal(await DeviceIdentity.load(store), undefined);
   await store.write("device/identity", Buffer.from("{not json"));
-  await assert.rejects(DeviceIdentity.load(store), { code: "secret_store_corrupt", message: /not valid JSON/ });
+  await assert.rejects(DeviceIdentity.load(store), {
+    code: "secret_store_corrupt",
+    message: /not valid JSON/,
+  });
   await store.write("device/identity", Buffer.from(JSON.stringify({ version: 9 })));
-  await assert.rejects(DeviceIdentity.load(store), { code: "secret_store_corrupt", message: /unknown shape/ });
-  await store.write("device/identity", Buffer.from(JSON.stringify({ version: 1, deviceId: "bad", privateKey: "AA" })));
+  await assert.rejects(DeviceIdentity.load(store), {
+    code: "secret_store_corrupt",
+    message: /unknown shape/,
+  });
+  await store.write(
+    "device/identity",
+    Buffer.from(JSON.stringify({ version: 1, deviceId: "bad", privateKey: "AA" })),
+  );
   await assert.rejects(DeviceIdentity.load(store), { code: "invalid_input", message: /canonical ULID/ });
 });
 
