@@ -44,6 +44,32 @@ export const limits = {
    *  younger one may belong to a live writer in another process). */
   secretStoreStaleTempMs: 10 * MINUTE,
 
+  // --- pairing (DESIGN section 5) ---
+  pairingCodeDefaultTtlMs: 10 * MINUTE,
+  pairingCodeMinTtlMs: MINUTE,
+  pairingCodeMaxTtlMs: 24 * HOUR,
+  pairingDefaultMaxAttempts: 5,
+  pairingMinAttempts: 1,
+  pairingMaxAttempts: 20,
+  /** PBKDF2 cost: PINs are low-entropy, so the stolen-verifier guess cost matters; QR secrets are 128-bit. */
+  pinPbkdfIterations: 100_000,
+  qrPbkdfIterations: 1_000,
+  /** A session must finish Begin..Complete within this. Shorter than any code TTL. */
+  pairingSessionLifeMs: 5 * MINUTE,
+  maxLivePairingSessions: 10_000,
+  /** BeginPairing rate limits (per source address, and overall) per window. Per-address <= global. */
+  beginPerAddressPerWindow: 10,
+  beginGlobalPerWindow: 1024,
+  beginRateWindowMs: MINUTE,
+  pairingRequestTtlMs: 10 * MINUTE,
+  /** Status long-poll; must stay under common proxy idle timeouts (30 s). */
+  statusLongPollMs: 25_000,
+  /** A signed status poll's timestamp must be within this of the gateway's clock. */
+  statusSignatureSkewMs: 5 * MINUTE,
+  /** Longest accepted device name / platform / client kind strings. */
+  maxDeviceNameLength: 128,
+  maxPlatformLength: 64,
+
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */
   shutdownGraceMs: 5_000,
@@ -71,6 +97,17 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("default client life above maximum");
   if (!(l.renewAtFraction > 0 && l.renewAtFraction < 1))
     fail("renewal must happen inside a certificate's life");
+  if (l.statusLongPollMs >= l.pairingRequestTtlMs)
+    fail("a status long-poll must end before its request expires");
+  if (l.beginPerAddressPerWindow > l.beginGlobalPerWindow)
+    fail("per-address begin limit above the global one");
+  if (
+    l.pairingDefaultMaxAttempts < l.pairingMinAttempts ||
+    l.pairingDefaultMaxAttempts > l.pairingMaxAttempts
+  )
+    fail("default max attempts outside its range");
+  if (l.pairingCodeDefaultTtlMs < l.pairingCodeMinTtlMs || l.pairingCodeDefaultTtlMs > l.pairingCodeMaxTtlMs)
+    fail("default code TTL outside its range");
   if (l.certificateBackdateMs >= l.clientCertificateMinLifetimeMs)
     fail("backdating must not eat a whole certificate");
 }

@@ -4,6 +4,7 @@ import { SqliteAuditLog } from "./audit-log.js";
 import { type Database, openDatabase } from "./database.js";
 import { SqliteDeviceRepository } from "./device-repository.js";
 import { MetaRepository } from "./meta.js";
+import { SqlitePairingRepository } from "./pairing-repository.js";
 
 /** The gateway's repositories over one database. */
 export interface GatewayStore {
@@ -11,6 +12,7 @@ export interface GatewayStore {
   readonly meta: MetaRepository;
   readonly audit: SqliteAuditLog;
   readonly devices: SqliteDeviceRepository;
+  readonly pairing: SqlitePairingRepository;
   close(): void;
 }
 
@@ -22,6 +24,7 @@ export function openGatewayStore(path: string, clock: Clock, random: Random): Ga
     meta: new MetaRepository(db),
     audit,
     devices: new SqliteDeviceRepository(db, audit),
+    pairing: new SqlitePairingRepository(db, audit),
     close: () => db.close(),
   };
 }

@@ -59,6 +59,53 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
+  {
+    version: 2,
+    name: "pairing codes and requests",
+    sql: `
+      CREATE TABLE pairing_codes (
+        id TEXT PRIMARY KEY,
+        code_id TEXT NOT NULL,
+        method TEXT NOT NULL CHECK (method IN ('pin', 'qr')),
+        client_kind TEXT NOT NULL,
+        salt BLOB NOT NULL CHECK (length(salt) = 16),
+        iterations INTEGER NOT NULL,
+        w0 BLOB NOT NULL CHECK (length(w0) = 32),
+        l BLOB NOT NULL CHECK (length(l) = 65),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL CHECK (state IN ('live', 'used', 'exhausted', 'expired', 'revoked')),
+        ended_at INTEGER
+      ) STRICT;
+      CREATE UNIQUE INDEX pairing_codes_live_id ON pairing_codes (code_id) WHERE state = 'live';
+
+      CREATE TABLE pairing_requests (
+        request_id TEXT PRIMARY KEY,
+        code_row_id TEXT NOT NULL REFERENCES pairing_codes (id),
+        device_id TEXT NOT NULL,
+        client_kind TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        identity_public BLOB NOT NULL CHECK (length(identity_public) = 32),
+        identity_fingerprint TEXT NOT NULL,
+        csr_der BLOB NOT NULL,
+        csr_key_fingerprint TEXT NOT NULL,
+        source_address TEXT NOT NULL,
+        comparison_code TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending_approval', 'approved', 'rejected', 'expired', 'completed')),
+        decided_at INTEGER,
+        decided_by TEXT,
+        reason TEXT,
+        client_cert_pem TEXT,
+        cert_expires_at INTEGER
+      ) STRICT;
+      CREATE INDEX pairing_requests_state ON pairing_requests (state, expires_at);
+    `,
+  },
 ];
 
 export function currentSchemaVersion(db: Database): number {

@@ -1,0 +1,329 @@
+import type { Clock } from "../common/clock.js";
+import { isCanonicalId, newId } from "../common/ids.js";
+import { limits } from "../common/limits.js";
+import type { Random } from "../common/random.js";
+import { FixedWindowLimiter } from "../common/rate-limiter.js";
+import { Secret } from "../common/redaction.js";
+import { identityFingerprint } from "../crypto/fingerprint.js";
+import { comparisonCode, decodeScalar, verifierRespond, verifyConfirmation } from "../crypto/spake2plus.js";
+import type { CertificateAuthority } from "../identity/ca.js";
+import { parseAndVerifyCsr } from "../identity/csr.js";
+import { verifyIdentitySignature } from "../identity/device-identity.js";
+import type { DeviceRegistry } from "../identity/device-registry.js";
+import type { SqliteAuditLog } from "../store/audit-log.js";
+import type { PairingRequestRecord, SqlitePairingRepository } from "../store/pairing-repository.js";
+import type { ApprovalService } from "./approvals.js";
+import type { CodeService } from "./code-service.js";
+import { CODE_NOT_VALID, PairingError } from "./errors.js";
+import { CLIENT_KIND } from "./qr-uri.js";
+import { SessionTable } from "./sessions.js";
+import {
+  completionMessage,
+  PROTOCOL,
+  pairingContext,
+  statusMessage,
+  verifierIdentity,
+} from "./transcript.js";
+
+export interface BeginInput {
+  version: string;
+  clientKind: string;
+  codeId: string;
+  deviceId: string;
+}
+export interface BeginOutput {
+  sessionId: string;
+  expiresAt: number;
+  salt: Buffer;
+  iterations: number;
+  challenge: Buffer;
+  caCertDer: Buffer;
+}
+export interface CompleteInput {
+  sessionId: string;
+  confirmP: Uint8Array;
+  identityPublic: Uint8Array;
+  csrDer: Uint8Array;
+  deviceName: string;
+  platform: string;
+  signature: Uint8Array;
+}
+export interface StatusInput {
+  requestId: string;
+  deviceId: string;
+  timestampMs: number;
+  signature: Uint8Array;
+}
+export interface StatusOutput {
+  state: PairingRequestRecord["state"];
+  reason: string;
+  clientCertPem: string;
+  caCertPem: string;
+  certExpiresAt: number;
+}
+
+/** The gateway side of palyra-pairing-v1, independent of the transport that carries it. */
+export class PairingGatewayService {
+  readonly #repo: SqlitePairingRepository;
+  readonly #audit: SqliteAuditLog;
+  readonly #codes: CodeService;
+  readonly #approvals: ApprovalService;
+  readonly #registry: DeviceRegistry;
+  readonly #ca: CertificateAuthority;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #sessions: SessionTable;
+  readonly #perAddress: FixedWindowLimiter;
+  readonly #global: FixedWindowLimiter;
+  readonly #idVerifier: Buffer;
+
+  constructor(deps: {
+    repo: SqlitePairingRepository;
+    audit: SqliteAuditLog;
+    codes: CodeService;
+    approvals: ApprovalService;
+    registry: DeviceRegistry;
+    ca: CertificateAuthority;
+    clock: Clock;
+    random: Random;
+  }) {
+    this.#repo = deps.repo;
+    this.#audit = deps.audit;
+    this.#codes = deps.codes;
+    this.#approvals = deps.approvals;
+    this.#registry = deps.registry;
+    this.#ca = deps.ca;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#sessions = new SessionTable(deps.clock, deps.random, {
+      lifeMs: limits.pairingSessionLifeMs,
+      maxLive: limits.maxLivePairingSessions,
+    });
+    const windowMs = limits.beginRateWindowMs;
+    this.#perAddress = new FixedWindowLimiter(deps.clock, {
+      limit: limits.beginPerAddressPerWindow,
+      windowMs,
+    });
+    this.#global = new FixedWindowLimiter(deps.clock, { limit: limits.beginGlobalPerWindow, windowMs });
+    this.#idVerifier = verifierIdentity(deps.ca.spkiFingerprint);
+  }
+
+  async begin(input: BeginInput, sourceAddress: string): Promise<BeginOutput> {
+    if (input.version !== PROTOCOL)
+      throw new PairingError("invalid_input", `unsupported pairing protocol (want ${PROTOCOL})`);
+    if (!isCanonicalId(input.deviceId))
+      throw new PairingError("invalid_input", "device id must be a canonical ULID");
+    if (!CLIENT_KIND.test(input.clientKind)) throw new PairingError("invalid_input", "bad client kind");
+    if (!this.#perAddress.take(sourceAddress) || !this.#global.take())
+      throw new PairingError("rate_limited", "too many pairing attempts; wait a minute and try again");
+    const code = this.#codes.resolve(input.codeId);
+    if (!code || code.clientKind !== input.clientKind) throw new PairingError("code_invalid", CODE_NOT_VALID);
+    const device = await this.#registry.get(input.deviceId);
+    if (device?.revokedAt !== undefined)
+      throw new PairingError(
+        "device_revoked",
+        "this device id is revoked; the operator must remove it before it can pair again",
+      );
+    const session = this.#sessions.open(
+      {
+        codeRowId: code.id,
+        codeId: code.codeId,
+        clientKind: input.clientKind,
+        deviceId: input.deviceId,
+        sourceAddress,
+        challenge: this.#random.bytes(32),
+      },
+      code.expiresAt,
+    );
+    this.#audit.appendSync({
+      kind: "pairing.begin",
+      actor: `device:${input.deviceId}`,
+      deviceId: input.deviceId,
+      detail: { code_id: code.codeId, source: sourceAddress },
+    });
+    return {
+      sessionId: session.sessionId,
+      expiresAt: session.expiresAt,
+      salt: code.salt,
+      iterations: code.iterations,
+      challenge: session.challenge,
+      caCertDer: this.#ca.certDer,
+    };
+  }
+
+  async exchange(input: {
+    sessionId: string;
+    shareP: Uint8Array;
+  }): Promise<{ shareV: Buffer; confirmV: Buffer }> {
+    const session = this.#sessions.require(input.sessionId, "begun");
+    const code = this.#repo.codeByRowId(session.codeRowId);
+    if (!code || code.state !== "live") {
+      this.#sessions.end(session.sessionId);
+      throw new PairingError("code_invalid", CODE_NOT_VALID);
+    }
+    const context = pairingContext({ ...session, caCertDer: this.#ca.certDer });
+    let result: ReturnType<typeof verifierRespond>;
+    try {
+      result = verifierRespond(
+        { w0: decodeScalar(code.w0), L: code.L },
+        input.shareP,
+        { context, idProver: Buffer.from(session.deviceId), idVerifier: this.#idVerifier },
+        this.#random,
+      );
+    } catch (err) {
+      this.#sessions.end(session.sessionId);
+      throw new PairingError("invalid_input", "share_p is not a valid P-256 point", { cause: err });
+    }
+    // The attempt counts now, not at Complete: confirm_v already tells the prover whether its guess
+    // was right, so a guesser could otherwise test PINs and walk away uncounted. A success uses the code.
+    this.#repo.saveCode(
+      { ...code, failedAttempts: code.failedAttempts + 1 },
+      {
+        kind: "pairing.exchange",
+        actor: `device:${session.deviceId}`,
+        deviceId: session.deviceId,
+        detail: { code_id: code.codeId, attempts: code.failedAttempts + 1, source: session.sourceAddress },
+      },
+    );
+    session.state = "exchanged";
+    session.exchange = {
+      expectedConfirmP: Buffer.from(result.expectedConfirmP),
+      kMain: new Secret(Buffer.from(result.kMain)),
+      kShared: new Secret(Buffer.from(result.kShared)),
+    };
+    return { shareV: Buffer.from(result.shareV), confirmV: Buffer.from(result.confirmV) };
+  }
+
+  async complete(
+    input: CompleteInput,
+  ): Promise<{ requestId: string; state: "pending_approval"; comparisonCode: string }> {
+    const session = this.#sessions.require(input.sessionId, "exchanged");
+    const exchange = session.exchange!;
+    // The session is single-use whatever happens next.
+    this.#sessions.end(session.sessionId);
+    const code = this.#repo.codeByRowId(session.codeRowId);
+    if (!code || code.state !== "live") throw new PairingError("code_invalid", CODE_NOT_VALID);
+    if (!verifyConfirmation(exchange.expectedConfirmP, input.confirmP)) {
+      const failed = code.failedAttempts;
+      const exhausted = failed >= code.maxAttempts;
+      this.#repo.saveCode(
+        { ...code, ...(exhausted ? { state: "exhausted", endedAt: this.#clock.now() } : {}) },
+        {
+          kind: exhausted ? "pairing.code_exhausted" : "pairing.failed_attempt",
+          actor: `device:${session.deviceId}`,
+          deviceId: session.deviceId,
+          detail: { code_id: code.codeId, failed_attempts: failed, source: session.sourceAddress },
+        },
+      );
+      throw new PairingError("confirmation_failed", "wrong pairing code");
+    }
+    if (input.identityPublic.length !== 32)
+      throw new PairingError("invalid_input", "identity_public must be 32 bytes");
+    const message = completionMessage(exchange.kMain.expose(), input.identityPublic, input.csrDer);
+    if (!verifyIdentitySignature(input.identityPublic, message, input.signature))
+      throw new PairingError("signature_invalid", "the device's identity signature does not verify");
+    let csrKeyFingerprint: string;
+    try {
+      csrKeyFingerprint = (await parseAndVerifyCsr(input.csrDer)).keyFingerprint;
+    } catch (err) {
+      throw new PairingError(
+        "csr_invalid",
+        `the certificate request was refused: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const deviceName = checkText(input.deviceName, "device name", limits.maxDeviceNameLength);
+    const platform = checkText(input.platform, "platform", limits.maxPlatformLength);
+    const identityPublic = Buffer.from(input.identityPublic);
+    const existing = await this.#registry.get(session.deviceId);
+    if (existing?.revokedAt !== undefined)
+      throw new PairingError("device_revoked", "this device id is revoked");
+    if (existing && !existing.identityPublicKey.equals(identityPublic))
+      throw new PairingError("identity_mismatch", "this device id is paired with a different identity key");
+
+    const now = this.#clock.now();
+    const request: PairingRequestRecord = {
+      requestId: newId(this.#clock, this.#random),
+      codeRowId: code.id,
+      deviceId: session.deviceId,
+      clientKind: session.clientKind,
+      deviceName,
+      platform,
+      identityPublic,
+      identityFingerprint: identityFingerprint(identityPublic),
+      csrDer: Buffer.from(input.csrDer),
+      csrKeyFingerprint,
+      sourceAddress: session.sourceAddress,
+      comparisonCode: comparisonCode(exchange.kShared.expose()),
+      requestedAt: now,
+      expiresAt: now + limits.pairingRequestTtlMs,
+      state: "pending_approval",
+    };
+    this.#repo.saveCodeAndRequest(
+      { ...code, failedAttempts: code.failedAttempts - 1, state: "used", endedAt: now },
+      request,
+      {
+        kind: "pairing.complete",
+        actor: `device:${session.deviceId}`,
+        deviceId: session.deviceId,
+        detail: { code_id: code.codeId, request_id: request.requestId, source: session.sourceAddress },
+      },
+    );
+    return {
+      requestId: request.requestId,
+      state: "pending_approval",
+      comparisonCode: request.comparisonCode,
+    };
+  }
+
+  /** Long-polls (up to 25 s) for a decision; delivers the certificate once approved. */
+  async status(input: StatusInput, signal?: AbortSignal): Promise<StatusOutput> {
+    const request = this.#approvals.get(input.requestId);
+    if (!request || request.deviceId !== input.deviceId)
+      throw new PairingError("request_not_found", "no such pairing request for this device");
+    if (
+      !Number.isSafeInteger(input.timestampMs) ||
+      Math.abs(this.#clock.now() - input.timestampMs) > limits.statusSignatureSkewMs
+    )
+      throw new PairingError(
+        "signature_invalid",
+        "status poll timestamp is too far from the gateway's clock",
+      );
+    if (
+      !verifyIdentitySignature(
+        request.identityPublic,
+        statusMessage(input.requestId, input.timestampMs),
+        input.signature,
+      )
+    )
+      throw new PairingError("signature_invalid", "status poll signature does not verify");
+    if (request.state === "pending_approval")
+      await this.#approvals.waitForDecision(input.requestId, limits.statusLongPollMs, signal);
+    let current = this.#approvals.get(input.requestId)!;
+    if (current.state === "approved") current = this.#approvals.markCompleted(current);
+    const delivered = current.state === "completed";
+    return {
+      state: current.state,
+      reason: current.reason ?? "",
+      clientCertPem: delivered ? (current.clientCertPem ?? "") : "",
+      caCertPem: delivered ? this.#ca.certPem : "",
+      certExpiresAt: delivered ? (current.certExpiresAt ?? 0) : 0,
+    };
+  }
+
+  /** For tests and metrics: sessions in flight. */
+  liveSessions(): number {
+    return this.#sessions.size;
+  }
+}
+
+function checkText(value: string, what: string, max: number): string {
+  if (
+    typeof value !== "string" ||
+    value.length === 0 ||
+    value.length > max ||
+    /[\u0000-\u001f\u007f]/.test(value)
+  )
+    throw new PairingError("invalid_input", `${what} must be 1-${max} printable characters`);
+  return value;
+}
