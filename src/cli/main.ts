@@ -3,6 +3,7 @@ import { VERSION } from "../common/version.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerPairingCommands } from "./commands/pairing.js";
 import { ExitCode, reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerDaemonCommand(program);
   registerCaCommands(program);
   registerDoctorCommand(program);
+  registerPairingCommands(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type AdminApiDeps, handleAdminApi, sendJson as send } from "./admin-api.js";
 import type { Logger } from "./logger.js";
 
 export interface HealthReport {
@@ -10,12 +11,13 @@ export interface HealthReport {
 }
 
 /**
- * The admin HTTP listener. This first version serves only `GET /healthz`; the JSON API, metrics and
- * the console mount here later.
+ * The admin HTTP listener. It serves `GET /healthz` and the JSON API under `/v1/`; metrics and the
+ * console mount here later.
  */
-export function createAdminServer(health: () => HealthReport, logger: Logger): Server {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+export function createAdminServer(health: () => HealthReport, logger: Logger, api?: AdminApiDeps): Server {
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
+    if (api && (await handleAdminApi(req, res, url, api))) return;
     if (url.pathname === "/healthz") {
       if (req.method !== "GET" && req.method !== "HEAD")
         return send(res, 405, { error: { code: "method_not_allowed" } });
@@ -30,17 +32,6 @@ export function createAdminServer(health: () => HealthReport, logger: Logger): S
     socket.destroy();
   });
   return server;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(json),
-    "cache-control": "no-store",
-    "x-content-type-options": "nosniff",
-  });
-  res.end(json);
 }
 
 export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {

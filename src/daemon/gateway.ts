@@ -10,8 +10,12 @@ import {
   type FilesystemSecretStore,
   openFilesystemSecretStore,
 } from "../identity/filesystem-secret-store.js";
+import { ApprovalService } from "../pairing/approvals.js";
+import { CodeService } from "../pairing/code-service.js";
+import { PairingGatewayService } from "../pairing/gateway-service.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
 import { createAdminServer, listen } from "./admin-http.js";
+import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
 import type { DaemonConfig } from "./config.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
@@ -35,6 +39,7 @@ export type GatewayState = "starting" | "running" | "stopping" | "stopped";
 export class Gateway {
   readonly ca: CertificateAuthority;
   readonly devices: DeviceRegistry;
+  readonly pairing: PairingGatewayService;
   readonly adminUrl: string;
   readonly #store: GatewayStore;
   readonly #secrets: FilesystemSecretStore;
@@ -49,6 +54,7 @@ export class Gateway {
     store: GatewayStore;
     secrets: FilesystemSecretStore;
     devices: DeviceRegistry;
+    pairing: PairingGatewayService;
     serverCert: ServerCertificateManager;
     admin: Server;
     adminUrl: string;
@@ -59,6 +65,7 @@ export class Gateway {
     this.#store = parts.store;
     this.#secrets = parts.secrets;
     this.devices = parts.devices;
+    this.pairing = parts.pairing;
     this.#serverCert = parts.serverCert;
     this.#admin = parts.admin;
     this.adminUrl = parts.adminUrl;
@@ -88,6 +95,19 @@ export class Gateway {
       );
 
       const devices = new DeviceRegistry(store.devices, clock);
+      const adminToken = loadOrCreateAdminToken(paths.adminToken, random);
+      const codes = new CodeService(store.pairing, ca, clock, random);
+      const approvals = new ApprovalService(store.pairing, devices, ca, clock);
+      const pairing = new PairingGatewayService({
+        repo: store.pairing,
+        audit: store.audit,
+        codes,
+        approvals,
+        registry: devices,
+        ca,
+        clock,
+        random,
+      });
       const pruned = await devices.pruneRevokedCertificates();
       if (pruned > 0) logger.info({ pruned }, "pruned expired revoked certificates");
 
@@ -116,6 +136,7 @@ export class Gateway {
           uptime_s: Math.floor((clock.now() - startedAt) / 1000),
         }),
         logger,
+        { token: adminToken, codes, approvals, nodeAddress: () => `${config.node.host}:${config.node.port}` },
       );
       let address: AddressInfo;
       try {
@@ -143,6 +164,7 @@ export class Gateway {
         store,
         secrets,
         devices,
+        pairing,
         serverCert,
         admin,
         adminUrl,

@@ -18,6 +18,7 @@ export function statePaths(root: string) {
     secrets: join(root, "secrets"),
     caCertificate: join(root, "ca.pem"),
     daemonInfo: join(root, "daemon.json"),
+    adminToken: join(root, "admin.token"),
     logs: join(root, "logs"),
   };
 }

@@ -155,7 +155,7 @@ export class ApprovalService {
   /** Resolves when the request is decided, the timeout passes, or the signal aborts. */
   async waitForDecision(requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const current = this.get(requestId);
-    if (!current || current.state !== "pending_approval") return;
+    if (current?.state !== "pending_approval") return;
     const limit = Math.min(timeoutMs, Math.max(0, current.expiresAt - this.#clock.now()));
     const timeout = AbortSignal.timeout(limit);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;

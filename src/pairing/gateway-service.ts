@@ -157,7 +157,7 @@ export class PairingGatewayService {
   }): Promise<{ shareV: Buffer; confirmV: Buffer }> {
     const session = this.#sessions.require(input.sessionId, "begun");
     const code = this.#repo.codeByRowId(session.codeRowId);
-    if (!code || code.state !== "live") {
+    if (code?.state !== "live") {
       this.#sessions.end(session.sessionId);
       throw new PairingError("code_invalid", CODE_NOT_VALID);
     }
@@ -202,7 +202,7 @@ export class PairingGatewayService {
     // The session is single-use whatever happens next.
     this.#sessions.end(session.sessionId);
     const code = this.#repo.codeByRowId(session.codeRowId);
-    if (!code || code.state !== "live") throw new PairingError("code_invalid", CODE_NOT_VALID);
+    if (code?.state !== "live") throw new PairingError("code_invalid", CODE_NOT_VALID);
     if (!verifyConfirmation(exchange.expectedConfirmP, input.confirmP)) {
       const failed = code.failedAttempts;
       const exhausted = failed >= code.maxAttempts;
@@ -318,12 +318,9 @@ export class PairingGatewayService {
 }
 
 function checkText(value: string, what: string, max: number): string {
-  if (
-    typeof value !== "string" ||
-    value.length === 0 ||
-    value.length > max ||
-    /[\u0000-\u001f\u007f]/.test(value)
-  )
+  const printable =
+    typeof value === "string" && [...value].every((c) => c.charCodeAt(0) >= 0x20 && c !== "\x7f");
+  if (!printable || value.length === 0 || value.length > max)
     throw new PairingError("invalid_input", `${what} must be 1-${max} printable characters`);
   return value;
 }

@@ -1,0 +1,84 @@
+import { CommonError, defineErrorFamily, ExitCode } from "../common/errors.js";
+import { readAdminToken } from "../daemon/admin-token.js";
+import { readDaemonInfo } from "../daemon/daemon-info.js";
+import { resolveStateRoot, statePaths } from "../daemon/state-root.js";
+
+export class AdminClientError extends defineErrorFamily("admin", {
+  unreachable: ExitCode.unreachable,
+  unauthenticated: ExitCode.authentication,
+  not_found: ExitCode.notFound,
+  conflict: ExitCode.precondition,
+  rejected: ExitCode.usage,
+  rate_limited: ExitCode.denied,
+  server: ExitCode.internal,
+}) {}
+
+/** Talks to the local daemon's admin API, found through daemon.json and admin.token in the state root. */
+export class AdminClient {
+  readonly #baseUrl: string;
+  readonly #token: string;
+
+  private constructor(baseUrl: string, token: string) {
+    this.#baseUrl = baseUrl;
+    this.#token = token;
+  }
+
+  static fromStateRoot(flag: string | undefined): AdminClient {
+    const paths = statePaths(resolveStateRoot(flag));
+    const info = readDaemonInfo(paths.daemonInfo);
+    if (!info)
+      throw new AdminClientError(
+        "unreachable",
+        `no running daemon for ${paths.root} (start it with: palyra daemon)`,
+      );
+    const token = readAdminToken(paths.adminToken);
+    if (!token)
+      throw new AdminClientError("unauthenticated", `cannot read the admin token at ${paths.adminToken}`);
+    return new AdminClient(info.admin_url, token.expose());
+  }
+
+  async request<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.#baseUrl), {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      throw new AdminClientError(
+        "unreachable",
+        `cannot reach the daemon at ${this.#baseUrl}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      throw new CommonError("internal", `the daemon answered ${res.status} with a body that is not JSON`);
+    }
+    if (res.ok) return parsed as T;
+    const message = (parsed as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
+    const code =
+      res.status === 401
+        ? "unauthenticated"
+        : res.status === 404
+          ? "not_found"
+          : res.status === 409
+            ? "conflict"
+            : res.status === 429
+              ? "rate_limited"
+              : res.status >= 500
+                ? "server"
+                : "rejected";
+    throw new AdminClientError(code, message);
+  }
+}

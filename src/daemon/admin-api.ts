@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { asPalyraError, type PalyraError } from "../common/errors.js";
+import type { Secret } from "../common/redaction.js";
+import type { ApprovalService } from "../pairing/approvals.js";
+import type { CodeService } from "../pairing/code-service.js";
+import { bearerMatches } from "./admin-token.js";
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+const mintBody = z
+  .object({
+    method: z.enum(["pin", "qr"]),
+    client_kind: z.string().optional(),
+    ttl_seconds: z.number().int().positive().optional(),
+    max_attempts: z.number().int().positive().optional(),
+  })
+  .strict();
+const decisionBody = z.object({ reason: z.string().max(512).optional() }).strict();
+
+export interface AdminApiDeps {
+  token: Secret<string>;
+  codes: CodeService;
+  approvals: ApprovalService;
+  /** host:port that devices dial, put into QR codes. */
+  nodeAddress: () => string;
+}
+
+/** HTTP status for a domain error: the same mapping for every route. */
+export function httpStatusOf(err: PalyraError): number {
+  switch (err.code) {
+    case "invalid_input":
+    case "csr_invalid":
+      return 400;
+    case "request_not_found":
+    case "not_found":
+    case "device_not_found":
+      return 404;
+    case "already_decided":
+    case "request_expired":
+    case "code_busy":
+      return 409;
+    case "rate_limited":
+      return 429;
+    default:
+      return err.exitCode === 1 ? 500 : 400;
+  }
+}
+
+/** Routes under /v1/ (JSON in, JSON out, bearer admin token). Returns false if no route matched. */
+export async function handleAdminApi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: AdminApiDeps,
+): Promise<boolean> {
+  if (!url.pathname.startsWith("/v1/")) return false;
+  if (!bearerMatches(req.headers.authorization, deps.token)) {
+    sendJson(res, 401, { error: { code: "unauthenticated", message: "missing or wrong admin token" } });
+    return true;
+  }
+  try {
+    const path = url.pathname;
+    if (path === "/v1/pairing/codes" && req.method === "POST") {
+      const body = mintBody.parse(await readJson(req));
+      const minted = deps.codes.mint({
+        method: body.method,
+        ...(body.client_kind === undefined ? {} : { clientKind: body.client_kind }),
+        ...(body.ttl_seconds === undefined ? {} : { ttlMs: body.ttl_seconds * 1000 }),
+        ...(body.max_attempts === undefined ? {} : { maxAttempts: body.max_attempts }),
+        gateway: deps.nodeAddress(),
+      });
+      sendJson(res, 201, minted);
+      return true;
+    }
+    if (path === "/v1/pairing/codes" && req.method === "GET") {
+      sendJson(res, 200, { codes: deps.codes.list() });
+      return true;
+    }
+    if (path === "/v1/pairing/requests" && req.method === "GET") {
+      sendJson(res, 200, { requests: deps.approvals.list() });
+      return true;
+    }
+    const decision = /^\/v1\/pairing\/requests\/([0-9A-Z]{26})\/(approve|reject)$/.exec(path);
+    if (decision && req.method === "POST") {
+      const body = decisionBody.parse(await readJson(req));
+      const options = { actor: "admin", ...(body.reason === undefined ? {} : { reason: body.reason }) };
+      const view =
+        decision[2] === "approve"
+          ? await deps.approvals.approve(decision[1]!, options)
+          : deps.approvals.reject(decision[1]!, options);
+      sendJson(res, 200, view);
+      return true;
+    }
+    sendJson(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${path}` } });
+  } catch (err) {
+    if (err instanceof z.ZodError) {
+      const message = err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+      sendJson(res, 400, { error: { code: "invalid_input", message } });
+    } else {
+      const error = asPalyraError(err);
+      sendJson(res, httpStatusOf(error), { error: error.toJSON() });
+    }
+  }
+  return true;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES)
+      throw new z.ZodError([{ code: "custom", path: [], message: "body too large", input: undefined }]);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new z.ZodError([{ code: "custom", path: [], message: "body is not valid JSON", input: undefined }]);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(json),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(json);
+}
