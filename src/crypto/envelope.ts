@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { defineErrorFamily, ExitCode } from "../common/errors.js";
 import type { Random } from "../common/random.js";
+import { CryptoError } from "./errors.js";
 
 /**
  * Authenticated envelope: magic (4 bytes) || version (1) || nonce (12) || ChaCha20-Poly1305 ciphertext
@@ -8,11 +8,7 @@ import type { Random } from "../common/random.js";
  * anywhere, or an envelope moved to another name (different AAD), fails to open.
  */
 
-export class CryptoError extends defineErrorFamily("crypto", {
-  envelope_malformed: ExitCode.precondition,
-  envelope_auth_failed: ExitCode.precondition,
-  invalid_key: ExitCode.usage,
-}) {}
+export { CryptoError };
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;

@@ -127,7 +127,8 @@ export class PairingGatewayService {
     const session = this.#sessions.open(
       {
         codeRowId: code.id,
-        codeId: code.codeId,
+        // As the device sent it (empty for a bare PIN): both sides must build the same context.
+        codeId: input.codeId,
         clientKind: input.clientKind,
         deviceId: input.deviceId,
         sourceAddress,

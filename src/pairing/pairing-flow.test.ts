@@ -317,3 +317,15 @@ test("no PIN or QR secret reaches the database file", async () => {
     assert.equal(db.includes(Buffer.from(needle)), false, `database contains ${needle.length}-char secret`);
   assert.equal(JSON.stringify(gw.codes.list()).includes(pin.pin!), false);
 });
+
+test("a bare PIN works when exactly one PIN code is live, and not when two are", async () => {
+  const { gw, clock } = await setup("bare");
+  const only = gw.codes.mint({ method: "pin" });
+  const { client } = device(gw, clock);
+  const pending = await client.pair({ ...attempt, codeId: "", secret: only.pin! });
+  assert.match(pending.requestId, /^[0-9A-Z]{26}$/);
+  const a = gw.codes.mint({ method: "pin" });
+  gw.codes.mint({ method: "pin" });
+  const { client: second } = device(gw, clock);
+  await assert.rejects(second.pair({ ...attempt, codeId: "", secret: a.pin! }), { code: "code_invalid" });
+});

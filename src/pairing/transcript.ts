@@ -4,7 +4,11 @@ import { createHash } from "node:crypto";
 
 export const PROTOCOL = "palyra-pairing-v1";
 
-/** SPAKE2+ context: protocol || session id || challenge || SHA-256(CA DER) || client kind || code id. */
+/**
+ * SPAKE2+ context: protocol || session id || challenge || SHA-256(CA DER) || client kind || code id.
+ * The last two vary in length (the code id is empty when a bare PIN is typed), so each carries a
+ * one-byte length prefix: without it, kind "node1" + "" and "node" + "1..." could collide.
+ */
 export function pairingContext(f: {
   sessionId: string;
   challenge: Uint8Array;
@@ -17,9 +21,15 @@ export function pairingContext(f: {
     Buffer.from(f.sessionId),
     f.challenge,
     createHash("sha256").update(f.caCertDer).digest(),
-    Buffer.from(f.clientKind),
-    Buffer.from(f.codeId),
+    withLength(f.clientKind),
+    withLength(f.codeId),
   ]);
+}
+
+function withLength(text: string): Buffer {
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length > 255) throw new RangeError("context field too long");
+  return Buffer.concat([Buffer.of(bytes.length), bytes]);
 }
 
 export function verifierIdentity(caSpkiFingerprintHex: string): Buffer {
