@@ -1,0 +1,115 @@
+import { performance } from "node:perf_hooks";
+import { p256 } from "@noble/curves/nist.js";
+import { ManualClock } from "../src/common/clock.js";
+import { limits } from "../src/common/limits.js";
+import { systemRandom } from "../src/common/random.js";
+import { CertificateAuthority } from "../src/identity/ca.js";
+import { DeviceIdentity } from "../src/identity/device-identity.js";
+import { DeviceRegistry } from "../src/identity/device-registry.js";
+import { ApprovalService } from "../src/pairing/approvals.js";
+import { CodeService } from "../src/pairing/code-service.js";
+import { DevicePairingClient, type PairingTransport } from "../src/pairing/device-client.js";
+import { PairingGatewayService } from "../src/pairing/gateway-service.js";
+import { openGatewayStore } from "../src/store/gateway-store.js";
+import type { BenchResult } from "./harness.js";
+
+const SUITE = "pairing";
+
+/**
+ * Gateway-side CPU per pairing (Begin, Exchange, Complete, with the SQLite writes), measured with
+ * process.cpuUsage around the gateway calls only, beside raw P-256 scalar multiplications in the same
+ * run. Codes are minted with 1 PBKDF iteration so minting does not dominate; device work is not counted.
+ */
+export async function run(): Promise<BenchResult[]> {
+  (limits as { pinPbkdfIterations: number }).pinPbkdfIterations = 1;
+  const clock = new ManualClock(Date.now());
+  const ca = await CertificateAuthority.create({ clock, random: systemRandom });
+  const store = openGatewayStore(":memory:", clock, systemRandom);
+  const registry = new DeviceRegistry(store.devices, clock);
+  const codes = new CodeService(store.pairing, ca, clock, systemRandom);
+  const approvals = new ApprovalService(store.pairing, registry, ca, clock);
+  const service = new PairingGatewayService({
+    repo: store.pairing,
+    audit: store.audit,
+    codes,
+    approvals,
+    registry,
+    ca,
+    clock,
+    random: systemRandom,
+  });
+
+  let gatewayCpuUs = 0;
+  const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const before = process.cpuUsage();
+    try {
+      return await fn();
+    } finally {
+      const used = process.cpuUsage(before);
+      gatewayCpuUs += used.user + used.system;
+    }
+  };
+  const transport: PairingTransport = {
+    begin: (i) =>
+      timed(() =>
+        service.begin(i, `10.1.${Math.floor(Math.random() * 255)}.${Math.floor(Math.random() * 255)}`),
+      ),
+    exchange: (i) => timed(() => service.exchange(i)),
+    complete: (i) => timed(() => service.complete(i)),
+    status: (i) => service.status(i),
+  };
+  const pairings = 60;
+  const wallStart = performance.now();
+  for (let i = 0; i < pairings; i++) {
+    const minted = codes.mint({ method: "pin" });
+    const identity = DeviceIdentity.generate(clock, systemRandom);
+    const client = new DevicePairingClient(transport, identity, clock, systemRandom);
+    await client.pair({
+      codeId: minted.code_id,
+      secret: minted.pin!,
+      clientKind: "node",
+      deviceName: "bench",
+      platform: "linux",
+    });
+  }
+  const wallMs = performance.now() - wallStart;
+  const cpuMsPerPairing = gatewayCpuUs / 1000 / pairings;
+
+  const G = p256.Point.BASE;
+  const scalars = Array.from({ length: 200 }, () => p256.utils.randomSecretKey());
+  const start = performance.now();
+  let count = 0;
+  for (const s of scalars) {
+    G.multiply(BigInt(`0x${Buffer.from(s).toString("hex")}`) % p256.Point.Fn.ORDER || 1n);
+    count++;
+  }
+  const mulMs = (performance.now() - start) / count;
+  store.close();
+  return [
+    {
+      suite: SUITE,
+      name: "gateway CPU per pairing (Begin..Complete)",
+      value: round(cpuMsPerPairing),
+      unit: "ms",
+      iterations: pairings,
+      durationMs: wallMs,
+    },
+    {
+      suite: SUITE,
+      name: "raw P-256 base-point scalar multiplication (@noble/curves)",
+      value: round(mulMs),
+      unit: "ms",
+      iterations: count,
+    },
+    {
+      suite: SUITE,
+      name: "scalar multiplications' worth of CPU per pairing",
+      value: round(cpuMsPerPairing / mulMs),
+      unit: "x",
+    },
+  ];
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}
