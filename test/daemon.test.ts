@@ -52,7 +52,7 @@ test("daemon: refuses to start when the database knows a CA whose key is gone", 
   const keyFile = join(stateRoot, "secrets", secretFile("ca/private-key"));
   assert.ok(existsSync(keyFile), `expected ${keyFile}; have ${readdirSync(join(stateRoot, "secrets"))}`);
   rmSync(keyFile);
-  const result = await runCli(["daemon", "--state-root", stateRoot, "--admin-port", "0"]);
+  const result = await runCli(["daemon", "--state-root", stateRoot, "--admin-port", "0", "--node-port", "0"]);
   assert.equal(result.code, 7);
   assert.match(result.stderr, /error: the CA key is missing from the secret store/);
   assert.match(result.stderr, new RegExp(`database records CA ${daemon.summary.ca_fingerprint}`));
@@ -62,7 +62,7 @@ test("daemon: refuses to start when the database knows a CA whose key is gone", 
 test("daemon: a second daemon on the same state root is refused", async () => {
   const stateRoot = join(root, "c");
   const daemon = await startDaemon(stateRoot);
-  const again = await runCli(["daemon", "--state-root", stateRoot, "--admin-port", "0"]);
+  const again = await runCli(["daemon", "--state-root", stateRoot, "--admin-port", "0", "--node-port", "0"]);
   assert.equal(again.code, 7);
   assert.match(again.stderr, /already uses/);
   assert.equal(await daemon.stop(), 0);

@@ -55,7 +55,7 @@ test("pairing code --json shows the PIN once; list never shows it; deciding unkn
   const qrUri = (JSON.parse(qr.stdout) as { qr_uri: string }).qr_uri;
   assert.match(
     qrUri,
-    /^palyra:\/\/pair\?v=1&gw=127\.0\.0\.1%3A7444&id=[0-9A-Z]{4}&s=[A-Za-z0-9_-]{22}&ca=[A-Za-z0-9_-]{43}&k=node$/,
+    /^palyra:\/\/pair\?v=1&gw=127\.0\.0\.1%3A[0-9]+&id=[0-9A-Z]{4}&s=[A-Za-z0-9_-]{22}&ca=[A-Za-z0-9_-]{43}&k=node$/,
   );
   const human = await runCli(["pairing", "code", "--method", "qr", "--state-root", stateRoot]);
   assert.equal(human.code, 0, human.stderr);

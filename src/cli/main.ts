@@ -3,6 +3,7 @@ import { VERSION } from "../common/version.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
 import { ExitCode, reportError } from "./output.js";
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerDoctorCommand(program);
   registerPairingCommands(program);
+  registerPairCommand(program);
   return program;
 }
 

@@ -9,6 +9,7 @@ const daemonInfoSchema = z
     started_at: z.string(),
     version: z.string(),
     admin_url: z.string().url(),
+    node_address: z.string().min(3).max(300),
     ca_fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
   })
   .strict();

@@ -14,6 +14,8 @@ import { ApprovalService } from "../pairing/approvals.js";
 import { CodeService } from "../pairing/code-service.js";
 import { PairingGatewayService } from "../pairing/gateway-service.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
+import { registerPairingService } from "../transport/grpc/pairing-service.js";
+import { NodePortServer } from "../transport/grpc/server.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
@@ -40,6 +42,9 @@ export class Gateway {
   readonly ca: CertificateAuthority;
   readonly devices: DeviceRegistry;
   readonly pairing: PairingGatewayService;
+  /** host:port of the node port (gRPC over mutual TLS). */
+  readonly nodeAddress: string;
+  readonly #nodePort: NodePortServer;
   readonly adminUrl: string;
   readonly #store: GatewayStore;
   readonly #secrets: FilesystemSecretStore;
@@ -55,6 +60,8 @@ export class Gateway {
     secrets: FilesystemSecretStore;
     devices: DeviceRegistry;
     pairing: PairingGatewayService;
+    nodePort: NodePortServer;
+    nodeAddress: string;
     serverCert: ServerCertificateManager;
     admin: Server;
     adminUrl: string;
@@ -66,6 +73,8 @@ export class Gateway {
     this.#secrets = parts.secrets;
     this.devices = parts.devices;
     this.pairing = parts.pairing;
+    this.#nodePort = parts.nodePort;
+    this.nodeAddress = parts.nodeAddress;
     this.#serverCert = parts.serverCert;
     this.#admin = parts.admin;
     this.adminUrl = parts.adminUrl;
@@ -127,6 +136,36 @@ export class Gateway {
         logger.error({ err: (err as Error).message }, "server certificate renewal failed"),
       );
 
+      const nodePort = new NodePortServer({
+        identity: issued,
+        caPem: ca.certPem,
+        authorizePeer: (leafDer) => devices.authorizePeer(leafDer),
+        clock,
+        onTlsEvent: (event) => logger.debug({ event: event.kind }, "node port connection event"),
+        onRpcEvent: (event) =>
+          event.kind === "handler_error"
+            ? logger.error(
+                { method: event.method, err: (event.error as Error)?.message },
+                "rpc handler failed",
+              )
+            : logger.info({ method: event.method, reason: event.reason, peer: event.peer }, "rpc denied"),
+      });
+      registerPairingService(nodePort, pairing);
+      nodePort.follow(serverCert, (err) =>
+        logger.error({ err: (err as Error).message }, "server certificate swap failed"),
+      );
+      let nodeAddress: AddressInfo;
+      try {
+        nodeAddress = await nodePort.listen(config.node.host, config.node.port);
+      } catch (err) {
+        serverCert.stop();
+        throw new DaemonError(
+          "bind_failed",
+          `could not listen on the node port ${config.node.host}:${config.node.port}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      const nodeHostPort = `${nodeAddress.family === "IPv6" ? `[${nodeAddress.address}]` : nodeAddress.address}:${nodeAddress.port}`;
       const startedAt = clock.now();
       const admin = createAdminServer(
         () => ({
@@ -136,13 +175,14 @@ export class Gateway {
           uptime_s: Math.floor((clock.now() - startedAt) / 1000),
         }),
         logger,
-        { token: adminToken, codes, approvals, nodeAddress: () => `${config.node.host}:${config.node.port}` },
+        { token: adminToken, codes, approvals, nodeAddress: () => nodeHostPort },
       );
       let address: AddressInfo;
       try {
         address = await listen(admin, config.admin.host, config.admin.port);
       } catch (err) {
         serverCert.stop();
+        await nodePort.close(0);
         throw new DaemonError(
           "bind_failed",
           `could not listen on ${config.admin.host}:${config.admin.port}: ${(err as Error).message}`,
@@ -156,15 +196,21 @@ export class Gateway {
         started_at: new Date(startedAt).toISOString(),
         version: VERSION,
         admin_url: adminUrl,
+        node_address: nodeHostPort,
         ca_fingerprint: ca.fingerprint,
       });
-      logger.info({ admin_url: adminUrl, state_root: paths.root }, "gateway running");
+      logger.info(
+        { admin_url: adminUrl, node_address: nodeHostPort, state_root: paths.root },
+        "gateway running",
+      );
       return new Gateway({
         ca,
         store,
         secrets,
         devices,
         pairing,
+        nodePort,
+        nodeAddress: nodeHostPort,
         serverCert,
         admin,
         adminUrl,
@@ -183,6 +229,7 @@ export class Gateway {
     if (this.#state !== "running") return;
     this.#state = "stopping";
     this.#serverCert.stop();
+    await this.#nodePort.close();
     await new Promise<void>((resolve) => {
       this.#admin.close(() => resolve());
       this.#admin.closeAllConnections();

@@ -19,6 +19,7 @@ export class PairingError extends defineErrorFamily("pairing", {
   already_decided: ExitCode.precondition,
   request_expired: ExitCode.precondition,
   gateway_unverified: ExitCode.authentication,
+  rejected: ExitCode.denied,
 }) {}
 
 export const CODE_NOT_VALID = "pairing code is not valid";

@@ -59,6 +59,8 @@ export async function startDaemon(
       stateRoot,
       "--admin-port",
       "0",
+      "--node-port",
+      "0",
       "--json",
       ...extraArgs,
     ],

@@ -12,6 +12,8 @@ interface DaemonFlags {
   stateRoot?: string;
   adminHost?: string;
   adminPort?: string;
+  nodeHost?: string;
+  nodePort?: string;
   serverName?: string[];
   serverIp?: string[];
   logLevel?: string;
@@ -29,6 +31,8 @@ export function registerDaemonCommand(program: Command): void {
     )
     .option("--admin-host <host>", "admin HTTP bind address (default 127.0.0.1)")
     .option("--admin-port <port>", "admin HTTP port (default 7142; 0 picks a free one)")
+    .option("--node-host <host>", "node port bind address (default 127.0.0.1)")
+    .option("--node-port <port>", "node port, gRPC over mutual TLS (default 7444; 0 picks a free one)")
     .option("--server-name <name...>", "extra DNS names for the server certificate")
     .option("--server-ip <ip...>", "extra IP addresses for the server certificate")
     .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (default info)")
@@ -42,6 +46,14 @@ export function registerDaemonCommand(program: Command): void {
               admin: {
                 ...(flags.adminHost ? { host: flags.adminHost } : {}),
                 ...(flags.adminPort ? { port: Number(flags.adminPort) } : {}),
+              },
+            }
+          : {}),
+        ...(flags.nodeHost || flags.nodePort
+          ? {
+              node: {
+                ...(flags.nodeHost ? { host: flags.nodeHost } : {}),
+                ...(flags.nodePort ? { port: Number(flags.nodePort) } : {}),
               },
             }
           : {}),
@@ -66,7 +78,12 @@ export function registerDaemonCommand(program: Command): void {
         random: systemRandom,
       });
       printResult(
-        { state_root: stateRoot, admin_url: gateway.adminUrl, ca_fingerprint: gateway.ca.fingerprint },
+        {
+          state_root: stateRoot,
+          admin_url: gateway.adminUrl,
+          node_address: gateway.nodeAddress,
+          ca_fingerprint: gateway.ca.fingerprint,
+        },
         { json: flags.json },
       );
       const signal = await signalled;

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { once } from "node:events";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { openFilesystemSecretStore } from "../src/identity/filesystem-secret-store.js";
+import { loadDeviceCredentials } from "../src/pairing/device-store.js";
+import { CLI_ENTRY, type DaemonProcess, runCli, startDaemon, testEnv } from "./helpers/cli.js";
+
+const root = mkdtempSync(join(tmpdir(), "palyra-e2e-"));
+const gatewayRoot = join(root, "gateway");
+let daemon: DaemonProcess;
+let nodeAddress: string;
+before(async () => {
+  daemon = await startDaemon(gatewayRoot);
+  nodeAddress = (daemon.summary as unknown as { node_address: string }).node_address;
+});
+after(async () => {
+  await daemon?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Runs `palyra pair` and resolves its request id as soon as it prints it (it then waits for approval). */
+function startPair(args: string[], deviceRoot: string) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CLI_ENTRY, "pair", "--state-root", deviceRoot, ...args],
+    {
+      env: testEnv(),
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const requestId = new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      const match = /request id\s+([0-9A-Z]{26})/.exec(stdout);
+      if (match) resolve(match[1]!);
+    });
+    child.once("close", (code) => reject(new Error(`pair exited ${code} before a request id: ${stderr}`)));
+  });
+  const exit = once(child, "close").then(([code]) => ({ code: code as number, stdout, stderr }));
+  return { requestId, exit };
+}
+
+async function mint(method: "pin" | "qr", clientKind = "cli") {
+  const result = await runCli([
+    "pairing",
+    "code",
+    "--method",
+    method,
+    "--client-kind",
+    clientKind,
+    "--state-root",
+    gatewayRoot,
+    "--json",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as { typed?: string; pin?: string; qr_uri?: string; code_id: string };
+}
+
+test("PIN pairing end to end over real TLS: approve, then the device holds a CA-issued certificate for its own key", async () => {
+  const code = await mint("pin");
+  const deviceRoot = join(root, "device-pin");
+  const pair = startPair(["--gateway", nodeAddress, "--code", code.typed!, "--name", "laptop"], deviceRoot);
+  const requestId = await pair.requestId;
+  const approved = await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot, "--json"]);
+  assert.equal(approved.code, 0, approved.stderr);
+  const result = await pair.exit;
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /state\s+completed/);
+  assert.match(result.stdout, /comparison code\s+[0-9]{6}/);
+
+  const list = JSON.parse(
+    (await runCli(["pairing", "list", "--state-root", gatewayRoot, "--json"])).stdout,
+  ) as {
+    requests: { request_id: string; state: string; device_name: string }[];
+  };
+  const request = list.requests.find((r) => r.request_id === requestId);
+  assert.equal(request?.state, "completed");
+  assert.equal(request?.device_name, "laptop");
+  assert.ok(!JSON.stringify(list).includes(code.pin!));
+  assert.ok(!daemon.stderr().includes(code.pin!), "the PIN is not in the gateway's logs");
+  assert.ok(!result.stdout.includes(code.pin!) && !result.stderr.includes(code.pin!));
+  assert.equal(
+    readdirSync(join(deviceRoot, "device", "secrets")).filter((f) => f.endsWith(".sec")).length,
+    5,
+  );
+});
+
+test("QR pairing end to end, and a rejected request exits 6", async () => {
+  const code = await mint("qr");
+  const pair = startPair(["--qr-uri", code.qr_uri!], join(root, "device-qr"));
+  const requestId = await pair.requestId;
+  assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
+  const done = await pair.exit;
+  assert.equal(done.code, 0, done.stderr);
+
+  const second = await mint("pin");
+  const rejected = startPair(
+    ["--gateway", nodeAddress, "--code", second.typed!],
+    join(root, "device-rejected"),
+  );
+  const rid = await rejected.requestId;
+  assert.equal(
+    (await runCli(["pairing", "reject", rid, "--reason", "not ours", "--state-root", gatewayRoot])).code,
+    0,
+  );
+  const out = await rejected.exit;
+  assert.equal(out.code, 6);
+  assert.match(out.stderr, /error: pairing was rejected: not ours/);
+  const twice = await runCli(["pairing", "approve", rid, "--state-root", gatewayRoot]);
+  assert.equal(twice.code, 7);
+  assert.match(twice.stderr, /already decided \(rejected\)/);
+});
+
+test("a wrong PIN makes the device stop before Complete with a clear message", async () => {
+  const code = await mint("pin");
+  const wrongPin = code.pin === "000001" ? "000002" : "000001";
+  const result = await runCli([
+    "pair",
+    "--gateway",
+    nodeAddress,
+    "--code",
+    `${code.code_id}-${wrongPin}`,
+    "--state-root",
+    join(root, "device-wrong"),
+  ]);
+  assert.equal(result.code, 3);
+  assert.match(
+    result.stderr,
+    /the gateway could not prove it knows the code: wrong code or someone in the middle/,
+  );
+});
+
+test("the device's stored certificate verifies against the CA with openssl, and matches the device's own key", async () => {
+  const deviceRoot = join(root, "device-pin");
+  const store = await openFilesystemSecretStore(join(deviceRoot, "device", "secrets"), { env: testEnv() });
+  const creds = await loadDeviceCredentials(store);
+  store.close();
+  assert.ok(creds);
+  const certPath = join(root, "device-cert.pem");
+  writeFileSync(certPath, creds.clientCertPem);
+  const verified = spawnSync(
+    "openssl",
+    ["verify", "-CAfile", join(gatewayRoot, "ca.pem"), "-purpose", "sslclient", certPath],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(verified.status, 0, verified.stderr);
+  assert.match(verified.stdout, /: OK/);
+  const cert = new X509Certificate(creds.clientCertPem);
+  const keyOfDevice = createPublicKey(createPrivateKey(creds.clientKeyPem)).export({
+    type: "spki",
+    format: "der",
+  });
+  assert.deepEqual(
+    cert.publicKey.export({ type: "spki", format: "der" }),
+    keyOfDevice,
+    "CSR key == certificate key",
+  );
+  assert.equal(creds.caCertPem.trim(), readFileSync(join(gatewayRoot, "ca.pem"), "utf8").trim());
+});
