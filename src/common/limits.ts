@@ -70,6 +70,16 @@ export const limits = {
   maxDeviceNameLength: 128,
   maxPlatformLength: 64,
 
+  // --- transport (DESIGN section 6) ---
+  /** Largest protobuf message accepted or sent on the node port, either direction. Checked from the gRPC
+   *  length prefix before the body is buffered, and again when decoding. Must hold the largest request we
+   *  define (a CSR plus signatures and names: a few KiB), with ample room; a node payload is capped below it. */
+  maxRpcMessageBytes: 1024 * 1024,
+  /** A TLS handshake (TCP accept to secure connection) must finish within this on the node port. */
+  tlsHandshakeTimeoutMs: 10_000,
+  /** Default deadline of a unary RPC made by our clients. Longer than the status long-poll. */
+  rpcDefaultDeadlineMs: 30_000,
+
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */
   shutdownGraceMs: 5_000,
@@ -108,6 +118,10 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("default max attempts outside its range");
   if (l.pairingCodeDefaultTtlMs < l.pairingCodeMinTtlMs || l.pairingCodeDefaultTtlMs > l.pairingCodeMaxTtlMs)
     fail("default code TTL outside its range");
+  if (l.rpcDefaultDeadlineMs <= l.statusLongPollMs)
+    fail("the default RPC deadline must outlast the pairing status long-poll");
+  if (l.maxRpcMessageBytes < 4 * (l.maxCsrBytes + l.maxCertificateBytes))
+    fail("an RPC message must hold a CSR and certificates with room to spare");
   if (l.certificateBackdateMs >= l.clientCertificateMinLifetimeMs)
     fail("backdating must not eat a whole certificate");
 }

@@ -1,0 +1,301 @@
+import { constants as cryptoConstants } from "node:crypto";
+import type { AddressInfo, Socket } from "node:net";
+import * as tls from "node:tls";
+import { type Clock, systemClock } from "../../common/clock.js";
+import { limits } from "../../common/limits.js";
+import { certificateFingerprint } from "../../crypto/fingerprint.js";
+import type { PeerDecision, PeerRefusal } from "../../identity/device-registry.js";
+import { TransportError } from "../errors.js";
+import type { ConnectionRegistry } from "./connection-registry.js";
+import { ANONYMOUS, type ConnectionPeer, normalizeAddress, tagConnection } from "./peer-identity.js";
+
+/**
+ * The node port's TLS terminator (DESIGN section 6): TLS 1.3 only, ALPN h2, a client certificate
+ * requested but not required (pairing works without one), no session resumption, and a server
+ * certificate that can be swapped while running. Each handshake ends in one of three ways:
+ * - no client certificate: an anonymous connection;
+ * - a certificate that fails chain verification, or is not on the allowlist: the socket is destroyed
+ *   (TLS 1.3 clients see a completed handshake, then the end of the connection);
+ * - an allowed certificate: a device connection.
+ * Accepted sockets are tagged with their peer, registered, and handed to `onSecureConnection` (the
+ * gRPC server's connection injector).
+ */
+
+/** A server certificate chain (leaf first, then the CA) and its private key, both PEM. */
+export interface TlsIdentity {
+  certChainPem: string;
+  keyPem: string;
+}
+
+/** Anything that renews the server identity; `ServerCertificateManager` fits. */
+export interface ServerIdentitySource {
+  current(): TlsIdentity;
+  onRenew(listener: (identity: TlsIdentity) => void): () => unknown;
+}
+
+/** The allowlist check (`DeviceRegistry.authorizePeer`). */
+export type AuthorizePeer = (leafDer: Uint8Array) => Promise<PeerDecision>;
+
+export type ConnectionRefusal = PeerRefusal | "certificate_invalid" | "authorization_failed";
+
+/** What happened to a connection, for logs and metrics. Holds no secrets. */
+export type TlsServerEvent =
+  | { kind: "accepted"; peer: ConnectionPeer }
+  | {
+      kind: "refused";
+      reason: ConnectionRefusal;
+      detail: string;
+      remoteAddress: string;
+      fingerprint?: string;
+      deviceId?: string;
+    }
+  | { kind: "handshake_failed"; detail: string; remoteAddress: string }
+  | { kind: "identity_updated" };
+
+export interface NodePortTlsServerOptions {
+  identity: TlsIdentity;
+  /** The gateway CA (PEM): the only trust anchor for client certificates. */
+  caPem: string;
+  authorizePeer: AuthorizePeer;
+  registry: ConnectionRegistry;
+  /** Receives each accepted socket, already tagged and registered. */
+  onSecureConnection: (socket: tls.TLSSocket, peer: ConnectionPeer) => void;
+  onEvent?: (event: TlsServerEvent) => void;
+  clock?: Clock;
+  handshakeTimeoutMs?: number;
+}
+
+export class NodePortTlsServer {
+  readonly #server: tls.Server;
+  readonly #caPem: string;
+  readonly #authorizePeer: AuthorizePeer;
+  readonly #registry: ConnectionRegistry;
+  readonly #onSecureConnection: NodePortTlsServerOptions["onSecureConnection"];
+  readonly #onEvent: (event: TlsServerEvent) => void;
+  readonly #clock: Clock;
+  /** Every TCP connection, from accept to close, including ones still in the handshake. */
+  readonly #sockets = new Set<Socket>();
+  #listening = false;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: NodePortTlsServerOptions) {
+    this.#caPem = options.caPem;
+    this.#authorizePeer = options.authorizePeer;
+    this.#registry = options.registry;
+    this.#onSecureConnection = options.onSecureConnection;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#clock = options.clock ?? systemClock;
+    const contextOptions = this.#contextOptions(options.identity);
+    validateContext(contextOptions);
+    this.#server = tls.createServer({
+      ...contextOptions,
+      requestCert: true,
+      // Verification still runs (socket.authorized); we decide what a failure means ourselves.
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+      handshakeTimeout: options.handshakeTimeoutMs ?? limits.tlsHandshakeTimeoutMs,
+    });
+    this.#server.on("connection", (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once("close", () => this.#sockets.delete(socket));
+    });
+    this.#server.on("secureConnection", (socket) => this.#onSecure(socket));
+    this.#server.on("tlsClientError", (err, socket) => {
+      this.#onEvent({
+        kind: "handshake_failed",
+        detail: (err as NodeJS.ErrnoException).code ?? err.message,
+        remoteAddress: normalizeAddress(socket.remoteAddress),
+      });
+    });
+  }
+
+  /**
+   * Replaces the server certificate and key for new handshakes; live connections keep theirs. Throws
+   * (and keeps the old identity) if the PEMs are unusable, e.g. a key that does not match the leaf.
+   */
+  updateIdentity(certChainPem: string, keyPem: string): void {
+    const contextOptions = this.#contextOptions({ certChainPem, keyPem });
+    validateContext(contextOptions);
+    // setSecureContext also makes new session-ticket keys, though tickets are off anyway.
+    this.#server.setSecureContext(contextOptions);
+    this.#onEvent({ kind: "identity_updated" });
+  }
+
+  /** Applies each renewal of `source` (errors go to `onError`); returns the unsubscribe function. */
+  follow(source: ServerIdentitySource, onError: (err: unknown) => void = () => {}): () => void {
+    const unsubscribe = source.onRenew((identity) => {
+      try {
+        this.updateIdentity(identity.certChainPem, identity.keyPem);
+      } catch (err) {
+        onError(err);
+      }
+    });
+    return () => {
+      unsubscribe();
+    };
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    if (this.#listening || this.#closing)
+      return Promise.reject(
+        new TransportError("invalid_state", "the TLS server is already listening or closed"),
+      );
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.#server.off("listening", onListening);
+        reject(
+          new TransportError("listen_failed", `cannot listen on ${host}:${port}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      };
+      const onListening = () => {
+        this.#server.off("error", onError);
+        this.#listening = true;
+        resolve(this.#server.address() as AddressInfo);
+      };
+      this.#server.once("error", onError);
+      this.#server.once("listening", onListening);
+      this.#server.listen({ host, port, exclusive: true });
+    });
+  }
+
+  address(): AddressInfo | undefined {
+    const address = this.#server.address();
+    return address !== null && typeof address === "object" ? address : undefined;
+  }
+
+  /** Connections from TCP accept to close (including handshakes in progress). */
+  get openSocketCount(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Stops accepting, waits up to `graceMs` for open connections to end (the caller asks them to, e.g.
+   * with HTTP/2 GOAWAY), then destroys what is left. Resolves once every connection is closed.
+   */
+  close(graceMs: number = limits.shutdownGraceMs): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#closing = true;
+    const timer = setTimeout(() => {
+      for (const socket of this.#sockets) socket.destroy();
+    }, graceMs);
+    const stopped = this.#listening
+      ? new Promise<void>((resolve) => this.#server.close(() => resolve()))
+      : Promise.resolve();
+    // The server's own close can come before the last sockets' 'close' events: wait for those too.
+    this.#closed = stopped
+      .then(() => Promise.all([...this.#sockets].map((s) => new Promise((r) => s.once("close", r)))))
+      .then(() => {
+        clearTimeout(timer);
+        this.#listening = false;
+      });
+    return this.#closed;
+  }
+
+  #contextOptions(identity: TlsIdentity): tls.SecureContextOptions {
+    if (typeof identity?.certChainPem !== "string" || typeof identity.keyPem !== "string")
+      throw new TransportError("invalid_config", "the server identity needs a PEM certificate chain and key");
+    return {
+      cert: identity.certChainPem,
+      key: identity.keyPem,
+      ca: [this.#caPem],
+      minVersion: "TLSv1.3",
+      maxVersion: "TLSv1.3",
+      // No resumption: no tickets, and Node keeps no session cache unless asked ('newSession' events,
+      // which we never listen to). Every connection is a full handshake with a fresh certificate check.
+      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+    };
+  }
+
+  #onSecure(socket: tls.TLSSocket): void {
+    // Errors on a socket we drop, or that HTTP/2 has not claimed yet, must not crash the process.
+    socket.on("error", () => {});
+    const remoteAddress = normalizeAddress(socket.remoteAddress);
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    const certificate = socket.getPeerCertificate();
+    const raw = certificate?.raw;
+    if (!raw || raw.length === 0) {
+      this.#accept(socket, { identity: ANONYMOUS });
+      return;
+    }
+    const fingerprint = certificateFingerprint(raw);
+    if (!socket.authorized) {
+      this.#refuse(socket, {
+        reason: "certificate_invalid",
+        detail: String(socket.authorizationError ?? "verification failed"),
+        remoteAddress,
+        fingerprint,
+      });
+      return;
+    }
+    // Data the client sends meanwhile stays buffered in the paused socket; HTTP/2 reads it on hand-over.
+    this.#authorizePeer(raw).then(
+      (decision) => {
+        if (socket.destroyed) return;
+        if (!decision.ok) {
+          this.#refuse(socket, {
+            reason: decision.reason,
+            detail: `client certificate refused: ${decision.reason}`,
+            remoteAddress,
+            fingerprint,
+            ...(decision.deviceId === undefined ? {} : { deviceId: decision.deviceId }),
+          });
+          return;
+        }
+        this.#accept(socket, {
+          identity: { kind: "device", deviceId: decision.device.deviceId, fingerprint },
+          leafDer: Buffer.from(raw),
+        });
+      },
+      (err: unknown) => {
+        this.#refuse(socket, {
+          reason: "authorization_failed",
+          detail: `the allowlist check failed: ${(err as Error)?.message ?? String(err)}`,
+          remoteAddress,
+          fingerprint,
+        });
+      },
+    );
+  }
+
+  #accept(socket: tls.TLSSocket, peer: Pick<ConnectionPeer, "identity" | "leafDer">): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    const full: ConnectionPeer = {
+      ...peer,
+      remoteAddress: normalizeAddress(socket.remoteAddress),
+      remotePort: socket.remotePort ?? 0,
+      localAddress: normalizeAddress(socket.localAddress),
+      localPort: socket.localPort ?? 0,
+      connectedAt: this.#clock.now(),
+    };
+    tagConnection(socket, full);
+    if (!this.#registry.add(socket, full)) return;
+    this.#onEvent({ kind: "accepted", peer: full });
+    this.#onSecureConnection(socket, full);
+  }
+
+  #refuse(socket: tls.TLSSocket, event: Omit<Extract<TlsServerEvent, { kind: "refused" }>, "kind">): void {
+    socket.destroy();
+    this.#onEvent({ kind: "refused", ...event });
+  }
+}
+
+function validateContext(options: tls.SecureContextOptions): void {
+  try {
+    tls.createSecureContext(options);
+  } catch (err) {
+    throw new TransportError(
+      "invalid_config",
+      `the server certificate or key is unusable: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
