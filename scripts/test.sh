@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- system packages the tests use (real openssl, a real Secret Service on a private D-Bus) ---
+# --- system packages the tests use: real openssl, a real Secret Service on a private D-Bus, and
+#     Debian's python3-grpcio as a gRPC client we did not write ---
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v dbus-run-session >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
+/usr/bin/python3 -c "import grpc" >/dev/null 2>&1 || need+=(python3-grpcio)
 if ((${#need[@]})); then
   echo "test.sh: installing system packages: ${need[*]}"
   sudo=""
