@@ -120,6 +120,21 @@ test("QR pairing end to end, and a rejected request exits 6", async () => {
   assert.match(twice.stderr, /already decided \(rejected\)/);
 });
 
+test("a QR code refuses, during TLS, a gateway whose CA does not match its pin", async () => {
+  const other = await startDaemon(join(root, "other-gateway"));
+  try {
+    const code = await mint("qr");
+    const otherAddress = (other.summary as unknown as { node_address: string }).node_address;
+    const uri = code.qr_uri!.replace(/gw=[^&]+/, `gw=${encodeURIComponent(otherAddress)}`);
+    const result = await runCli(["pair", "--qr-uri", uri, "--state-root", join(root, "device-misdirected")]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /does not match the pinned CA/);
+    assert.ok(!other.stderr().includes("pairing.begin") && !/"msg":"rpc/.test(other.stderr()));
+  } finally {
+    await other.stop();
+  }
+});
+
 test("a wrong PIN makes the device stop before Complete with a clear message", async () => {
   const code = await mint("pin");
   const wrongPin = code.pin === "000001" ? "000002" : "000001";

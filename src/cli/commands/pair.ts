@@ -60,7 +60,7 @@ export function registerPairCommand(program: Command): void {
         join(resolveStateRoot(flags.stateRoot), "device", "secrets"),
       );
       const identity = await DeviceIdentity.loadOrCreate(store, systemClock, systemRandom);
-      const transport = new GrpcPairingTransport(host, port);
+      const transport = new GrpcPairingTransport(host, port, qr?.caSpkiSha256);
       const spinner = new Spinner();
       try {
         const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);

@@ -5,7 +5,8 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { ChannelCredentials, Client, credentials as grpcCredentials } from "@grpc/grpc-js";
 import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
-import { certificateFingerprint } from "../../crypto/fingerprint.js";
+import { constantTimeEqual } from "../../crypto/constant-time.js";
+import { certificateFingerprint, spkiDigest } from "../../crypto/fingerprint.js";
 import { verifyIssuedBy } from "../../identity/verify-chain.js";
 import { TransportError } from "../errors.js";
 import { type CodecOptions, createServiceClient, type ServiceClient } from "./service-definition.js";
@@ -48,6 +49,12 @@ export interface NodePortClientOptions extends CodecOptions {
   /** The gateway CA to require, PEM or DER. Without it, any server certificate is accepted and recorded. */
   pinnedCa?: string | Uint8Array;
   clientIdentity?: ClientIdentity;
+  /**
+   * SHA-256 of the CA's SPKI, from a QR code: the server must send a chain whose CA has exactly this key
+   * and that CA must have issued its leaf, checked before the connection is handed to gRPC (so before
+   * the first request byte).
+   */
+  pinnedCaSpki?: Uint8Array;
   clock?: Clock;
 }
 
@@ -92,6 +99,7 @@ export class NodePortClient {
   readonly #pinnedCaPem: string | undefined;
   readonly #pinnedCaDer: Buffer | undefined;
   readonly #identity: ClientIdentity | undefined;
+  readonly #pinnedCaSpki: Buffer | undefined;
   readonly #clock: Clock;
   readonly #codec: CodecOptions;
   #captured: CapturedServerCertificate | undefined;
@@ -103,6 +111,7 @@ export class NodePortClient {
       throw new TransportError("invalid_config", "the port must be 1 to 65535");
     this.#serverName = options.serverName ?? options.host;
     this.#identity = options.clientIdentity;
+    this.#pinnedCaSpki = options.pinnedCaSpki ? Buffer.from(options.pinnedCaSpki) : undefined;
     this.#clock = options.clock ?? systemClock;
     this.#codec = { maxMessageBytes: options.maxMessageBytes ?? limits.maxRpcMessageBytes };
     if (options.pinnedCa !== undefined) {
@@ -182,16 +191,38 @@ export class NodePortClient {
           reject(new TransportError("invalid_state", "the server sent no certificate"));
           return;
         }
+        const spkiProblem = this.#checkSpkiPin(tlsSocket);
+        if (spkiProblem) {
+          tlsSocket.destroy();
+          reject(new TransportError("invalid_state", spkiProblem));
+          return;
+        }
         this.#captured = {
           der: Buffer.from(der),
           fingerprint: certificateFingerprint(der),
-          verification: pinned ? "pinned_ca" : "none",
+          verification: pinned || this.#pinnedCaSpki ? "pinned_ca" : "none",
           capturedAt: this.#clock.now(),
         };
         this.#connections++;
         resolve(tlsSocket);
       });
     });
+  }
+
+  /** With an SPKI pin: the error text if the presented chain's CA is not the pinned one, else undefined. */
+  #checkSpkiPin(socket: tls.TLSSocket): string | undefined {
+    if (!this.#pinnedCaSpki) return undefined;
+    const leaf = socket.getPeerCertificate(true);
+    const issuer = leaf.issuerCertificate;
+    if (!issuer?.raw || issuer.raw.equals(leaf.raw))
+      return "the server sent no CA certificate to check against the pinned CA";
+    const presented = spkiDigest(new X509Certificate(issuer.raw));
+    if (!constantTimeEqual(presented, this.#pinnedCaSpki))
+      return "the server's CA does not match the pinned CA (QR code): refusing to talk to it";
+    const verdict = verifyIssuedBy(leaf.raw, issuer.raw, this.#clock.now(), { purpose: "server" });
+    return verdict.ok
+      ? undefined
+      : `the server certificate is not valid under the pinned CA (${verdict.reason})`;
   }
 
   /** Runs only after OpenSSL verified the chain, i.e. only with a pinned CA. */

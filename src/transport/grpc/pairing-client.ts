@@ -10,8 +10,9 @@ export class GrpcPairingTransport implements PairingTransport {
   readonly #connection: NodePortClient;
   readonly #rpc;
 
-  constructor(host: string, port: number) {
-    this.#connection = new NodePortClient({ host, port });
+  /** With `caPin` (a QR code's SHA-256 of the CA SPKI), a gateway under another CA is refused during TLS. */
+  constructor(host: string, port: number, caPin?: Uint8Array) {
+    this.#connection = new NodePortClient({ host, port, ...(caPin ? { pinnedCaSpki: caPin } : {}) });
     this.#rpc = this.#connection.service(PairingService);
   }
 
