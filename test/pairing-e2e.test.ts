@@ -6,8 +6,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { PairingService } from "../src/gen/palyra/v1/pairing_pb.js";
+import { DeviceIdentity } from "../src/identity/device-identity.js";
 import { openFilesystemSecretStore } from "../src/identity/filesystem-secret-store.js";
 import { loadDeviceCredentials } from "../src/pairing/device-store.js";
+import { NodePortClient } from "../src/transport/grpc/client.js";
+import { type RpcError, RpcStatus } from "../src/transport/grpc/rpc-error.js";
 import { CLI_ENTRY, type DaemonProcess, runCli, startDaemon, testEnv } from "./helpers/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-e2e-"));
@@ -182,4 +186,92 @@ test("the device's stored certificate verifies against the CA with openssl, and 
     "CSR key == certificate key",
   );
   assert.equal(creds.caCertPem.trim(), readFileSync(join(gatewayRoot, "ca.pem"), "utf8").trim());
+});
+
+test("devices: list shows the paired device; revoke cuts its live connection at once and blocks re-pairing until removed", async () => {
+  const deviceRoot = join(root, "device-pin");
+  const store = await openFilesystemSecretStore(join(deviceRoot, "device", "secrets"), { env: testEnv() });
+  const creds = await loadDeviceCredentials(store);
+  const identity = await DeviceIdentity.load(store);
+  store.close();
+  assert.ok(creds && identity);
+
+  const listed = await runCli(["devices", "list", "--state-root", gatewayRoot, "--json"]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const devices = (
+    JSON.parse(listed.stdout) as { devices: { device_id: string; state: string; device_name: string }[] }
+  ).devices;
+  assert.ok(
+    devices.some(
+      (d) => d.device_id === identity.deviceId && d.state === "active" && d.device_name === "laptop",
+    ),
+  );
+
+  // A live mutual-TLS connection from the device (any RPC keeps the HTTP/2 connection open).
+  const [host, port] = nodeAddress.split(":");
+  const client = new NodePortClient({
+    host: host!,
+    port: Number(port),
+    pinnedCa: creds.caCertPem,
+    clientIdentity: { certChainPem: creds.clientCertPem, keyPem: creds.clientKeyPem },
+  });
+  const rpc = client.service(PairingService);
+  const probe = () =>
+    rpc.beginPairing({ version: 1, clientKind: "cli", codeId: "ZZZZ", deviceId: identity.deviceId });
+  await assert.rejects(
+    probe(),
+    (err: RpcError) =>
+      err.status === RpcStatus.PERMISSION_DENIED || err.status === RpcStatus.FAILED_PRECONDITION,
+  );
+  assert.equal(client.connectionCount, 1);
+
+  const revoked = await runCli([
+    "devices",
+    "revoke",
+    identity.deviceId,
+    "--reason",
+    "lost",
+    "--state-root",
+    gatewayRoot,
+    "--json",
+  ]);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  const body = JSON.parse(revoked.stdout) as {
+    state: string;
+    connections_closed: number;
+    revoked_reason: string;
+  };
+  assert.equal(body.state, "revoked");
+  assert.equal(body.revoked_reason, "lost");
+  assert.equal(body.connections_closed, 1);
+  // Its next connection is refused at the handshake.
+  await assert.rejects(probe(), (err: RpcError) => err.status === RpcStatus.UNAVAILABLE);
+  client.close();
+
+  const code = await mint("pin");
+  const again = await runCli([
+    "pair",
+    "--gateway",
+    nodeAddress,
+    "--code",
+    code.typed!,
+    "--state-root",
+    deviceRoot,
+  ]);
+  assert.equal(again.code, 6);
+  assert.match(again.stderr, /revoked/);
+
+  const removed = await runCli([
+    "devices",
+    "remove",
+    identity.deviceId,
+    "--state-root",
+    gatewayRoot,
+    "--json",
+  ]);
+  assert.equal(removed.code, 0, removed.stderr);
+  const pair = startPair(["--gateway", nodeAddress, "--code", code.typed!], deviceRoot);
+  const requestId = await pair.requestId;
+  assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
+  assert.equal((await pair.exit).code, 0);
 });

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../common/version.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
+import { registerDevicesCommands } from "./commands/devices.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerPairingCommands(program);
   registerPairCommand(program);
+  registerDevicesCommands(program);
   return program;
 }
 

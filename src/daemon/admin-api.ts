@@ -2,9 +2,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { asPalyraError, type PalyraError } from "../common/errors.js";
 import type { Secret } from "../common/redaction.js";
+import type { DeviceRegistry } from "../identity/device-registry.js";
+import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
 import { bearerMatches } from "./admin-token.js";
+import { deviceView } from "./device-views.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -22,6 +25,9 @@ export interface AdminApiDeps {
   token: Secret<string>;
   codes: CodeService;
   approvals: ApprovalService;
+  devices: DeviceRegistry;
+  /** Live connections of a device, and cutting them (revocation takes effect at once). */
+  connections: { count(deviceId: string): number; close(deviceId: string, reason: string): number };
   /** host:port that devices dial, put into QR codes. */
   nodeAddress: () => string;
 }
@@ -90,6 +96,37 @@ export async function handleAdminApi(
           ? await deps.approvals.approve(decision[1]!, options)
           : deps.approvals.reject(decision[1]!, options);
       sendJson(res, 200, view);
+      return true;
+    }
+    if (path === "/v1/devices" && req.method === "GET") {
+      const devices = await deps.devices.list();
+      sendJson(res, 200, { devices: devices.map((d) => deviceView(d, deps.connections.count(d.deviceId))) });
+      return true;
+    }
+    const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove))?$/.exec(path);
+    if (device && req.method === "GET" && device[2] === undefined) {
+      const found = await deps.devices.get(device[1]!);
+      if (!found) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
+      sendJson(res, 200, deviceView(found, deps.connections.count(found.deviceId)));
+      return true;
+    }
+    if (device && req.method === "POST" && device[2] === "revoke") {
+      const body = decisionBody.parse(await readJson(req));
+      const reason = body.reason ?? "revoked by operator";
+      const revoked = await deps.devices.revoke(device[1]!, reason, "admin");
+      const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
+      sendJson(res, 200, { ...deviceView(revoked, 0), connections_closed: closed });
+      return true;
+    }
+    if (device && req.method === "POST" && device[2] === "remove") {
+      const existing = await deps.devices.get(device[1]!);
+      if (!existing) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
+      // Removing an active device also revokes its certificates first: it must not keep working.
+      if (existing.revokedAt === undefined)
+        await deps.devices.revoke(existing.deviceId, "removed by operator", "admin");
+      const closed = deps.connections.close(existing.deviceId, "device removed");
+      await deps.devices.remove(existing.deviceId, "admin");
+      sendJson(res, 200, { device_id: existing.deviceId, removed: true, connections_closed: closed });
       return true;
     }
     sendJson(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${path}` } });

@@ -175,7 +175,17 @@ export class Gateway {
           uptime_s: Math.floor((clock.now() - startedAt) / 1000),
         }),
         logger,
-        { token: adminToken, codes, approvals, nodeAddress: () => nodeHostPort },
+        {
+          token: adminToken,
+          codes,
+          approvals,
+          nodeAddress: () => nodeHostPort,
+          devices,
+          connections: {
+            count: (deviceId) => nodePort.connections.connectionCount(deviceId),
+            close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
+          },
+        },
       );
       let address: AddressInfo;
       try {

@@ -5,6 +5,7 @@ import type { PairingRequestView } from "../../pairing/approvals.js";
 import type { CodeView, MintedCode } from "../../pairing/code-service.js";
 import { AdminClient } from "../admin-client.js";
 import { printResult } from "../output.js";
+import { table } from "../table.js";
 
 interface Common {
   stateRoot?: string;
@@ -17,20 +18,6 @@ export function parseDuration(text: string): number {
   if (!match) throw new CommonError("invalid_input", `not a duration: ${text} (use e.g. 90s, 10m, 2h)`);
   const unit = { s: 1, m: 60, h: 3600 }[(match[2] ?? "s") as "s" | "m" | "h"];
   return Number(match[1]) * unit;
-}
-
-function table(rows: Record<string, unknown>[], columns: string[]): string {
-  if (rows.length === 0) return "(none)\n";
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? "").length)));
-  const line = (cells: string[]) =>
-    `${cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd()}\n`;
-  return (
-    line(columns.map((c) => c.replace(/_/g, " "))) +
-    rows.map((r) => line(columns.map((c) => String(r[c] ?? "")))).join("")
-  );
 }
 
 export function registerPairingCommands(program: Command): void {

@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { CommonError } from "../../common/errors.js";
+import { isCanonicalId } from "../../common/ids.js";
+import type { DeviceView } from "../../daemon/device-views.js";
+import { AdminClient } from "../admin-client.js";
+import { printResult } from "../output.js";
+import { table } from "../table.js";
+
+interface Common {
+  stateRoot?: string;
+  json?: boolean;
+}
+
+function deviceId(value: string): string {
+  if (!isCanonicalId(value))
+    throw new CommonError("invalid_input", "a device id is a canonical ULID (see palyra devices list)");
+  return value;
+}
+
+export function registerDevicesCommands(program: Command): void {
+  const devices = program
+    .command("devices")
+    .description("paired devices: list, revoke (cuts them off at once), remove");
+  const withCommon = (cmd: Command) =>
+    cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
+
+  withCommon(
+    devices.command("list").description("paired and revoked devices with their live connections"),
+  ).action(async (flags: Common) => {
+    const { devices: list } = await AdminClient.fromStateRoot(flags.stateRoot).request<{
+      devices: DeviceView[];
+    }>("GET", "/v1/devices");
+    if (flags.json) return printResult({ devices: list }, { json: true });
+    process.stdout.write(
+      table(list as unknown as Record<string, unknown>[], [
+        "device_id",
+        "state",
+        "device_name",
+        "client_kind",
+        "connections",
+        "certificate_expires_at",
+      ]),
+    );
+  });
+
+  withCommon(
+    devices
+      .command("revoke <device-id>")
+      .description("revoke a device: its certificates stop working and its live connections close now")
+      .option("--reason <text>", "recorded in the audit log"),
+  ).action(async (id: string, flags: Common & { reason?: string }) => {
+    const result = await AdminClient.fromStateRoot(flags.stateRoot).request<Record<string, unknown>>(
+      "POST",
+      `/v1/devices/${deviceId(id)}/revoke`,
+      flags.reason === undefined ? {} : { reason: flags.reason },
+    );
+    printResult(result, { json: flags.json });
+  });
+
+  withCommon(
+    devices
+      .command("remove <device-id>")
+      .description("forget a device (revoking it first); it may then pair again"),
+  ).action(async (id: string, flags: Common) => {
+    const result = await AdminClient.fromStateRoot(flags.stateRoot).request<Record<string, unknown>>(
+      "POST",
+      `/v1/devices/${deviceId(id)}/remove`,
+      {},
+    );
+    printResult(result, { json: flags.json });
+  });
+}
