@@ -5,11 +5,8 @@ import { limits } from "../src/common/limits.js";
 import { systemRandom } from "../src/common/random.js";
 import { CertificateAuthority } from "../src/identity/ca.js";
 import { DeviceIdentity } from "../src/identity/device-identity.js";
-import { DeviceRegistry } from "../src/identity/device-registry.js";
-import { ApprovalService } from "../src/pairing/approvals.js";
-import { CodeService } from "../src/pairing/code-service.js";
 import { DevicePairingClient, type PairingTransport } from "../src/pairing/device-client.js";
-import { PairingGatewayService } from "../src/pairing/gateway-service.js";
+import { createPairingServices } from "../src/pairing/pairing-services.js";
 import { openGatewayStore } from "../src/store/gateway-store.js";
 import type { BenchResult } from "./harness.js";
 
@@ -25,19 +22,7 @@ export async function run(): Promise<BenchResult[]> {
   const clock = new ManualClock(Date.now());
   const ca = await CertificateAuthority.create({ clock, random: systemRandom });
   const store = openGatewayStore(":memory:", clock, systemRandom);
-  const registry = new DeviceRegistry(store.devices, clock);
-  const codes = new CodeService(store.pairing, ca, clock, systemRandom);
-  const approvals = new ApprovalService(store.pairing, registry, ca, clock);
-  const service = new PairingGatewayService({
-    repo: store.pairing,
-    audit: store.audit,
-    codes,
-    approvals,
-    registry,
-    ca,
-    clock,
-    random: systemRandom,
-  });
+  const { codes, service } = createPairingServices({ store, ca, clock, random: systemRandom });
 
   let gatewayCpuUs = 0;
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {

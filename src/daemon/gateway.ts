@@ -10,9 +10,8 @@ import {
   type FilesystemSecretStore,
   openFilesystemSecretStore,
 } from "../identity/filesystem-secret-store.js";
-import { ApprovalService } from "../pairing/approvals.js";
-import { CodeService } from "../pairing/code-service.js";
-import { PairingGatewayService } from "../pairing/gateway-service.js";
+import type { PairingGatewayService } from "../pairing/gateway-service.js";
+import { createPairingServices } from "../pairing/pairing-services.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
 import { registerPairingService } from "../transport/grpc/pairing-service.js";
 import { NodePortServer } from "../transport/grpc/server.js";
@@ -105,18 +104,11 @@ export class Gateway {
 
       const devices = new DeviceRegistry(store.devices, clock);
       const adminToken = loadOrCreateAdminToken(paths.adminToken, random);
-      const codes = new CodeService(store.pairing, ca, clock, random);
-      const approvals = new ApprovalService(store.pairing, devices, ca, clock);
-      const pairing = new PairingGatewayService({
-        repo: store.pairing,
-        audit: store.audit,
+      const {
         codes,
         approvals,
-        registry: devices,
-        ca,
-        clock,
-        random,
-      });
+        service: pairing,
+      } = createPairingServices({ store, ca, clock, random, registry: devices });
       const pruned = await devices.pruneRevokedCertificates();
       if (pruned > 0) logger.info({ pruned }, "pruned expired revoked certificates");
 

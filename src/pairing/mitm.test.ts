@@ -6,12 +6,9 @@ import { systemRandom } from "../common/random.js";
 import { CertificateAuthority } from "../identity/ca.js";
 import { createCsr, generateP256KeyPair } from "../identity/csr.js";
 import { DeviceIdentity } from "../identity/device-identity.js";
-import { DeviceRegistry } from "../identity/device-registry.js";
 import { openGatewayStore } from "../store/gateway-store.js";
-import { ApprovalService } from "./approvals.js";
-import { CodeService } from "./code-service.js";
 import { DevicePairingClient, type PairingTransport } from "./device-client.js";
-import { PairingGatewayService } from "./gateway-service.js";
+import { createPairingServices } from "./pairing-services.js";
 
 (limits as { pinPbkdfIterations: number }).pinPbkdfIterations = 1000;
 
@@ -20,19 +17,7 @@ async function world() {
   const ca = await CertificateAuthority.create({ clock, random: systemRandom });
   const attackerCa = await CertificateAuthority.create({ clock, random: systemRandom });
   const store = openGatewayStore(":memory:", clock, systemRandom);
-  const registry = new DeviceRegistry(store.devices, clock);
-  const codes = new CodeService(store.pairing, ca, clock, systemRandom);
-  const approvals = new ApprovalService(store.pairing, registry, ca, clock);
-  const service = new PairingGatewayService({
-    repo: store.pairing,
-    audit: store.audit,
-    codes,
-    approvals,
-    registry,
-    ca,
-    clock,
-    random: systemRandom,
-  });
+  const { codes, approvals, service } = createPairingServices({ store, ca, clock, random: systemRandom });
   const issueServer = async (by: CertificateAuthority) => {
     const { privateKey, publicKey } = generateP256KeyPair();
     return (await by.issueServerCertificate(await createCsr(privateKey, publicKey))).der;

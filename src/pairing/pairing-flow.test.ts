@@ -9,12 +9,9 @@ import { limits } from "../common/limits.js";
 import { systemRandom } from "../common/random.js";
 import { CertificateAuthority } from "../identity/ca.js";
 import { DeviceIdentity } from "../identity/device-identity.js";
-import { DeviceRegistry } from "../identity/device-registry.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
-import { ApprovalService } from "./approvals.js";
-import { CodeService } from "./code-service.js";
 import { DevicePairingClient, type PairingTransport } from "./device-client.js";
-import { PairingGatewayService } from "./gateway-service.js";
+import { createPairingServices, type PairingServices } from "./pairing-services.js";
 import { parseQrUri } from "./qr-uri.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-pairing-"));
@@ -23,26 +20,15 @@ after(() => rmSync(root, { recursive: true, force: true }));
 // PBKDF cost is not what these tests exercise; keep them fast.
 (limits as { pinPbkdfIterations: number }).pinPbkdfIterations = 1000;
 
-interface Gateway {
+interface Gateway extends PairingServices {
   store: GatewayStore;
-  codes: CodeService;
-  approvals: ApprovalService;
-  service: PairingGatewayService;
-  registry: DeviceRegistry;
   ca: CertificateAuthority;
 }
 
 function gatewayAt(dbPath: string, ca: CertificateAuthority, clock: ManualClock): Gateway {
   const store = openGatewayStore(dbPath, clock, systemRandom);
-  const registry = new DeviceRegistry(store.devices, clock);
-  const codes = new CodeService(store.pairing, ca, clock, systemRandom);
-  const approvals = new ApprovalService(store.pairing, registry, ca, clock);
-  const service = new PairingGatewayService({
-    repo: store.pairing,
-    audit: store.audit,
-    codes,
-    approvals,
-    registry,
+  const { registry, codes, approvals, service } = createPairingServices({
+    store,
     ca,
     clock,
     random: systemRandom,

@@ -1,0 +1,40 @@
+import type { Clock } from "../common/clock.js";
+import type { Random } from "../common/random.js";
+import type { CertificateAuthority } from "../identity/ca.js";
+import { DeviceRegistry } from "../identity/device-registry.js";
+import type { GatewayStore } from "../store/gateway-store.js";
+import { ApprovalService } from "./approvals.js";
+import { CodeService } from "./code-service.js";
+import { PairingGatewayService } from "./gateway-service.js";
+
+export interface PairingServices {
+  registry: DeviceRegistry;
+  codes: CodeService;
+  approvals: ApprovalService;
+  service: PairingGatewayService;
+}
+
+/** Wires the gateway's pairing services over one store and CA (the daemon, tests and benchmarks share it). */
+export function createPairingServices(deps: {
+  store: GatewayStore;
+  ca: CertificateAuthority;
+  clock: Clock;
+  random: Random;
+  registry?: DeviceRegistry;
+}): PairingServices {
+  const { store, ca, clock, random } = deps;
+  const registry = deps.registry ?? new DeviceRegistry(store.devices, clock);
+  const codes = new CodeService(store.pairing, ca, clock, random);
+  const approvals = new ApprovalService(store.pairing, registry, ca, clock);
+  const service = new PairingGatewayService({
+    repo: store.pairing,
+    audit: store.audit,
+    codes,
+    approvals,
+    registry,
+    ca,
+    clock,
+    random,
+  });
+  return { registry, codes, approvals, service };
+}
