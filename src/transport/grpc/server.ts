@@ -8,6 +8,7 @@ import {
   type MethodDefinition,
   Server,
   ServerCredentials,
+  type ServerDuplexStream,
   ServerInterceptingCall,
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
@@ -28,7 +29,7 @@ import {
   type TlsServerEvent,
 } from "../tls/tls-server.js";
 import { RpcError, RpcStatus } from "./rpc-error.js";
-import { serviceDefinition, type UnaryMethodNames } from "./service-definition.js";
+import { messageEncoder, type ServedMethodNames, serviceDefinition } from "./service-definition.js";
 
 /**
  * The gateway's node port: a grpc-js server fed by our own TLS server through a connection injector
@@ -37,8 +38,10 @@ import { serviceDefinition, type UnaryMethodNames } from "./service-definition.j
  * - `anonymous`: any accepted connection (pairing);
  * - `device`: a device certificate is required (UNAUTHENTICATED without one), and the allowlist is
  *   checked again on every call (PERMISSION_DENIED once the device or certificate is no longer trusted).
- * Handlers are plain async functions of (request, context); the context carries the peer identity and
- * the remote address. Throw RpcError to answer with a status; anything else becomes INTERNAL.
+ * Unary handlers are plain async functions of (request, context); bidi-streaming handlers get a
+ * BidiStream and the context. The context carries the peer identity and the remote address. Throw
+ * RpcError to answer with a status; anything else becomes INTERNAL. Server- and client-streaming
+ * methods are not served (registering a handler for one is refused).
  */
 
 export type RpcPolicy = "anonymous" | "device";
@@ -64,9 +67,30 @@ export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   context: RpcContext,
 ) => Promise<MessageInitShape<O>> | MessageInitShape<O>;
 
-/** One handler per unary method of the service (streaming methods are not served yet). */
+/**
+ * The server side of a bidi-streaming call. Iterate it for the client's messages (the iteration ends
+ * when the client half-closes; it throws RpcError when the call ends otherwise: CANCELLED, revocation,
+ * a malformed message). `send` resolves once the message is handed to the connection, so awaiting it
+ * applies backpressure; it rejects with RpcError when the message is over the size limit or the call
+ * has ended. `end` finishes the call with OK after the messages already sent (as returning does).
+ */
+export interface BidiStream<I extends DescMessage, O extends DescMessage>
+  extends AsyncIterable<MessageShape<I>> {
+  send(message: MessageInitShape<O>): Promise<void>;
+  end(): void;
+}
+
+/** Runs for the whole call; resolving ends it with OK, throwing RpcError ends it with that status. */
+export type BidiHandler<I extends DescMessage, O extends DescMessage> = (
+  stream: BidiStream<I, O>,
+  context: RpcContext,
+) => Promise<void>;
+
+/** One handler per unary or bidi-streaming method of the service. */
 export type ServiceHandlers<R extends GenServiceMethods> = {
-  [K in UnaryMethodNames<R>]: UnaryHandler<R[K]["input"], R[K]["output"]>;
+  [K in ServedMethodNames<R>]: R[K]["methodKind"] extends "bidi_streaming"
+    ? BidiHandler<R[K]["input"], R[K]["output"]>
+    : UnaryHandler<R[K]["input"], R[K]["output"]>;
 };
 
 /** An explicit policy for every method of the service: there is no default. */
@@ -96,7 +120,11 @@ interface CallInfo {
   peer: ConnectionPeer;
   method: string;
   deadline: number;
+  /** The call below the policy interceptor: a status sent here goes out at once (revocation). */
+  call: ServerInterceptingCallInterface;
 }
+
+type Status = { code: RpcStatus; details: string };
 
 /** A request the deserializer could not accept: answered with its status instead of grpc-js's INTERNAL. */
 class RejectedRequest {
@@ -118,6 +146,8 @@ export class NodePortServer {
   /** Keyed by the request Metadata object, which grpc-js passes unchanged from interceptor to handler. */
   readonly #callInfo = new WeakMap<Metadata, CallInfo>();
   readonly #services = new Set<string>();
+  /** Live bidi streams per device: ends one with PERMISSION_DENIED, resolving once its status is out. */
+  readonly #streams = new Map<string, Set<(reason: string) => Promise<void>>>();
   #injector: ConnectionInjector | undefined;
   #state: ServerState = "idle";
   #closed: Promise<void> | undefined;
@@ -162,7 +192,7 @@ export class NodePortServer {
       throw new TransportError("invalid_config", `${desc.typeName} is already registered`);
     const definition = serviceDefinition(desc, { maxMessageBytes: this.#maxMessageBytes });
     const policies = policy as Record<string, RpcPolicy | undefined>;
-    const implementations = handlers as unknown as Record<string, UnaryHandler<DescMessage, DescMessage>>;
+    const implementations = handlers as unknown as Record<string, unknown>;
     const served: Record<string, MethodDefinition<unknown, unknown>> = {};
     const implementation: UntypedServiceImplementation = {};
     const newPolicies = new Map<string, RpcPolicy>();
@@ -174,22 +204,35 @@ export class NodePortServer {
     for (const method of desc.methods) {
       const methodPolicy = policies[method.localName] as RpcPolicy;
       const handler = implementations[method.localName];
-      if (method.methodKind !== "unary") {
+      if (method.methodKind !== "unary" && method.methodKind !== "bidi_streaming") {
         if (handler !== undefined)
           throw new TransportError(
             "invalid_config",
-            `${desc.typeName}.${method.name} is a ${method.methodKind} method; only unary methods are served yet`,
+            `${desc.typeName}.${method.name} is a ${method.methodKind} method; only unary and bidi-streaming methods are served`,
           );
         continue;
       }
       if (typeof handler !== "function")
         throw new TransportError("invalid_config", `${desc.typeName}.${method.name} has no handler`);
       const base = definition[method.localName] as MethodDefinition<unknown, unknown>;
-      served[method.localName] = {
-        ...base,
-        requestDeserialize: tolerantDeserializer(base.requestDeserialize),
-      };
-      implementation[method.localName] = this.#unary(handler);
+      if (method.methodKind === "unary") {
+        served[method.localName] = {
+          ...base,
+          requestDeserialize: tolerantDeserializer(base.requestDeserialize),
+        };
+        implementation[method.localName] = this.#unary(handler as UnaryHandler<DescMessage, DescMessage>);
+      } else {
+        served[method.localName] = {
+          ...base,
+          requestDeserialize: tolerantDeserializer(base.requestDeserialize),
+          // `send` encodes (and checks the size) itself, so that an oversize message rejects `send`.
+          responseSerialize: (bytes: unknown) => bytes as Buffer,
+        };
+        implementation[method.localName] = this.#bidi(
+          handler as BidiHandler<DescMessage, DescMessage>,
+          messageEncoder(method.output, this.#maxMessageBytes) as (value: unknown) => Buffer,
+        );
+      }
       newPolicies.set(base.path, methodPolicy);
     }
     this.#grpc.addService(served, implementation);
@@ -231,9 +274,33 @@ export class NodePortServer {
     return this.#tls.follow(source, onError);
   }
 
-  /** Ends a device's live calls and connections now (after revoking it in the registry). */
+  /**
+   * Ends a device's live calls and connections (after revoking it in the registry); returns how many
+   * connections. Without open streams this happens now. A stream that has sent messages ends with
+   * HTTP/2 trailers, which take a few turns of the event loop to reach the socket: its status is sent
+   * first and the connections are destroyed once it is out (at most `STREAM_FLUSH_MS` later), so the
+   * node sees PERMISSION_DENIED rather than a dropped connection.
+   */
   closeDevice(deviceId: string, reason?: string): number {
-    return this.connections.closeDevice(deviceId, reason);
+    const streams = [...(this.#streams.get(deviceId) ?? [])];
+    if (streams.length === 0) return this.connections.closeDevice(deviceId, reason);
+    this.#streams.delete(deviceId);
+    const count = this.connections.connectionCount(deviceId);
+    const message = reason ?? "the device's access was revoked";
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, STREAM_FLUSH_MS);
+    });
+    // grpc-js reports a status out when it hands the trailers to HTTP/2; the socket write follows a
+    // few turns later, so the connections get a short grace period after that.
+    const flushed = Promise.all(streams.map((end) => end(message))).then(
+      () => new Promise<void>((resolve) => setTimeout(resolve, TRAILER_GRACE_MS)),
+    );
+    void Promise.race([flushed, bound]).then(() => {
+      clearTimeout(timer);
+      this.connections.closeDevice(deviceId, reason);
+    });
+    return count;
   }
 
   /**
@@ -302,7 +369,7 @@ export class NodePortServer {
     const policy = this.#policies.get(path);
     if (policy === undefined)
       throw new RpcError(RpcStatus.PERMISSION_DENIED, "this method has no access policy");
-    const info: CallInfo = { peer, method: path, deadline: deadlineMs(call.getDeadline()) };
+    const info: CallInfo = { peer, method: path, deadline: deadlineMs(call.getDeadline()), call };
     if (policy === "anonymous") return info;
     const identity = peer.identity;
     if (identity.kind !== "device" || peer.leafDer === undefined)
@@ -374,12 +441,137 @@ export class NodePortServer {
     };
   }
 
-  #statusOf(method: string, err: unknown): { code: RpcStatus; details: string } {
+  #bidi(
+    handler: BidiHandler<DescMessage, DescMessage>,
+    encode: (value: unknown) => Buffer,
+  ): (call: ServerDuplexStream<unknown, unknown>) => void {
+    return (call) => {
+      const info = this.#callInfo.get(call.metadata);
+      this.#callInfo.delete(call.metadata);
+      // Without an 'error' listener a failed write would throw; statuses are sent explicitly below.
+      call.on("error", () => {});
+      if (!info) {
+        call.emit("error", { code: RpcStatus.INTERNAL, details: "the call was not admitted" });
+        return;
+      }
+      const controller = new AbortController();
+      let finished = false;
+      let untrack: (() => void) | undefined;
+      /** Ends the call: OK after the queued messages, an error status at once. */
+      const finish = (status: Status | null) => {
+        if (finished) return;
+        finished = true;
+        untrack?.();
+        if (status) {
+          controller.abort(new RpcError(status.code, status.details));
+          info.call.sendStatus({ code: status.code, details: status.details });
+          // Ends the handler's iteration; the status above is already on its way.
+          call.destroy();
+        } else {
+          controller.abort(new RpcError(RpcStatus.CANCELLED, "the call has ended"));
+          call.end();
+        }
+      };
+      // grpc-js reports 'cancelled' for every call end once its status is out (or the client left).
+      const statusOut = new Promise<void>((resolve) => call.once("cancelled", () => resolve()));
+      call.once("cancelled", () => {
+        if (finished) return;
+        finished = true;
+        untrack?.();
+        controller.abort(new RpcError(RpcStatus.CANCELLED, "the call was cancelled"));
+      });
+      const identity = info.peer.identity;
+      if (identity.kind === "device") {
+        const deviceId = identity.deviceId;
+        const revoke = (reason: string): Promise<void> => {
+          finish({ code: RpcStatus.PERMISSION_DENIED, details: reason });
+          return statusOut;
+        };
+        let streams = this.#streams.get(deviceId);
+        if (!streams) {
+          streams = new Set();
+          this.#streams.set(deviceId, streams);
+        }
+        streams.add(revoke);
+        const untrackCall = this.connections.trackCall(deviceId, revoke);
+        untrack = () => {
+          untrackCall();
+          const current = this.#streams.get(deviceId);
+          current?.delete(revoke);
+          if (current?.size === 0) this.#streams.delete(deviceId);
+        };
+      }
+      const ended = (): RpcError =>
+        controller.signal.aborted
+          ? (controller.signal.reason as RpcError)
+          : new RpcError(RpcStatus.CANCELLED, "the call has ended");
+      const stream: BidiStream<DescMessage, DescMessage> = {
+        [Symbol.asyncIterator]: async function* () {
+          if (finished) throw ended();
+          try {
+            for await (const item of call.iterator({ destroyOnReturn: false })) {
+              if (item instanceof RejectedRequest) {
+                const error = new RpcError(item.status, item.details);
+                finish({ code: item.status, details: item.details });
+                throw error;
+              }
+              yield item as MessageShape<DescMessage>;
+            }
+          } catch (err) {
+            if (err instanceof RpcError) throw err;
+            throw controller.signal.aborted ? ended() : err;
+          }
+          if (
+            controller.signal.aborted &&
+            (controller.signal.reason as RpcError).status !== RpcStatus.CANCELLED
+          )
+            throw ended();
+        },
+        send: (message) => {
+          if (finished) return Promise.reject(ended());
+          let bytes: Buffer;
+          try {
+            bytes = encode(message);
+          } catch (err) {
+            return Promise.reject(err);
+          }
+          return new Promise<void>((resolve, reject) => {
+            const onAbort = () => reject(ended());
+            controller.signal.addEventListener("abort", onAbort, { once: true });
+            call.write(bytes, (err: Error | null | undefined) => {
+              controller.signal.removeEventListener("abort", onAbort);
+              if (err)
+                reject(finished ? ended() : new RpcError(RpcStatus.UNAVAILABLE, "the message was not sent"));
+              else resolve();
+            });
+          });
+        },
+        end: () => finish(null),
+      };
+      const context = makeContext(info, call.metadata, controller.signal);
+      Promise.resolve()
+        .then(() => handler(stream, context))
+        .then(
+          () => finish(null),
+          (err: unknown) => {
+            if (finished) return;
+            finish(this.#statusOf(info.method, err));
+          },
+        );
+    };
+  }
+
+  #statusOf(method: string, err: unknown): Status {
     if (err instanceof RpcError) return { code: err.status, details: err.message };
     this.#onRpcEvent({ kind: "handler_error", method, error: err });
     return { code: RpcStatus.INTERNAL, details: "internal error" };
   }
 }
+
+/** The longest closeDevice waits for a stream's status to go out before destroying its connections. */
+const STREAM_FLUSH_MS = 250;
+/** How long after a stream's status is handed to HTTP/2 its connection is kept for the bytes to leave. */
+const TRAILER_GRACE_MS = 20;
 
 function makeContext(info: CallInfo, metadata: Metadata, signal: AbortSignal): RpcContext {
   return {

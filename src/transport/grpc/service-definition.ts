@@ -9,7 +9,14 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import { type Client, Metadata, type MethodDefinition, type ServiceDefinition } from "@grpc/grpc-js";
+import {
+  type Client,
+  type ClientDuplexStream,
+  Metadata,
+  type MethodDefinition,
+  type ServiceDefinition,
+  type StatusObject,
+} from "@grpc/grpc-js";
 import { limits } from "../../common/limits.js";
 import { RpcError, RpcStatus } from "./rpc-error.js";
 
@@ -94,7 +101,7 @@ export function serviceDefinition(service: DescService, options: CodecOptions = 
 // --- typed clients ---
 
 export interface RpcCallOptions {
-  /** Deadline relative to now; default `limits.rpcDefaultDeadlineMs`. */
+  /** Deadline relative to now; default `limits.rpcDefaultDeadlineMs` for unary calls, none for streams. */
   timeoutMs?: number;
   /** Cancels the call (the promise rejects with CANCELLED). */
   signal?: AbortSignal;
@@ -107,17 +114,43 @@ export type UnaryMethodNames<R extends GenServiceMethods> = {
   [K in keyof R]: R[K]["methodKind"] extends "unary" ? K : never;
 }[keyof R];
 
-/** A promise-returning function per unary method: `client.beginPairing({ ... })`. */
+/** The methods a NodePortServer serves and a typed client calls: unary and bidi-streaming. */
+export type ServedMethodNames<R extends GenServiceMethods> = {
+  [K in keyof R]: R[K]["methodKind"] extends "unary" | "bidi_streaming" ? K : never;
+}[keyof R];
+
+/**
+ * The client side of a bidi-streaming call. Iterate it for the server's messages: the iteration ends
+ * when the call ends with OK and throws RpcError otherwise (UNAVAILABLE, PERMISSION_DENIED,
+ * CANCELLED...). Iterate it once. `send` resolves once the message is handed to the connection
+ * (awaiting it applies backpressure) and rejects with RpcError when the message is over the size limit
+ * or the call has ended. `end` half-closes (no more messages from this side); `cancel` ends the call
+ * with CANCELLED. `done` settles with the call's status (resolves on OK).
+ */
+export interface BidiCall<I extends DescMessage, O extends DescMessage>
+  extends AsyncIterable<MessageShape<O>> {
+  send(message: MessageInitShape<I>): Promise<void>;
+  end(): void;
+  cancel(): void;
+  readonly done: Promise<void>;
+}
+
+/**
+ * A promise-returning function per unary method (`client.beginPairing({ ... })`) and a call-opening
+ * function per bidi-streaming method (`client.connect()`).
+ */
 export type ServiceClient<R extends GenServiceMethods> = {
-  [K in UnaryMethodNames<R>]: (
-    request: MessageInitShape<R[K]["input"]>,
-    options?: RpcCallOptions,
-  ) => Promise<MessageShape<R[K]["output"]>>;
+  [K in ServedMethodNames<R>]: R[K]["methodKind"] extends "bidi_streaming"
+    ? (options?: RpcCallOptions) => BidiCall<R[K]["input"], R[K]["output"]>
+    : (
+        request: MessageInitShape<R[K]["input"]>,
+        options?: RpcCallOptions,
+      ) => Promise<MessageShape<R[K]["output"]>>;
 };
 
 /**
  * A typed client for `service` over an existing grpc-js client (one channel can carry many services).
- * Calls reject with RpcError. Streaming methods are not part of the typed surface yet.
+ * Calls reject with RpcError. Server- and client-streaming methods are not part of the typed surface.
  */
 export function createServiceClient<R extends GenServiceMethods>(
   service: GenService<R>,
@@ -127,8 +160,15 @@ export function createServiceClient<R extends GenServiceMethods>(
   const maxBytes = options.maxMessageBytes ?? limits.maxRpcMessageBytes;
   const methods: Record<string, unknown> = {};
   for (const method of (service as unknown as DescService).methods) {
-    if (method.methodKind !== "unary") continue;
     const path = methodPath(method);
+    if (method.methodKind === "bidi_streaming") {
+      const encode = messageEncoder(method.input, maxBytes);
+      const decode = messageDecoder(method.output, maxBytes);
+      methods[method.localName] = (callOptions: RpcCallOptions = {}) =>
+        bidiCall(client, path, encode, decode, callOptions);
+      continue;
+    }
+    if (method.methodKind !== "unary") continue;
     const serialize = messageEncoder(method.input, maxBytes);
     const deserialize = messageDecoder(method.output, maxBytes);
     methods[method.localName] = (request: MessageInitShape<DescMessage>, callOptions: RpcCallOptions = {}) =>
@@ -173,4 +213,96 @@ function unaryCall<I, O>(
       options.signal.addEventListener("abort", onAbort, { once: true });
     }
   });
+}
+
+function bidiCall<I, O>(
+  client: Client,
+  path: string,
+  encode: (value: I) => Buffer,
+  decode: (bytes: Buffer) => O,
+  options: RpcCallOptions,
+): BidiCall<DescMessage, DescMessage> {
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
+  const deadline =
+    options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+  // Messages are encoded by `send` (so that an oversize one rejects there, not as INTERNAL).
+  const call: ClientDuplexStream<Buffer, O> = client.makeBidiStreamRequest(
+    path,
+    (bytes: Buffer) => bytes,
+    decode,
+    metadata,
+    { deadline },
+  );
+  let final: StatusObject | undefined;
+  const pending = new Set<(s: StatusObject) => void>();
+  const status = new Promise<StatusObject>((resolve) => {
+    call.on("status", (s: StatusObject) => {
+      final = s;
+      for (const onEnd of pending) onEnd(s);
+      pending.clear();
+      resolve(s);
+    });
+  });
+  // A non-OK status is also emitted as 'error'; it is reported through `status`.
+  call.on("error", () => {});
+  const failure = (s: StatusObject): RpcError =>
+    new RpcError(s.code, s.details || RpcStatus[s.code] || "error");
+  const done = status.then((s) => {
+    if (s.code !== RpcStatus.OK) throw failure(s);
+  });
+  done.catch(() => {});
+  const onAbort = () => call.cancel();
+  if (options.signal) {
+    if (options.signal.aborted) call.cancel();
+    else {
+      options.signal.addEventListener("abort", onAbort, { once: true });
+      void status.then(() => options.signal?.removeEventListener("abort", onAbort));
+    }
+  }
+  let halfClosed = false;
+  return {
+    async *[Symbol.asyncIterator]() {
+      try {
+        for await (const message of call.iterator({ destroyOnReturn: false }))
+          yield message as MessageShape<DescMessage>;
+      } catch {
+        // the status says why
+      }
+      await done;
+    },
+    send(message) {
+      if (final) return Promise.reject(final.code === RpcStatus.OK ? ended() : failure(final));
+      if (halfClosed) return Promise.reject(new RpcError(RpcStatus.FAILED_PRECONDITION, "end() was called"));
+      let bytes: Buffer;
+      try {
+        bytes = encode(message as I);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return new Promise<void>((resolve, reject) => {
+        // Rejected when the call ends before the connection took the message.
+        const onEnd = (s: StatusObject) => reject(s.code === RpcStatus.OK ? ended() : failure(s));
+        pending.add(onEnd);
+        call.write(bytes, (err: Error | null | undefined) => {
+          if (!pending.delete(onEnd)) return;
+          if (err) reject(new RpcError(RpcStatus.UNAVAILABLE, "the message was not sent", { cause: err }));
+          else resolve();
+        });
+      });
+    },
+    end() {
+      if (halfClosed) return;
+      halfClosed = true;
+      call.end();
+    },
+    cancel() {
+      call.cancel();
+    },
+    done,
+  };
+}
+
+function ended(): RpcError {
+  return new RpcError(RpcStatus.FAILED_PRECONDITION, "the call has ended");
 }
