@@ -73,12 +73,26 @@ export const limits = {
   // --- transport (DESIGN section 6) ---
   /** Largest protobuf message accepted or sent on the node port, either direction. Checked from the gRPC
    *  length prefix before the body is buffered, and again when decoding. Must hold the largest request we
-   *  define (a CSR plus signatures and names: a few KiB), with ample room; a node payload is capped below it. */
-  maxRpcMessageBytes: 1024 * 1024,
+   *  define (a Dispatch or CapabilityResult carrying a 4 MiB payload) with room for its envelope. */
+  maxRpcMessageBytes: 5 * 1024 * 1024,
   /** A TLS handshake (TCP accept to secure connection) must finish within this on the node port. */
   tlsHandshakeTimeoutMs: 10_000,
   /** Default deadline of a unary RPC made by our clients. Longer than the status long-poll. */
   rpcDefaultDeadlineMs: 30_000,
+
+  // --- node runtime (DESIGN section 7) ---
+  invokeDefaultTimeoutMs: 30_000,
+  invokeMinTimeoutMs: 1_000,
+  invokeMaxTimeoutMs: 120_000,
+  invokeDefaultPayloadBytes: 64 * 1024,
+  /** Largest capability input or output; must fit in one RPC message with room for the envelope. */
+  invokeMaxPayloadBytes: 4 * 1024 * 1024,
+  /** Requests in flight per node before invoke answers RESOURCE_EXHAUSTED / HTTP 429. */
+  nodeQueueLimit: 32,
+  heartbeatIntervalMs: 10_000,
+  /** A node is stale after this many heartbeat intervals without one. */
+  stalePresenceIntervals: 3,
+  terminalRequestRetentionMs: 7 * DAY,
 
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */
@@ -120,6 +134,8 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("default code TTL outside its range");
   if (l.rpcDefaultDeadlineMs <= l.statusLongPollMs)
     fail("the default RPC deadline must outlast the pairing status long-poll");
+  if (l.invokeMaxPayloadBytes + 64 * 1024 > l.maxRpcMessageBytes)
+    fail("a capability payload at its maximum must fit in one RPC message with its envelope");
   if (l.maxRpcMessageBytes < 4 * (l.maxCsrBytes + l.maxCertificateBytes))
     fail("an RPC message must hold a CSR and certificates with room to spare");
   if (l.certificateBackdateMs >= l.clientCertificateMinLifetimeMs)

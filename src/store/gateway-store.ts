@@ -4,6 +4,7 @@ import { SqliteAuditLog } from "./audit-log.js";
 import { type Database, openDatabase } from "./database.js";
 import { SqliteDeviceRepository } from "./device-repository.js";
 import { MetaRepository } from "./meta.js";
+import { SqliteNodeRepository } from "./node-repository.js";
 import { SqlitePairingRepository } from "./pairing-repository.js";
 
 /** The gateway's repositories over one database. */
@@ -13,6 +14,7 @@ export interface GatewayStore {
   readonly audit: SqliteAuditLog;
   readonly devices: SqliteDeviceRepository;
   readonly pairing: SqlitePairingRepository;
+  readonly nodes: SqliteNodeRepository;
   close(): void;
 }
 
@@ -25,6 +27,7 @@ export function openGatewayStore(path: string, clock: Clock, random: Random): Ga
     audit,
     devices: new SqliteDeviceRepository(db, audit),
     pairing: new SqlitePairingRepository(db, audit),
+    nodes: new SqliteNodeRepository(db, audit),
     close: () => db.close(),
   };
 }

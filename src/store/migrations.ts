@@ -106,6 +106,37 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX pairing_requests_state ON pairing_requests (state, expires_at);
     `,
   },
+  {
+    version: 3,
+    name: "node runtime",
+    sql: `
+      CREATE TABLE nodes (
+        device_id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        version TEXT NOT NULL,
+        capabilities TEXT NOT NULL,
+        registered_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE capability_requests (
+        request_id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        capability TEXT NOT NULL,
+        input_json TEXT NOT NULL,
+        max_payload_bytes INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'dispatched', 'awaiting_local_mediation', 'succeeded',
+          'failed', 'timed_out', 'cancelled')),
+        created_at INTEGER NOT NULL,
+        deadline_at INTEGER NOT NULL,
+        dispatched_at INTEGER,
+        finished_at INTEGER,
+        output_json TEXT,
+        error TEXT
+      ) STRICT;
+      CREATE INDEX capability_requests_state ON capability_requests (state, finished_at);
+    `,
+  },
 ];
 
 export function currentSchemaVersion(db: Database): number {

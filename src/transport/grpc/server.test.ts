@@ -3,6 +3,7 @@ import { after, afterEach, before, test } from "node:test";
 import { Client, credentials } from "@grpc/grpc-js";
 import { systemClock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
+import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
 import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { PairingState } from "../../gen/palyra/v1/common_pb.js";
@@ -341,9 +342,9 @@ test("handler errors: RpcError keeps its status, anything else is INTERNAL witho
 test("an oversize request is refused with RESOURCE_EXHAUSTED, a malformed one with INVALID_ARGUMENT; the server stays up", async () => {
   const h = await startServer();
   // The client allows 4 MiB so that the server is the one refusing.
-  const pairing = h.client({ maxMessageBytes: 4 * 1024 * 1024 }).service(PairingService);
+  const pairing = h.client({ maxMessageBytes: 2 * limits.maxRpcMessageBytes }).service(PairingService);
   await rejectsWith(
-    pairing.beginPairing({ clientKind: "x".repeat(1024 * 1024 + 1) }),
+    pairing.beginPairing({ clientKind: "x".repeat(limits.maxRpcMessageBytes + 1) }),
     RpcStatus.RESOURCE_EXHAUSTED,
   );
   assert.equal(h.seen.length, 0);

@@ -63,7 +63,7 @@ test("messages over the limit are refused in both directions before parsing", ()
     () => decode(big),
     (err: unknown) => isRpcError(err, RpcStatus.RESOURCE_EXHAUSTED),
   );
-  assert.equal(limits.maxRpcMessageBytes, 1024 * 1024);
+  assert.ok(limits.maxRpcMessageBytes >= limits.invokeMaxPayloadBytes);
 });
 
 test("malformed input is INVALID_ARGUMENT, and unknown fields are dropped", () => {

@@ -3,6 +3,7 @@ import { after, afterEach, before, test } from "node:test";
 import type { MessageShape } from "@bufbuild/protobuf";
 import { systemClock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
+import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
 import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { type GatewayMessageSchema, NodeService } from "../../gen/palyra/v1/node_pb.js";
@@ -165,7 +166,9 @@ async function startServer(): Promise<Harness> {
             throw new RpcError(RpcStatus.FAILED_PRECONDITION, "the node broke the protocol");
           else if (body.case === "capabilityResult" && body.value.error === "big") {
             const problem = await stream
-              .send({ body: { case: "dispatch", value: { inputJson: "x".repeat(1024 * 1024 + 1) } } })
+              .send({
+                body: { case: "dispatch", value: { inputJson: "x".repeat(limits.maxRpcMessageBytes + 1) } },
+              })
               .then(
                 () => "sent",
                 (err: unknown) => (err instanceof RpcError ? err.code : String(err)),
@@ -402,7 +405,7 @@ test("an oversize stream message is refused with RESOURCE_EXHAUSTED in both dire
   const h = await startServer();
   const device = await pairDevice();
   // The client allows 4 MiB so that the server is the one refusing.
-  const client = h.client({ credential: device, maxMessageBytes: 4 * 1024 * 1024 });
+  const client = h.client({ credential: device, maxMessageBytes: 2 * limits.maxRpcMessageBytes });
   const session = client.service(NodeService).connect();
   const messages = open(session);
   await session.send({ body: { case: "hello", value: { deviceId: device.deviceId } } });
@@ -415,7 +418,10 @@ test("an oversize stream message is refused with RESOURCE_EXHAUSTED in both dire
 
   void session
     .send({
-      body: { case: "capabilityResult", value: { requestId: "r", outputJson: "x".repeat(1024 * 1024 + 1) } },
+      body: {
+        case: "capabilityResult",
+        value: { requestId: "r", outputJson: "x".repeat(limits.maxRpcMessageBytes + 1) },
+      },
     })
     .catch(() => {});
   await failsWith(session.done, RpcStatus.RESOURCE_EXHAUSTED);
@@ -423,7 +429,9 @@ test("an oversize stream message is refused with RESOURCE_EXHAUSTED in both dire
   // A client with the default limit refuses to send it at all.
   const small = h.client({ credential: device }).service(NodeService).connect();
   await failsWith(
-    small.send({ body: { case: "capabilityResult", value: { outputJson: "x".repeat(1024 * 1024 + 1) } } }),
+    small.send({
+      body: { case: "capabilityResult", value: { outputJson: "x".repeat(limits.maxRpcMessageBytes + 1) } },
+    }),
     RpcStatus.RESOURCE_EXHAUSTED,
   );
   small.cancel();

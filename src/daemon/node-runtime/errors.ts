@@ -1,0 +1,10 @@
+import { defineErrorFamily, ExitCode } from "../../common/errors.js";
+
+export class NodeRuntimeError extends defineErrorFamily("node", {
+  invalid_input: ExitCode.usage,
+  node_offline: ExitCode.precondition,
+  capability_unknown: ExitCode.notFound,
+  payload_too_large: ExitCode.usage,
+  queue_full: ExitCode.precondition,
+  not_found: ExitCode.notFound,
+}) {}

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { ManualClock } from "../../common/clock.js";
+import { limits } from "../../common/limits.js";
+import { SeededRandom } from "../../common/random.js";
+import { ManualScheduler } from "../../common/scheduler.js";
+import { openGatewayStore } from "../../store/gateway-store.js";
+import { type NodeCommand, NodeRuntime } from "./node-runtime.js";
+
+const NODE = "01JNODE0000000000000000001";
+const OTHER = "01JNODE0000000000000000002";
+const root = mkdtempSync(join(tmpdir(), "palyra-runtime-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let setups = 0;
+function setup(dbPath = ":memory:") {
+  const seed = `run-${setups++}`;
+  const clock = new ManualClock(Date.UTC(2026, 10, 23));
+  const scheduler = new ManualScheduler(clock);
+  const store = openGatewayStore(dbPath, clock, new SeededRandom(`${seed}-store`));
+  const runtime = new NodeRuntime({ repo: store.nodes, clock, scheduler, random: new SeededRandom(`${seed}-ids`) });
+  const sent: NodeCommand[] = [];
+  runtime.register(NODE, {
+    platform: "linux",
+    version: "0.1.0",
+    capabilities: [
+      { name: "echo", requiresMediation: false, description: "returns its input" },
+      { name: "sleep", requiresMediation: false, description: "" },
+    ],
+  });
+  const detach = runtime.attach(NODE, { send: (c) => sent.push(c) });
+  return { clock, scheduler, store, runtime, sent, detach };
+}
+
+test("a call is pushed at once and succeeds with the node's result", async () => {
+  const { runtime, sent, store } = setup();
+  const done = runtime.invoke(NODE, "echo", '{"hi":1}');
+  assert.equal(sent.length, 1);
+  const dispatch = sent[0]!;
+  assert.equal(dispatch.kind, "dispatch");
+  assert.equal(dispatch.kind === "dispatch" && dispatch.inputJson, '{"hi":1}');
+  assert.equal(store.nodes.request(dispatch.requestId)?.state, "dispatched");
+  assert.equal(
+    runtime.onResult(NODE, dispatch.requestId, { success: true, outputJson: '{"hi":1}', error: "" }),
+    true,
+  );
+  const record = await done;
+  assert.equal(record.state, "succeeded");
+  assert.equal(record.outputJson, '{"hi":1}');
+  assert.equal(store.nodes.request(record.requestId)?.state, "succeeded");
+});
+
+test("on timeout the node gets Cancel, the call ends timed_out, and a late result is ignored", async () => {
+  const { runtime, sent, scheduler, store } = setup();
+  const done = runtime.invoke(NODE, "sleep", "{}", { timeoutMs: 1000 });
+  const { requestId } = sent[0] as { requestId: string };
+  scheduler.advance(999);
+  assert.equal(sent.length, 1);
+  scheduler.advance(1);
+  assert.deepEqual(sent[1], { kind: "cancel", requestId, reason: "deadline exceeded" });
+  const record = await done;
+  assert.equal(record.state, "timed_out");
+  assert.equal(runtime.onResult(NODE, requestId, { success: true, outputJson: "{}", error: "" }), false);
+  assert.equal(store.nodes.request(requestId)?.state, "timed_out", "terminal states are immutable");
+});
+
+test("a result from another device is not accepted", async () => {
+  const { runtime, sent, scheduler } = setup();
+  const done = runtime.invoke(NODE, "echo", "{}", { timeoutMs: 1000 });
+  const { requestId } = sent[0] as { requestId: string };
+  assert.equal(
+    runtime.onResult(OTHER, requestId, { success: true, outputJson: '"forged"', error: "" }),
+    false,
+  );
+  scheduler.advance(1000);
+  assert.equal((await done).state, "timed_out");
+});
+
+test("input and output sizes, offline nodes, unknown capabilities and bad timeouts are refused clearly", async () => {
+  const { runtime, sent, detach } = setup();
+  assert.throws(() => runtime.invoke(NODE, "echo", "x".repeat(11), { maxPayloadBytes: 10 }), {
+    code: "payload_too_large",
+  });
+  assert.throws(() => runtime.invoke(NODE, "nope", "{}"), { code: "capability_unknown" });
+  assert.throws(() => runtime.invoke(NODE, "echo", "{}", { timeoutMs: 500 }), {
+    code: "invalid_input",
+    message: /1 to 120 seconds/,
+  });
+  const done = runtime.invoke(NODE, "echo", "{}", { maxPayloadBytes: 10 });
+  const { requestId } = sent[0] as { requestId: string };
+  runtime.onResult(NODE, requestId, { success: true, outputJson: "y".repeat(11), error: "" });
+  const record = await done;
+  assert.equal(record.state, "failed");
+  assert.match(record.error ?? "", /output is larger than 10 bytes/);
+  detach();
+  assert.throws(() => runtime.invoke(NODE, "echo", "{}"), { code: "node_offline" });
+});
+
+test("the per-node queue is bounded", () => {
+  const { runtime } = setup();
+  for (let i = 0; i < limits.nodeQueueLimit; i++) void runtime.invoke(NODE, "sleep", "{}");
+  assert.throws(() => runtime.invoke(NODE, "sleep", "{}"), { code: "queue_full" });
+});
+
+test("presence: online with heartbeats, stale after 3 silent intervals, offline when detached", () => {
+  const { runtime, clock, detach } = setup();
+  assert.equal(runtime.presence(NODE), "online");
+  clock.advance(limits.heartbeatIntervalMs * limits.stalePresenceIntervals);
+  assert.equal(runtime.presence(NODE), "online");
+  clock.advance(1);
+  assert.equal(runtime.presence(NODE), "stale");
+  runtime.heartbeat(NODE);
+  assert.equal(runtime.presence(NODE), "online");
+  detach();
+  assert.equal(runtime.presence(NODE), "offline");
+});
+
+test("after a crash, unfinished requests become failed ('gateway restarted') on the next start", () => {
+  const path = join(root, "crash.db");
+  const first = setup(path);
+  void first.runtime.invoke(NODE, "sleep", "{}");
+  const { requestId } = first.sent[0] as { requestId: string };
+  first.store.close(); // the process dies with the request dispatched
+  const second = setup(path);
+  assert.deepEqual(second.runtime.reconcile(), { failed: 1, pruned: 0 });
+  const record = second.store.nodes.request(requestId);
+  assert.equal(record?.state, "failed");
+  assert.equal(record?.error, "gateway restarted");
+  assert.equal(second.store.db.pragma("integrity_check", { simple: true }), "ok");
+});
+
+test("capability names are validated at registration", () => {
+  const { runtime } = setup();
+  assert.throws(
+    () =>
+      runtime.register(NODE, {
+        platform: "l",
+        version: "1",
+        capabilities: [{ name: "Bad Name", requiresMediation: false, description: "" }],
+      }),
+    { code: "invalid_input" },
+  );
+});

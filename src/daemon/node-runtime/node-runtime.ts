@@ -1,0 +1,247 @@
+import type { Clock } from "../../common/clock.js";
+import { newId } from "../../common/ids.js";
+import { limits } from "../../common/limits.js";
+import type { Random } from "../../common/random.js";
+import type { Scheduler } from "../../common/scheduler.js";
+import {
+  type CapabilityRecord,
+  type CapabilityRequestRecord,
+  type SqliteNodeRepository,
+  TERMINAL_STATES,
+} from "../../store/node-repository.js";
+import { NodeRuntimeError } from "./errors.js";
+
+/** What the gateway pushes down a node's session (the transport turns it into GatewayMessage). */
+export type NodeCommand =
+  | {
+      kind: "dispatch";
+      requestId: string;
+      capability: string;
+      inputJson: string;
+      maxPayloadBytes: number;
+      deadlineUnixMs: number;
+    }
+  | { kind: "cancel"; requestId: string; reason: string };
+
+export interface NodeSessionSink {
+  send(command: NodeCommand): void;
+}
+
+export type Presence = "online" | "stale" | "offline";
+
+export interface InvokeOptions {
+  timeoutMs?: number;
+  maxPayloadBytes?: number;
+}
+
+interface Session {
+  sink: NodeSessionSink;
+  lastHeartbeat: number;
+}
+
+interface InFlight {
+  record: CapabilityRequestRecord;
+  timer: unknown;
+  settle: (record: CapabilityRequestRecord) => void;
+}
+
+/**
+ * The gateway side of nodes: registration, presence, and capability calls pushed the moment they are
+ * queued, with deadlines, Cancel on timeout and results accepted only from the node dispatched to.
+ * Every state change is persisted; terminal states never change.
+ */
+export class NodeRuntime {
+  readonly #repo: SqliteNodeRepository;
+  readonly #clock: Clock;
+  readonly #scheduler: Scheduler;
+  readonly #random: Random;
+  readonly #sessions = new Map<string, Session>();
+  readonly #inFlight = new Map<string, InFlight>();
+
+  constructor(deps: { repo: SqliteNodeRepository; clock: Clock; scheduler: Scheduler; random: Random }) {
+    this.#repo = deps.repo;
+    this.#clock = deps.clock;
+    this.#scheduler = deps.scheduler;
+    this.#random = deps.random;
+  }
+
+  /** At start: whatever a crash left unfinished is failed, and old terminal requests are pruned. */
+  reconcile(): { failed: number; pruned: number } {
+    const now = this.#clock.now();
+    return {
+      failed: this.#repo.failUnfinished(now, "gateway restarted"),
+      pruned: this.#repo.pruneTerminal(now - limits.terminalRequestRetentionMs),
+    };
+  }
+
+  register(
+    deviceId: string,
+    info: { platform: string; version: string; capabilities: CapabilityRecord[] },
+  ): {
+    heartbeatIntervalMs: number;
+  } {
+    const names = new Set<string>();
+    for (const c of info.capabilities) {
+      if (!/^[a-z][a-z0-9._-]{0,63}$/.test(c.name) || names.has(c.name))
+        throw new NodeRuntimeError(
+          "invalid_input",
+          `capability names are unique [a-z][a-z0-9._-]{0,63}: ${c.name.slice(0, 64)}`,
+        );
+      names.add(c.name);
+    }
+    const now = this.#clock.now();
+    const existing = this.#repo.node(deviceId);
+    this.#repo.saveNode(
+      { deviceId, ...info, registeredAt: existing?.registeredAt ?? now, updatedAt: now },
+      {
+        kind: "node.registered",
+        actor: `device:${deviceId}`,
+        deviceId,
+        detail: { capabilities: info.capabilities.length },
+      },
+    );
+    return { heartbeatIntervalMs: limits.heartbeatIntervalMs };
+  }
+
+  /** A session opened; it replaces an older one of the same node. Returns the function that ends it. */
+  attach(deviceId: string, sink: NodeSessionSink): () => void {
+    const session: Session = { sink, lastHeartbeat: this.#clock.now() };
+    this.#sessions.set(deviceId, session);
+    return () => {
+      if (this.#sessions.get(deviceId) === session) this.#sessions.delete(deviceId);
+    };
+  }
+
+  heartbeat(deviceId: string): void {
+    const session = this.#sessions.get(deviceId);
+    if (session) session.lastHeartbeat = this.#clock.now();
+  }
+
+  presence(deviceId: string): Presence {
+    const session = this.#sessions.get(deviceId);
+    if (!session) return "offline";
+    const silentFor = this.#clock.now() - session.lastHeartbeat;
+    return silentFor > limits.heartbeatIntervalMs * limits.stalePresenceIntervals ? "stale" : "online";
+  }
+
+  /** Queues, pushes at once, and resolves with the request when it reaches a terminal state. */
+  invoke(
+    deviceId: string,
+    capability: string,
+    inputJson: string,
+    options: InvokeOptions = {},
+  ): Promise<CapabilityRequestRecord> {
+    const timeoutMs = options.timeoutMs ?? limits.invokeDefaultTimeoutMs;
+    const maxPayloadBytes = options.maxPayloadBytes ?? limits.invokeDefaultPayloadBytes;
+    if (
+      !Number.isInteger(timeoutMs) ||
+      timeoutMs < limits.invokeMinTimeoutMs ||
+      timeoutMs > limits.invokeMaxTimeoutMs
+    )
+      throw new NodeRuntimeError("invalid_input", "timeout must be 1 to 120 seconds");
+    if (
+      !Number.isInteger(maxPayloadBytes) ||
+      maxPayloadBytes < 1 ||
+      maxPayloadBytes > limits.invokeMaxPayloadBytes
+    )
+      throw new NodeRuntimeError(
+        "invalid_input",
+        `max payload must be 1 byte to ${limits.invokeMaxPayloadBytes / 1024 / 1024} MiB`,
+      );
+    if (Buffer.byteLength(inputJson) > maxPayloadBytes)
+      throw new NodeRuntimeError("payload_too_large", `input is larger than ${maxPayloadBytes} bytes`);
+    const session = this.#sessions.get(deviceId);
+    if (!session) throw new NodeRuntimeError("node_offline", `node ${deviceId} is not connected`);
+    const node = this.#repo.node(deviceId);
+    if (!node?.capabilities.some((c) => c.name === capability))
+      throw new NodeRuntimeError("capability_unknown", `node ${deviceId} does not offer ${capability}`);
+    let queued = 0;
+    for (const f of this.#inFlight.values()) if (f.record.deviceId === deviceId) queued++;
+    if (queued >= limits.nodeQueueLimit)
+      throw new NodeRuntimeError("queue_full", `node ${deviceId} already has ${queued} calls in flight`);
+
+    const now = this.#clock.now();
+    const record: CapabilityRequestRecord = {
+      requestId: newId(this.#clock, this.#random),
+      deviceId,
+      capability,
+      inputJson,
+      maxPayloadBytes,
+      state: "queued",
+      createdAt: now,
+      deadlineAt: now + timeoutMs,
+    };
+    this.#repo.createRequest(record);
+    return new Promise((resolve) => {
+      const timer = this.#scheduler.setTimeout(() => this.#timeout(record.requestId), timeoutMs);
+      this.#inFlight.set(record.requestId, { record, timer, settle: resolve });
+      session.sink.send({
+        kind: "dispatch",
+        requestId: record.requestId,
+        capability,
+        inputJson,
+        maxPayloadBytes,
+        deadlineUnixMs: record.deadlineAt,
+      });
+      this.#update(record.requestId, { state: "dispatched", dispatchedAt: this.#clock.now() });
+    });
+  }
+
+  /** The node reports progress (running, or waiting for its local user's consent). */
+  onState(deviceId: string, requestId: string, state: "running" | "awaiting_local_mediation"): boolean {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight || flight.record.deviceId !== deviceId) return false;
+    return this.#update(requestId, {
+      state: state === "running" ? "dispatched" : "awaiting_local_mediation",
+    });
+  }
+
+  /** A result counts only from the node it was dispatched to and only before the deadline. */
+  onResult(
+    deviceId: string,
+    requestId: string,
+    result: { success: boolean; outputJson: string; error: string },
+  ): boolean {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight || flight.record.deviceId !== deviceId) return false;
+    const tooLarge = Buffer.byteLength(result.outputJson) > flight.record.maxPayloadBytes;
+    return this.#finish(requestId, {
+      state: result.success && !tooLarge ? "succeeded" : "failed",
+      ...(result.success && !tooLarge ? { outputJson: result.outputJson } : {}),
+      ...(tooLarge ? { error: `output is larger than ${flight.record.maxPayloadBytes} bytes` } : {}),
+      ...(!result.success ? { error: result.error.slice(0, 4096) || "capability failed" } : {}),
+    });
+  }
+
+  request(requestId: string): CapabilityRequestRecord | undefined {
+    return this.#inFlight.get(requestId)?.record ?? this.#repo.request(requestId);
+  }
+
+  #timeout(requestId: string): void {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight) return;
+    this.#sessions
+      .get(flight.record.deviceId)
+      ?.sink.send({ kind: "cancel", requestId, reason: "deadline exceeded" });
+    this.#finish(requestId, { state: "timed_out", error: "deadline exceeded" });
+  }
+
+  #update(requestId: string, change: Partial<CapabilityRequestRecord>): boolean {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight) return false;
+    const next = { ...flight.record, ...change };
+    if (!this.#repo.updateRequest(next)) return false;
+    flight.record = next;
+    return true;
+  }
+
+  #finish(requestId: string, change: Partial<CapabilityRequestRecord>): boolean {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight || TERMINAL_STATES.has(flight.record.state)) return false;
+    const ok = this.#update(requestId, { ...change, finishedAt: this.#clock.now() });
+    this.#inFlight.delete(requestId);
+    this.#scheduler.clearTimeout(flight.timer);
+    flight.settle(flight.record);
+    return ok;
+  }
+}

@@ -1,0 +1,194 @@
+import type { Database } from "better-sqlite3";
+import type { AuditEntry } from "../common/audit.js";
+import type { SqliteAuditLog } from "./audit-log.js";
+
+export interface CapabilityRecord {
+  name: string;
+  requiresMediation: boolean;
+  description: string;
+}
+
+export interface NodeRecord {
+  deviceId: string;
+  platform: string;
+  version: string;
+  capabilities: CapabilityRecord[];
+  registeredAt: number;
+  updatedAt: number;
+}
+
+export type RequestState =
+  | "queued"
+  | "dispatched"
+  | "awaiting_local_mediation"
+  | "succeeded"
+  | "failed"
+  | "timed_out"
+  | "cancelled";
+
+export const TERMINAL_STATES: ReadonlySet<RequestState> = new Set([
+  "succeeded",
+  "failed",
+  "timed_out",
+  "cancelled",
+]);
+
+export interface CapabilityRequestRecord {
+  requestId: string;
+  deviceId: string;
+  capability: string;
+  inputJson: string;
+  maxPayloadBytes: number;
+  state: RequestState;
+  createdAt: number;
+  deadlineAt: number;
+  dispatchedAt?: number;
+  finishedAt?: number;
+  outputJson?: string;
+  error?: string;
+}
+
+interface RequestRow {
+  request_id: string;
+  device_id: string;
+  capability: string;
+  input_json: string;
+  max_payload_bytes: number;
+  state: RequestState;
+  created_at: number;
+  deadline_at: number;
+  dispatched_at: number | null;
+  finished_at: number | null;
+  output_json: string | null;
+  error: string | null;
+}
+
+function toRequest(row: RequestRow): CapabilityRequestRecord {
+  return {
+    requestId: row.request_id,
+    deviceId: row.device_id,
+    capability: row.capability,
+    inputJson: row.input_json,
+    maxPayloadBytes: row.max_payload_bytes,
+    state: row.state,
+    createdAt: row.created_at,
+    deadlineAt: row.deadline_at,
+    ...(row.dispatched_at === null ? {} : { dispatchedAt: row.dispatched_at }),
+    ...(row.finished_at === null ? {} : { finishedAt: row.finished_at }),
+    ...(row.output_json === null ? {} : { outputJson: row.output_json }),
+    ...(row.error === null ? {} : { error: row.error }),
+  };
+}
+
+/** Nodes and capability requests on SQLite. Terminal request states are never overwritten. */
+export class SqliteNodeRepository {
+  readonly #db: Database;
+  readonly #audit: SqliteAuditLog;
+  readonly #upsertNode;
+  readonly #node;
+  readonly #nodes;
+  readonly #insertRequest;
+  readonly #updateRequest;
+  readonly #request;
+  readonly #failUnfinished;
+  readonly #prune;
+
+  constructor(db: Database, audit: SqliteAuditLog) {
+    this.#db = db;
+    this.#audit = audit;
+    this.#upsertNode = db.prepare(`
+      INSERT INTO nodes (device_id, platform, version, capabilities, registered_at, updated_at)
+      VALUES (@deviceId, @platform, @version, @capabilities, @registeredAt, @updatedAt)
+      ON CONFLICT(device_id) DO UPDATE SET platform = excluded.platform, version = excluded.version,
+        capabilities = excluded.capabilities, updated_at = excluded.updated_at`);
+    this.#node = db.prepare("SELECT * FROM nodes WHERE device_id = ?");
+    this.#nodes = db.prepare("SELECT * FROM nodes ORDER BY registered_at");
+    this.#insertRequest = db.prepare(`
+      INSERT INTO capability_requests (request_id, device_id, capability, input_json, max_payload_bytes, state,
+        created_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    // The WHERE clause makes terminal states immutable even against a racing writer.
+    this.#updateRequest = db.prepare(`
+      UPDATE capability_requests SET state = @state, dispatched_at = @dispatchedAt, finished_at = @finishedAt,
+        output_json = @outputJson, error = @error
+      WHERE request_id = @requestId AND state NOT IN ('succeeded', 'failed', 'timed_out', 'cancelled')`);
+    this.#request = db.prepare<[string], RequestRow>(
+      "SELECT * FROM capability_requests WHERE request_id = ?",
+    );
+    this.#failUnfinished = db.prepare(`
+      UPDATE capability_requests SET state = 'failed', finished_at = ?, error = ?
+      WHERE state IN ('queued', 'dispatched', 'awaiting_local_mediation')`);
+    this.#prune = db.prepare(
+      "DELETE FROM capability_requests WHERE state IN ('succeeded', 'failed', 'timed_out', 'cancelled') AND finished_at < ?",
+    );
+  }
+
+  saveNode(node: NodeRecord, audit: AuditEntry): void {
+    this.#db
+      .transaction(() => {
+        this.#upsertNode.run({ ...node, capabilities: JSON.stringify(node.capabilities) });
+        this.#audit.appendSync(audit);
+      })
+      .immediate();
+  }
+
+  node(deviceId: string): NodeRecord | undefined {
+    const row = this.#node.get(deviceId) as Record<string, unknown> | undefined;
+    return row && nodeOf(row);
+  }
+
+  nodes(): NodeRecord[] {
+    return (this.#nodes.all() as Record<string, unknown>[]).map(nodeOf);
+  }
+
+  createRequest(r: CapabilityRequestRecord): void {
+    this.#insertRequest.run(
+      r.requestId,
+      r.deviceId,
+      r.capability,
+      r.inputJson,
+      r.maxPayloadBytes,
+      r.state,
+      r.createdAt,
+      r.deadlineAt,
+    );
+  }
+
+  /** Returns false when the request was already terminal (the update is refused). */
+  updateRequest(r: CapabilityRequestRecord): boolean {
+    return (
+      this.#updateRequest.run({
+        requestId: r.requestId,
+        state: r.state,
+        dispatchedAt: r.dispatchedAt ?? null,
+        finishedAt: r.finishedAt ?? null,
+        outputJson: r.outputJson ?? null,
+        error: r.error ?? null,
+      }).changes === 1
+    );
+  }
+
+  request(requestId: string): CapabilityRequestRecord | undefined {
+    const row = this.#request.get(requestId);
+    return row && toRequest(row);
+  }
+
+  /** At start: requests a crash left unfinished become failed ("gateway restarted"). */
+  failUnfinished(now: number, reason: string): number {
+    return this.#failUnfinished.run(now, reason).changes;
+  }
+
+  pruneTerminal(before: number): number {
+    return this.#prune.run(before).changes;
+  }
+}
+
+function nodeOf(row: Record<string, unknown>): NodeRecord {
+  return {
+    deviceId: row.device_id as string,
+    platform: row.platform as string,
+    version: row.version as string,
+    capabilities: JSON.parse(row.capabilities as string) as CapabilityRecord[],
+    registeredAt: row.registered_at as number,
+    updatedAt: row.updated_at as number,
+  };
+}
