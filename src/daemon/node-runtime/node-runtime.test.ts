@@ -21,7 +21,12 @@ function setup(dbPath = ":memory:") {
   const clock = new ManualClock(Date.UTC(2026, 10, 23));
   const scheduler = new ManualScheduler(clock);
   const store = openGatewayStore(dbPath, clock, new SeededRandom(`${seed}-store`));
-  const runtime = new NodeRuntime({ repo: store.nodes, clock, scheduler, random: new SeededRandom(`${seed}-ids`) });
+  const runtime = new NodeRuntime({
+    repo: store.nodes,
+    clock,
+    scheduler,
+    random: new SeededRandom(`${seed}-ids`),
+  });
   const sent: NodeCommand[] = [];
   runtime.register(NODE, {
     platform: "linux",
