@@ -12,7 +12,7 @@ import { openFilesystemSecretStore } from "../src/identity/filesystem-secret-sto
 import { loadDeviceCredentials } from "../src/pairing/device-store.js";
 import { NodePortClient } from "../src/transport/grpc/client.js";
 import { type RpcError, RpcStatus } from "../src/transport/grpc/rpc-error.js";
-import { CLI_ENTRY, type DaemonProcess, runCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { type DaemonProcess, runCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-e2e-"));
 const gatewayRoot = join(root, "gateway");
@@ -26,32 +26,6 @@ after(async () => {
   await daemon?.stop();
   rmSync(root, { recursive: true, force: true });
 });
-
-/** Runs `palyra pair` and resolves its request id as soon as it prints it (it then waits for approval). */
-function startPair(args: string[], deviceRoot: string) {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", CLI_ENTRY, "pair", "--state-root", deviceRoot, ...args],
-    {
-      env: testEnv(),
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const requestId = new Promise<string>((resolve, reject) => {
-    child.stdout.on("data", (d) => {
-      stdout += d;
-      const match = /request id\s+([0-9A-Z]{26})/.exec(stdout);
-      if (match) resolve(match[1]!);
-    });
-    child.once("close", (code) => reject(new Error(`pair exited ${code} before a request id: ${stderr}`)));
-  });
-  const exit = once(child, "close").then(([code]) => ({ code: code as number, stdout, stderr }));
-  return { requestId, exit };
-}
 
 async function mint(method: "pin" | "qr", clientKind = "cli") {
   const result = await runCli([

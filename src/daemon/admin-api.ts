@@ -8,6 +8,7 @@ import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
 import { bearerMatches } from "./admin-token.js";
 import { deviceView } from "./device-views.js";
+import type { NodeRuntime } from "./node-runtime/node-runtime.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -20,12 +21,21 @@ const mintBody = z
   })
   .strict();
 const decisionBody = z.object({ reason: z.string().max(512).optional() }).strict();
+const invokeBody = z
+  .object({
+    capability: z.string().min(1).max(64),
+    input: z.unknown().optional(),
+    timeout_seconds: z.number().int().positive().optional(),
+    max_payload_bytes: z.number().int().positive().optional(),
+  })
+  .strict();
 
 export interface AdminApiDeps {
   token: Secret<string>;
   codes: CodeService;
   approvals: ApprovalService;
   devices: DeviceRegistry;
+  nodes: NodeRuntime;
   /** Live connections of a device, and cutting them (revocation takes effect at once). */
   connections: { count(deviceId: string): number; close(deviceId: string, reason: string): number };
   /** host:port that devices dial, put into QR codes. */
@@ -37,11 +47,16 @@ export function httpStatusOf(err: PalyraError): number {
   switch (err.code) {
     case "invalid_input":
     case "csr_invalid":
+    case "payload_too_large":
       return 400;
+    case "queue_full":
+      return 429;
     case "request_not_found":
+    case "capability_unknown":
     case "not_found":
     case "device_not_found":
       return 404;
+    case "node_offline":
     case "already_decided":
     case "request_expired":
     case "code_busy":
@@ -96,6 +111,30 @@ export async function handleAdminApi(
           ? await deps.approvals.approve(decision[1]!, options)
           : deps.approvals.reject(decision[1]!, options);
       sendJson(res, 200, view);
+      return true;
+    }
+    if (path === "/v1/nodes" && req.method === "GET") {
+      sendJson(res, 200, { nodes: deps.nodes.list() });
+      return true;
+    }
+    const invoke = /^\/v1\/nodes\/([0-9A-Z]{26})\/invoke$/.exec(path);
+    if (invoke && req.method === "POST") {
+      const body = invokeBody.parse(await readJson(req));
+      const record = await deps.nodes.invoke(
+        invoke[1]!,
+        body.capability,
+        JSON.stringify(body.input ?? null),
+        {
+          ...(body.timeout_seconds === undefined ? {} : { timeoutMs: body.timeout_seconds * 1000 }),
+          ...(body.max_payload_bytes === undefined ? {} : { maxPayloadBytes: body.max_payload_bytes }),
+        },
+      );
+      sendJson(res, 200, {
+        request_id: record.requestId,
+        state: record.state,
+        output: record.outputJson === undefined ? null : JSON.parse(record.outputJson),
+        error: record.error ?? null,
+      });
       return true;
     }
     if (path === "/v1/devices" && req.method === "GET") {

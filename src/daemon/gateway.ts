@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { ensurePrivateDirectory } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
+import { systemScheduler } from "../common/scheduler.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { DeviceRegistry } from "../identity/device-registry.js";
@@ -22,6 +23,8 @@ import type { DaemonConfig } from "./config.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
 import { DaemonError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { NodeRuntime } from "./node-runtime/node-runtime.js";
+import { registerNodeService } from "./node-runtime/node-service.js";
 import { ServerCertificateManager } from "./server-certificate.js";
 import { statePaths } from "./state-root.js";
 
@@ -143,6 +146,11 @@ export class Gateway {
             : logger.info({ method: event.method, reason: event.reason, peer: event.peer }, "rpc denied"),
       });
       registerPairingService(nodePort, pairing);
+      const nodes = new NodeRuntime({ repo: store.nodes, clock, scheduler: systemScheduler, random });
+      const reconciled = nodes.reconcile();
+      if (reconciled.failed + reconciled.pruned > 0)
+        logger.info(reconciled, "reconciled capability requests left by the last run");
+      registerNodeService(nodePort, nodes, devices);
       nodePort.follow(serverCert, (err) =>
         logger.error({ err: (err as Error).message }, "server certificate swap failed"),
       );
@@ -173,6 +181,7 @@ export class Gateway {
           approvals,
           nodeAddress: () => nodeHostPort,
           devices,
+          nodes,
           connections: {
             count: (deviceId) => nodePort.connections.connectionCount(deviceId),
             close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),

@@ -104,3 +104,29 @@ export async function startDaemon(
     },
   };
 }
+
+/** Runs `palyra pair` and resolves its request id as soon as it prints it (it then waits for approval). */
+export function startPair(args: string[], deviceRoot: string) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CLI_ENTRY, "pair", "--state-root", deviceRoot, ...args],
+    {
+      env: testEnv(),
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const requestId = new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      const match = /request id\s+([0-9A-Z]{26})/.exec(stdout);
+      if (match) resolve(match[1]!);
+    });
+    child.once("close", (code) => reject(new Error(`pair exited ${code} before a request id: ${stderr}`)));
+  });
+  const exit = once(child, "close").then(([code]) => ({ code: code as number, stdout, stderr }));
+  return { requestId, exit };
+}

@@ -213,6 +213,23 @@ export class NodeRuntime {
     });
   }
 
+  /** Registered nodes with their presence (for operators). */
+  list(): {
+    device_id: string;
+    presence: Presence;
+    platform: string;
+    version: string;
+    capabilities: CapabilityRecord[];
+  }[] {
+    return this.#repo.nodes().map((n) => ({
+      device_id: n.deviceId,
+      presence: this.presence(n.deviceId),
+      platform: n.platform,
+      version: n.version,
+      capabilities: n.capabilities,
+    }));
+  }
+
   request(requestId: string): CapabilityRequestRecord | undefined {
     return this.#inFlight.get(requestId)?.record ?? this.#repo.request(requestId);
   }
