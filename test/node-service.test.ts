@@ -141,6 +141,14 @@ test("NodeService over mTLS: register, connect, a pushed dispatch round-trips th
   const nodes = ((await list.json()) as { nodes: { device_id: string; presence: string }[] }).nodes;
   assert.equal(nodes.find((n) => n.device_id === deviceId)?.presence, "online");
 
+  const cliList = await runCli(["nodes", "list", "--state-root", gatewayRoot, "--json"]);
+  assert.equal(cliList.code, 0, cliList.stderr);
+  assert.ok(
+    (JSON.parse(cliList.stdout) as { nodes: { device_id: string; presence: string }[] }).nodes.some(
+      (n) => n.device_id === deviceId && n.presence === "online",
+    ),
+  );
+
   const ended = stream.done.then(
     () => ({ status: RpcStatus.OK, at: performance.now() }),
     (e: RpcError) => ({ status: e.status, at: performance.now() }),
@@ -163,4 +171,29 @@ test("NodeService over mTLS: register, connect, a pushed dispatch round-trips th
     (e: RpcError) => e.status === RpcStatus.UNAVAILABLE || e.status === RpcStatus.PERMISSION_DENIED,
   );
   client.close();
+
+  const offline = await runCli([
+    "nodes",
+    "invoke",
+    deviceId,
+    "echo",
+    "--input-json",
+    "{}",
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(offline.code, 7);
+  assert.match(offline.stderr, /is not connected/);
+  const badJson = await runCli([
+    "nodes",
+    "invoke",
+    deviceId,
+    "echo",
+    "--input-json",
+    "{nope",
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(badJson.code, 2);
+  assert.match(badJson.stderr, /not valid JSON/);
 });

@@ -4,6 +4,7 @@ import { registerCaCommands } from "./commands/ca.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDevicesCommands } from "./commands/devices.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerNodesCommands } from "./commands/nodes.js";
 import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
 import { ExitCode, reportError } from "./output.js";
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerPairingCommands(program);
   registerPairCommand(program);
   registerDevicesCommands(program);
+  registerNodesCommands(program);
   return program;
 }
 

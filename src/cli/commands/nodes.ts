@@ -1,0 +1,92 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { CommonError } from "../../common/errors.js";
+import { isCanonicalId } from "../../common/ids.js";
+import { AdminClient } from "../admin-client.js";
+import { printResult } from "../output.js";
+import { table } from "../table.js";
+
+interface Common {
+  stateRoot?: string;
+  json?: boolean;
+}
+
+interface NodeView {
+  device_id: string;
+  presence: string;
+  platform: string;
+  version: string;
+  capabilities: { name: string }[];
+}
+
+function parseInput(flags: { inputJson?: string; inputStdin?: boolean }): unknown {
+  if (flags.inputJson !== undefined && flags.inputStdin)
+    throw new CommonError("invalid_input", "give --input-json or --input-stdin, not both");
+  const text = flags.inputStdin ? readFileSync(0, "utf8") : (flags.inputJson ?? "null");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CommonError("invalid_input", "the input is not valid JSON");
+  }
+}
+
+export function registerNodesCommands(program: Command): void {
+  const nodes = program
+    .command("nodes")
+    .description("registered nodes: list them, invoke their capabilities");
+  const withCommon = (cmd: Command) =>
+    cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
+
+  withCommon(
+    nodes.command("list").description("nodes with presence (online, stale, offline) and capabilities"),
+  ).action(async (flags: Common) => {
+    const { nodes: list } = await AdminClient.fromStateRoot(flags.stateRoot).request<{ nodes: NodeView[] }>(
+      "GET",
+      "/v1/nodes",
+    );
+    if (flags.json) return printResult({ nodes: list }, { json: true });
+    const rows = list.map((n) => ({ ...n, capabilities: n.capabilities.map((c) => c.name).join(",") }));
+    process.stdout.write(table(rows, ["device_id", "presence", "platform", "version", "capabilities"]));
+  });
+
+  withCommon(
+    nodes
+      .command("invoke <device-id> <capability>")
+      .description("call a capability on a connected node and print its result")
+      .option("--input-json <json>", "input as JSON (default null)")
+      .option("--input-stdin", "read the JSON input from standard input")
+      .option("--timeout <seconds>", "deadline, 1-120 seconds", "30"),
+  ).action(
+    async (
+      deviceId: string,
+      capability: string,
+      flags: Common & { inputJson?: string; inputStdin?: boolean; timeout: string },
+    ) => {
+      if (!isCanonicalId(deviceId))
+        throw new CommonError("invalid_input", "a device id is a canonical ULID (see palyra nodes list)");
+      const timeout = Number(flags.timeout);
+      if (!Number.isInteger(timeout))
+        throw new CommonError("invalid_input", "--timeout is a whole number of seconds");
+      const result = await AdminClient.fromStateRoot(flags.stateRoot).request<{
+        request_id: string;
+        state: string;
+        output: unknown;
+        error: string | null;
+      }>("POST", `/v1/nodes/${deviceId}/invoke`, {
+        capability,
+        input: parseInput(flags),
+        timeout_seconds: timeout,
+      });
+      if (flags.json) printResult({ ...result }, { json: true });
+      else if (result.state === "succeeded")
+        process.stdout.write(`${JSON.stringify(result.output, null, 2)}\n`);
+      if (result.state !== "succeeded")
+        throw Object.assign(
+          new CommonError("precondition", `the call ended ${result.state}: ${result.error ?? "no detail"}`),
+          {
+            alreadyPrinted: flags.json,
+          },
+        );
+    },
+  );
+}
