@@ -4,6 +4,7 @@ import { registerCaCommands } from "./commands/ca.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDevicesCommands } from "./commands/devices.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
+import { registerNodeCommands } from "./commands/node.js";
 import { registerNodesCommands } from "./commands/nodes.js";
 import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerPairCommand(program);
   registerDevicesCommands(program);
   registerNodesCommands(program);
+  registerNodeCommands(program);
   return program;
 }
 

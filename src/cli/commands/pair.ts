@@ -7,17 +7,24 @@ import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
 import { resolveStateRoot } from "../../daemon/state-root.js";
 import { DeviceIdentity } from "../../identity/device-identity.js";
-import { openFilesystemSecretStore } from "../../identity/filesystem-secret-store.js";
+import {
+  type FilesystemSecretStore,
+  openFilesystemSecretStore,
+} from "../../identity/filesystem-secret-store.js";
 import { parseTypedCode } from "../../pairing/codes.js";
 import { DevicePairingClient } from "../../pairing/device-client.js";
-import { saveDeviceCredentials } from "../../pairing/device-store.js";
+import {
+  type DeviceCredentials,
+  loadDeviceCredentials,
+  saveDeviceCredentials,
+} from "../../pairing/device-store.js";
 import { PairingError } from "../../pairing/errors.js";
 import { parseQrUri } from "../../pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../../transport/grpc/pairing-client.js";
 import { printResult } from "../output.js";
 import { formatRemaining, Spinner } from "../spinner.js";
 
-interface PairFlags {
+export interface PairFlags {
   gateway?: string;
   code?: string;
   qrUri?: string;
@@ -48,67 +55,82 @@ export function registerPairCommand(program: Command): void {
     .option("--state-root <dir>", "state directory; the device's secrets go under <dir>/device")
     .option("--json", "JSON output")
     .action(async (flags: PairFlags) => {
-      if (!flags.code === !flags.qrUri)
-        throw new CommonError("invalid_input", "give exactly one of --code or --qr-uri");
-      const qr = flags.qrUri ? parseQrUri(flags.qrUri) : undefined;
-      const typed = flags.code ? parseTypedCode(flags.code) : undefined;
-      const gateway = qr?.gateway ?? flags.gateway;
-      if (!gateway) throw new CommonError("invalid_input", "--gateway <host:port> is required with --code");
-      const { host, port } = splitHostPort(gateway);
-
       const store = await openFilesystemSecretStore(
         join(resolveStateRoot(flags.stateRoot), "device", "secrets"),
       );
-      const identity = await DeviceIdentity.loadOrCreate(store, systemClock, systemRandom);
-      const transport = new GrpcPairingTransport(host, port, qr?.caSpkiSha256);
-      const spinner = new Spinner();
       try {
-        const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
-        const pending = await client.pair({
-          codeId: qr?.codeId ?? typed?.codeId ?? "",
-          secret: qr?.secret ?? typed!.pin,
-          clientKind: qr?.clientKind ?? flags.clientKind,
-          deviceName: flags.name ?? hostname(),
-          platform: platform(),
-          ...(qr ? { caPin: qr.caSpkiSha256 } : {}),
-        });
-        if (!flags.json)
-          process.stdout.write(
-            `request id       ${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,
-          );
-        const deadline = Date.now() + limits.pairingRequestTtlMs;
-        spinner.start(
-          () =>
-            `waiting for approval (palyra pairing approve ${pending.requestId}) ${formatRemaining(deadline - Date.now())} left`,
-        );
-        const material = await client.waitForDecision(pending);
-        spinner.stop();
-        if (material.state !== "completed")
-          throw new PairingError(
-            material.state === "rejected" ? "rejected" : "request_expired",
-            `pairing was ${material.state}${material.reason ? `: ${material.reason}` : ""}`,
-          );
-        await saveDeviceCredentials(store, {
-          privateKey: pending.keyPair.privateKey,
-          clientCertPem: material.clientCertPem!,
-          caCertPem: material.caCertPem!,
-          gateway,
-        });
-        printResult(
-          {
-            state: "completed",
-            device_id: identity.deviceId,
-            request_id: pending.requestId,
-            comparison_code: pending.comparisonCode,
-            gateway,
-            certificate_expires_at: new Date(material.certExpiresAt!).toISOString(),
-          },
-          { json: flags.json },
-        );
+        await pairThisDevice(store, flags);
       } finally {
-        spinner.stop();
-        transport.close();
         store.close();
       }
     });
+}
+
+/** Pairs the device whose secrets are in `store`, waits for approval, and stores what it receives. */
+export async function pairThisDevice(
+  store: FilesystemSecretStore,
+  flags: PairFlags,
+): Promise<DeviceCredentials> {
+  if (!flags.code === !flags.qrUri)
+    throw new CommonError("invalid_input", "give exactly one of --code or --qr-uri");
+  const qr = flags.qrUri ? parseQrUri(flags.qrUri) : undefined;
+  const typed = flags.code ? parseTypedCode(flags.code) : undefined;
+  const gateway = qr?.gateway ?? flags.gateway;
+  if (!gateway) throw new CommonError("invalid_input", "--gateway <host:port> is required with --code");
+  const { host, port } = splitHostPort(gateway);
+
+  const identity = await DeviceIdentity.loadOrCreate(store, systemClock, systemRandom);
+  const transport = new GrpcPairingTransport(host, port, qr?.caSpkiSha256);
+  const spinner = new Spinner();
+  try {
+    const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
+    const pending = await client.pair({
+      codeId: qr?.codeId ?? typed?.codeId ?? "",
+      secret: qr?.secret ?? typed!.pin,
+      clientKind: qr?.clientKind ?? flags.clientKind,
+      deviceName: flags.name ?? hostname(),
+      platform: platform(),
+      ...(qr ? { caPin: qr.caSpkiSha256 } : {}),
+    });
+    if (!flags.json)
+      process.stdout.write(
+        `request id       ${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,
+      );
+    const deadline = Date.now() + limits.pairingRequestTtlMs;
+    spinner.start(
+      () =>
+        `waiting for approval (palyra pairing approve ${pending.requestId}) ${formatRemaining(deadline - Date.now())} left`,
+    );
+    const material = await client.waitForDecision(pending);
+    spinner.stop();
+    if (material.state !== "completed")
+      throw new PairingError(
+        material.state === "rejected" ? "rejected" : "request_expired",
+        `pairing was ${material.state}${material.reason ? `: ${material.reason}` : ""}`,
+      );
+    await saveDeviceCredentials(store, {
+      privateKey: pending.keyPair.privateKey,
+      clientCertPem: material.clientCertPem!,
+      caCertPem: material.caCertPem!,
+      gateway,
+    });
+    printResult(
+      {
+        state: "completed",
+        device_id: identity.deviceId,
+        request_id: pending.requestId,
+        comparison_code: pending.comparisonCode,
+        gateway,
+        certificate_expires_at: new Date(material.certExpiresAt!).toISOString(),
+      },
+      { json: flags.json },
+    );
+  } finally {
+    spinner.stop();
+    transport.close();
+  }
+  const stored = await loadDeviceCredentials(store);
+  if (!stored)
+    throw new CommonError("internal", "pairing finished but the credentials could not be read back");
+  return stored;
 }
