@@ -1,16 +1,22 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, test } from "node:test";
 import { Client, credentials } from "@grpc/grpc-js";
+import {
+  type Credential,
+  deferred,
+  issueLeaf,
+  recordPairedDevice,
+  WAIT_MS,
+  within,
+} from "../../../test/helpers/pki.js";
 import { systemClock } from "../../common/clock.js";
-import { newId } from "../../common/ids.js";
 import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
 import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { PairingState } from "../../gen/palyra/v1/common_pb.js";
 import { PairingService } from "../../gen/palyra/v1/pairing_pb.js";
 import { CertificateAuthority } from "../../identity/ca.js";
-import { createCsr, generateP256KeyPair } from "../../identity/csr.js";
-import { DeviceRegistry, trustedCertificateOf } from "../../identity/device-registry.js";
+import { DeviceRegistry } from "../../identity/device-registry.js";
 import { type GatewayStore, openGatewayStore } from "../../store/gateway-store.js";
 import { TransportError } from "../errors.js";
 import { NodePortClient } from "./client.js";
@@ -24,65 +30,11 @@ import { NodePortServer, type RpcContext, type RpcEvent, type ServicePolicy } fr
  * to exercise enforcement.
  */
 
-const WAIT_MS = 5_000;
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`)), WAIT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-interface Credential {
-  certPem: string;
-  keyPem: string;
-  der: Buffer;
-}
-
 let ca: CertificateAuthority;
 let store: GatewayStore;
 let devices: DeviceRegistry;
-
-async function issue(
-  authority: CertificateAuthority,
-  kind: "server" | "client",
-  deviceId = newId(systemClock, systemRandom),
-): Promise<Credential> {
-  const keys = generateP256KeyPair();
-  const csr = await createCsr(keys.privateKey, keys.publicKey);
-  const issued =
-    kind === "server"
-      ? await authority.issueServerCertificate(csr)
-      : await authority.issueClientCertificate(csr, { deviceId });
-  return {
-    certPem: issued.pem,
-    keyPem: keys.privateKey.export({ type: "pkcs8", format: "pem" }) as string,
-    der: issued.der,
-  };
-}
-
-async function pairDevice(): Promise<Credential & { deviceId: string }> {
-  const deviceId = newId(systemClock, systemRandom);
-  const credential = await issue(ca, "client", deviceId);
-  await devices.recordPairing({
-    deviceId,
-    clientKind: "node",
-    deviceName: "worker",
-    platform: "linux",
-    identityPublicKey: Buffer.alloc(32, 3),
-    certificate: trustedCertificateOf(credential.certPem),
-  });
-  return { ...credential, deviceId };
-}
+const issue = issueLeaf;
+const pairDevice = () => recordPairedDevice(devices, ca);
 
 before(async () => {
   ca = await CertificateAuthority.create({ clock: systemClock, random: systemRandom });

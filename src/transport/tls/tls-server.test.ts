@@ -5,12 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as tls from "node:tls";
+import { type Credential, issueLeaf, within } from "../../../test/helpers/pki.js";
 import { systemClock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
 import { systemRandom } from "../../common/random.js";
 import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { CertificateAuthority } from "../../identity/ca.js";
-import { createCsr, generateP256KeyPair } from "../../identity/csr.js";
+import { generateP256KeyPair } from "../../identity/csr.js";
 import { DeviceRegistry, trustedCertificateOf } from "../../identity/device-registry.js";
 import { type GatewayStore, openGatewayStore } from "../../store/gateway-store.js";
 import { ConnectionRegistry } from "./connection-registry.js";
@@ -24,46 +25,13 @@ import { NodePortTlsServer, type TlsIdentity, type TlsServerEvent } from "./tls-
  * so a client that has read it has seen everything the handshake would have produced.
  */
 
-const WAIT_MS = 5_000;
-
-function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-interface Credential {
-  certPem: string;
-  keyPem: string;
-  der: Buffer;
-}
-
 let ca: CertificateAuthority;
 let store: GatewayStore;
 let devices: DeviceRegistry;
+const issue = issueLeaf;
 let serverIdentity: TlsIdentity & { der: Buffer };
 let paired: Credential & { deviceId: string };
 let workDir: string;
-
-async function issue(
-  authority: CertificateAuthority,
-  kind: "server" | "client",
-  deviceId = newId(systemClock, systemRandom),
-): Promise<Credential> {
-  const keys = generateP256KeyPair();
-  const csr = await createCsr(keys.privateKey, keys.publicKey);
-  const issued =
-    kind === "server"
-      ? await authority.issueServerCertificate(csr)
-      : await authority.issueClientCertificate(csr, { deviceId });
-  return {
-    certPem: issued.pem,
-    keyPem: keys.privateKey.export({ type: "pkcs8", format: "pem" }) as string,
-    der: issued.der,
-  };
-}
 
 async function newServerIdentity(): Promise<TlsIdentity & { der: Buffer }> {
   const leaf = await issue(ca, "server");
