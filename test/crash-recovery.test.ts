@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import { CLI_ENTRY, runCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-crash-"));
 const gatewayRoot = join(root, "gateway");
@@ -22,32 +23,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp, ms = 30_000): Promise<RegExpExecArray> {
-  let seen = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}`)), ms);
-    const onData = (d: Buffer) => {
-      seen += d;
-      const match = pattern.exec(seen);
-      if (match) {
-        clearTimeout(timer);
-        stream.off("data", onData);
-        resolve(match);
-      }
-    };
-    stream.on("data", onData);
-  });
-}
-
 test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or dispatched, the database is intact, the node reconnects", async (t) => {
   const nodePort = String(await freePort());
   let daemon = await startDaemon(gatewayRoot, testEnv(), ["--node-port", nodePort]);
-  const minted = JSON.parse(
-    (await runCli(["pairing", "code", "--client-kind", "node", "--state-root", gatewayRoot, "--json"]))
-      .stdout,
-  ) as {
-    typed: string;
-  };
+  const minted = await mintCode(gatewayRoot);
+
   const node = spawn(
     process.execPath,
     [
@@ -59,7 +39,7 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
       "--gateway",
       `127.0.0.1:${nodePort}`,
       "--code",
-      minted.typed,
+      minted.typed!,
       "--mediation",
       "deny",
       "--state-root",
@@ -70,9 +50,9 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
   after(() => {
     if (node.exitCode === null) node.kill("SIGKILL");
   });
-  const requestId = (await waitFor(node.stdout, /request id\s+([0-9A-Z]{26})/))[1]!;
-  const connected = waitFor(node.stderr, /"event":"connected"/);
-  const running = waitFor(node.stdout, /node ([0-9A-Z]{26}) running/);
+  const requestId = (await waitForOutput(node.stdout, /request id\s+([0-9A-Z]{26})/))[1]!;
+  const connected = waitForOutput(node.stderr, /"event":"connected"/);
+  const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/);
   assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
   const deviceId = (await running)[1]!;
   await connected;
@@ -94,7 +74,7 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
   await once(daemon.child, "close");
   await Promise.all(burst);
 
-  const reconnected = waitFor(node.stderr, /"event":"connected"/, 60_000);
+  const reconnected = waitForOutput(node.stderr, /"event":"connected"/, { ms: 60_000 });
   daemon = await startDaemon(gatewayRoot, testEnv(), ["--node-port", nodePort]);
   await reconnected;
 

@@ -9,10 +9,8 @@ import { systemClock } from "../src/common/clock.js";
 import { systemRandom } from "../src/common/random.js";
 import { RegisterNodeRequestSchema, RegisterNodeResponseSchema } from "../src/gen/palyra/v1/node_pb.js";
 import { CertificateAuthority } from "../src/identity/ca.js";
-import { DeviceIdentity } from "../src/identity/device-identity.js";
-import { openFilesystemSecretStore } from "../src/identity/filesystem-secret-store.js";
-import { loadDeviceCredentials } from "../src/pairing/device-store.js";
-import { type DaemonProcess, runCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { type DaemonProcess, startDaemon } from "./helpers/cli.js";
+import { pairNodeViaCli } from "./helpers/devices.js";
 import { issueLeaf } from "./helpers/pki.js";
 
 // Clients we did not write: Debian's python3-grpcio (mutual TLS) and openssl s_client.
@@ -36,10 +34,7 @@ let host: string;
 let port: string;
 before(async () => {
   daemon = await startDaemon(gatewayRoot);
-  [host, port] = (daemon.summary as unknown as { node_address: string }).node_address.split(":") as [
-    string,
-    string,
-  ];
+  [host, port] = daemon.summary.node_address.split(":") as [string, string];
 });
 after(async () => {
   await daemon?.stop();
@@ -47,33 +42,14 @@ after(async () => {
 });
 
 test("python3-grpcio registers a node over mutual TLS with a paired device's key and certificate", async () => {
-  const minted = JSON.parse(
-    (await runCli(["pairing", "code", "--client-kind", "node", "--state-root", gatewayRoot, "--json"]))
-      .stdout,
-  ) as {
-    typed: string;
-  };
-  const deviceRoot = join(root, "device");
-  const pair = startPair(
-    ["--gateway", `${host}:${port}`, "--code", minted.typed, "--client-kind", "node"],
-    deviceRoot,
-  );
-  assert.equal(
-    (await runCli(["pairing", "approve", await pair.requestId, "--state-root", gatewayRoot])).code,
-    0,
-  );
-  assert.equal((await pair.exit).code, 0);
-  const store = await openFilesystemSecretStore(join(deviceRoot, "device", "secrets"), { env: testEnv() });
-  const creds = (await loadDeviceCredentials(store))!;
-  const identity = (await DeviceIdentity.load(store))!;
-  store.close();
+  const { deviceId, creds } = await pairNodeViaCli(gatewayRoot, `${host}:${port}`, join(root, "device"));
   writeFileSync(join(root, "key.pem"), creds.clientKeyPem, { mode: 0o600 });
   writeFileSync(join(root, "cert.pem"), creds.clientCertPem);
 
   const request = toBinary(
     RegisterNodeRequestSchema,
     create(RegisterNodeRequestSchema, {
-      deviceId: identity.deviceId,
+      deviceId,
       platform: "linux",
       version: "py",
       capabilities: [{ name: "echo", requiresMediation: false, description: "" }],

@@ -34,7 +34,7 @@ after(async () => {
 });
 
 function callBegin(request: Uint8Array): string {
-  const [host, port] = (daemon.summary as unknown as { node_address: string }).node_address.split(":");
+  const [host, port] = daemon.summary.node_address.split(":");
   const run = spawnSync(
     "/usr/bin/python3",
     ["-c", PY_CLIENT, host!, port!, join(root, "gw", "ca.pem"), Buffer.from(request).toString("hex")],

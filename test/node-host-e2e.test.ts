@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { CLI_ENTRY, type DaemonProcess, runCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-nodehost-"));
 const gatewayRoot = join(root, "gateway");
@@ -18,40 +19,9 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Resolves when `text` matches, rejects if the process exits first or the time runs out. */
-function waitFor(
-  stream: NodeJS.ReadableStream,
-  pattern: RegExp,
-  exited: Promise<unknown>,
-  ms = 30_000,
-): Promise<RegExpExecArray> {
-  let seen = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${seen}`)), ms);
-    stream.on("data", (d) => {
-      seen += d;
-      const match = pattern.exec(seen);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match);
-      }
-    });
-    exited.then(() => reject(new Error(`process exited before ${pattern}: ${seen}`)));
-  });
-}
-
 test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuses file URLs; SIGTERM exits 0", async () => {
-  const minted = await runCli([
-    "pairing",
-    "code",
-    "--client-kind",
-    "node",
-    "--state-root",
-    gatewayRoot,
-    "--json",
-  ]);
-  const code = JSON.parse(minted.stdout) as { typed: string };
-  const nodeAddress = (daemon.summary as unknown as { node_address: string }).node_address;
+  const code = await mintCode(gatewayRoot);
+  const nodeAddress = daemon.summary.node_address;
   const child = spawn(
     process.execPath,
     [
@@ -63,7 +33,7 @@ test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuse
       "--gateway",
       nodeAddress,
       "--code",
-      code.typed,
+      code.typed!,
       "--mediation",
       "deny",
       "--state-root",
@@ -76,9 +46,9 @@ test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuse
     if (child.exitCode === null) child.kill("SIGKILL");
   });
 
-  const requestId = (await waitFor(child.stdout, /request id\s+([0-9A-Z]{26})/, exited))[1]!;
-  const connected = waitFor(child.stderr, /"event":"connected"/, exited);
-  const running = waitFor(child.stdout, /node ([0-9A-Z]{26}) running/, exited);
+  const requestId = (await waitForOutput(child.stdout, /request id\s+([0-9A-Z]{26})/, { exited }))[1]!;
+  const connected = waitForOutput(child.stderr, /"event":"connected"/, { exited });
+  const running = waitForOutput(child.stdout, /node ([0-9A-Z]{26}) running/, { exited });
   assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
   const deviceId = (await running)[1]!;
   await connected;

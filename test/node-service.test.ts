@@ -5,12 +5,11 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { after, before, test } from "node:test";
 import { NodeService } from "../src/gen/palyra/v1/node_pb.js";
-import { DeviceIdentity } from "../src/identity/device-identity.js";
-import { openFilesystemSecretStore } from "../src/identity/filesystem-secret-store.js";
-import { type DeviceCredentials, loadDeviceCredentials } from "../src/pairing/device-store.js";
+import type { DeviceCredentials } from "../src/pairing/device-store.js";
 import { NodePortClient } from "../src/transport/grpc/client.js";
 import { type RpcError, RpcStatus } from "../src/transport/grpc/rpc-error.js";
-import { type DaemonProcess, runCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { type DaemonProcess, runCli, startDaemon } from "./helpers/cli.js";
+import { pairNodeViaCli } from "./helpers/devices.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-nodesvc-"));
 const gatewayRoot = join(root, "gateway");
@@ -18,34 +17,6 @@ let daemon: DaemonProcess;
 let host: string;
 let port: number;
 let token: string;
-
-async function pairNode(name: string): Promise<{ deviceId: string; creds: DeviceCredentials }> {
-  const minted = await runCli([
-    "pairing",
-    "code",
-    "--client-kind",
-    "node",
-    "--state-root",
-    gatewayRoot,
-    "--json",
-  ]);
-  const code = JSON.parse(minted.stdout) as { typed: string };
-  const deviceRoot = join(root, name);
-  const pair = startPair(
-    ["--gateway", `${host}:${port}`, "--code", code.typed, "--client-kind", "node"],
-    deviceRoot,
-  );
-  assert.equal(
-    (await runCli(["pairing", "approve", await pair.requestId, "--state-root", gatewayRoot])).code,
-    0,
-  );
-  assert.equal((await pair.exit).code, 0);
-  const store = await openFilesystemSecretStore(join(deviceRoot, "device", "secrets"), { env: testEnv() });
-  const creds = (await loadDeviceCredentials(store))!;
-  const identity = (await DeviceIdentity.load(store))!;
-  store.close();
-  return { deviceId: identity.deviceId, creds };
-}
 
 function clientFor(creds?: DeviceCredentials) {
   return new NodePortClient({
@@ -67,9 +38,10 @@ async function invoke(deviceId: string, body: Record<string, unknown>) {
 
 before(async () => {
   daemon = await startDaemon(gatewayRoot);
-  [host, port] = (daemon.summary as unknown as { node_address: string }).node_address
-    .split(":")
-    .map((v, i) => (i ? Number(v) : v)) as [string, number];
+  [host, port] = daemon.summary.node_address.split(":").map((v, i) => (i ? Number(v) : v)) as [
+    string,
+    number,
+  ];
   token = readFileSync(join(gatewayRoot, "admin.token"), "utf8").trim();
 });
 after(async () => {
@@ -78,8 +50,8 @@ after(async () => {
 });
 
 test("NodeService over mTLS: register, connect, a pushed dispatch round-trips through the admin API; revoke ends the stream within 1 s", async (t) => {
-  const { deviceId, creds } = await pairNode("node-a");
-  const other = await pairNode("node-b");
+  const { deviceId, creds } = await pairNodeViaCli(gatewayRoot, `${host}:${port}`, join(root, "node-a"));
+  const other = await pairNodeViaCli(gatewayRoot, `${host}:${port}`, join(root, "node-b"));
 
   const anonymous = clientFor().service(NodeService);
   await assert.rejects(

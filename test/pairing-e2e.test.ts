@@ -12,6 +12,7 @@ import { loadDeviceCredentials } from "../src/pairing/device-store.js";
 import { NodePortClient } from "../src/transport/grpc/client.js";
 import { type RpcError, RpcStatus } from "../src/transport/grpc/rpc-error.js";
 import { type DaemonProcess, runCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { mintCode } from "./helpers/devices.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-e2e-"));
 const gatewayRoot = join(root, "gateway");
@@ -19,28 +20,14 @@ let daemon: DaemonProcess;
 let nodeAddress: string;
 before(async () => {
   daemon = await startDaemon(gatewayRoot);
-  nodeAddress = (daemon.summary as unknown as { node_address: string }).node_address;
+  nodeAddress = daemon.summary.node_address;
 });
 after(async () => {
   await daemon?.stop();
   rmSync(root, { recursive: true, force: true });
 });
 
-async function mint(method: "pin" | "qr", clientKind = "cli") {
-  const result = await runCli([
-    "pairing",
-    "code",
-    "--method",
-    method,
-    "--client-kind",
-    clientKind,
-    "--state-root",
-    gatewayRoot,
-    "--json",
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as { typed?: string; pin?: string; qr_uri?: string; code_id: string };
-}
+const mint = (method: "pin" | "qr") => mintCode(gatewayRoot, method, "cli");
 
 test("PIN pairing end to end over real TLS: approve, then the device holds a CA-issued certificate for its own key", async () => {
   const code = await mint("pin");
@@ -101,7 +88,7 @@ test("a QR code refuses, during TLS, a gateway whose CA does not match its pin",
   const other = await startDaemon(join(root, "other-gateway"));
   try {
     const code = await mint("qr");
-    const otherAddress = (other.summary as unknown as { node_address: string }).node_address;
+    const otherAddress = other.summary.node_address;
     const uri = code.qr_uri!.replace(/gw=[^&]+/, `gw=${encodeURIComponent(otherAddress)}`);
     const result = await runCli(["pair", "--qr-uri", uri, "--state-root", join(root, "device-misdirected")]);
     assert.notEqual(result.code, 0);

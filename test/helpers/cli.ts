@@ -37,7 +37,7 @@ export async function runCli(args: string[], env = testEnv(), timeoutMs = 30_000
 
 export interface DaemonProcess {
   child: ChildProcessWithoutNullStreams;
-  summary: { state_root: string; admin_url: string; ca_fingerprint: string };
+  summary: { state_root: string; admin_url: string; node_address: string; ca_fingerprint: string };
   stderr: () => string;
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DeviceIdentity } from "../../src/identity/device-identity.js";
+import { openFilesystemSecretStore } from "../../src/identity/filesystem-secret-store.js";
+import { type DeviceCredentials, loadDeviceCredentials } from "../../src/pairing/device-store.js";
+import { runCli, startPair, testEnv } from "./cli.js";
+
+/** Mints a pairing code through the CLI (`pairing code --json`) and returns its JSON. */
+export async function mintCode(
+  gatewayRoot: string,
+  method: "pin" | "qr" = "pin",
+  clientKind = "node",
+): Promise<{ code_id: string; typed?: string; pin?: string; qr_uri?: string }> {
+  const result = await runCli([
+    "pairing",
+    "code",
+    "--method",
+    method,
+    "--client-kind",
+    clientKind,
+    "--state-root",
+    gatewayRoot,
+    "--json",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+/** Pairs a node with `palyra pair`, approves it, and reads back what it stored. */
+export async function pairNodeViaCli(
+  gatewayRoot: string,
+  nodeAddress: string,
+  deviceRoot: string,
+): Promise<{ deviceId: string; creds: DeviceCredentials }> {
+  const code = await mintCode(gatewayRoot);
+  const pair = startPair(
+    ["--gateway", nodeAddress, "--code", code.typed!, "--client-kind", "node"],
+    deviceRoot,
+  );
+  assert.equal(
+    (await runCli(["pairing", "approve", await pair.requestId, "--state-root", gatewayRoot])).code,
+    0,
+  );
+  assert.equal((await pair.exit).code, 0);
+  const store = await openFilesystemSecretStore(join(deviceRoot, "device", "secrets"), { env: testEnv() });
+  try {
+    return {
+      deviceId: (await DeviceIdentity.load(store))!.deviceId,
+      creds: (await loadDeviceCredentials(store))!,
+    };
+  } finally {
+    store.close();
+  }
+}
+
+/** Resolves when the stream's output matches; rejects on timeout or (if given) when the process exits first. */
+export function waitForOutput(
+  stream: NodeJS.ReadableStream,
+  pattern: RegExp,
+  options: { exited?: Promise<unknown>; ms?: number } = {},
+): Promise<RegExpExecArray> {
+  let seen = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}: ${seen}`)),
+      options.ms ?? 30_000,
+    );
+    const onData = (d: Buffer) => {
+      seen += d;
+      const match = pattern.exec(seen);
+      if (match) {
+        clearTimeout(timer);
+        stream.off("data", onData);
+        resolve(match);
+      }
+    };
+    stream.on("data", onData);
+    options.exited?.then(() => reject(new Error(`process exited before ${pattern}: ${seen}`)));
+  });
+}
