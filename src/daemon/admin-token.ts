@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import type { Random } from "../common/random.js";
 import { Secret } from "../common/redaction.js";
@@ -8,10 +8,8 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /** The admin bearer token: created at first start, kept 0600 in the state root, compared in constant time. */
 export function loadOrCreateAdminToken(path: string, random: Random): Secret<string> {
-  if (existsSync(path)) {
-    const token = readFileSync(path, "utf8").trim();
-    if (TOKEN_SHAPE.test(token)) return new Secret(token);
-  }
+  const existing = readAdminToken(path);
+  if (existing) return existing;
   const token = random.bytes(32).toString("base64url");
   writeFileAtomic(path, `${token}\n`, 0o600);
   return new Secret(token);

@@ -1,5 +1,6 @@
 import { platform } from "node:os";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { splitHostPort } from "../common/host-port.js";
 import { VERSION } from "../common/version.js";
 import { CapabilityRunState, type NodeMessageSchema, NodeService } from "../gen/palyra/v1/node_pb.js";
 import type { DeviceCredentials } from "../pairing/device-store.js";
@@ -86,7 +87,7 @@ export class NodeSession {
 
   async #session(onConnected: () => void): Promise<void> {
     const { credentials, deviceId } = this.#options;
-    const [host, port] = splitGateway(credentials.gateway);
+    const { host, port } = splitHostPort(credentials.gateway);
     const client = new NodePortClient({
       host,
       port,
@@ -205,9 +206,4 @@ export class NodeSession {
   #emit(kind: string, detail?: string): void {
     this.#options.onEvent?.({ kind, ...(detail === undefined ? {} : { detail }) });
   }
-}
-
-function splitGateway(gateway: string): [string, number] {
-  const i = gateway.lastIndexOf(":");
-  return [gateway.slice(0, i).replace(/^\[|\]$/g, ""), Number(gateway.slice(i + 1))];
 }

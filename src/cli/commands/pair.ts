@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { systemClock } from "../../common/clock.js";
 import { CommonError } from "../../common/errors.js";
+import { splitHostPort } from "../../common/host-port.js";
 import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
 import { resolveStateRoot } from "../../daemon/state-root.js";
@@ -32,14 +33,6 @@ export interface PairFlags {
   clientKind: string;
   stateRoot?: string;
   json?: boolean;
-}
-
-export function splitHostPort(value: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(value);
-  const port = Number(match?.[3]);
-  if (!match || port < 1 || port > 65535)
-    throw new CommonError("invalid_input", `--gateway must be host:port, not ${value}`);
-  return { host: (match[1] ?? match[2])!, port };
 }
 
 /** `palyra pair`: pairs this machine with a gateway as a device, and waits for a human to approve. */
