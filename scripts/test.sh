@@ -37,4 +37,5 @@ npx biome check .
 npm run build --silent
 
 echo "test.sh: tests"
-npm test
+# A hung test must fail the run, not stall CI: each test has 5 min (package.json), the whole suite 25.
+timeout --kill-after=30s 25m npm test

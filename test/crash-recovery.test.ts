@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -7,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
-import { CLI_ENTRY, runCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-crash-"));
@@ -28,12 +27,8 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
   let daemon = await startDaemon(gatewayRoot, testEnv(), ["--node-port", nodePort]);
   const minted = await mintCode(gatewayRoot);
 
-  const node = spawn(
-    process.execPath,
+  const node = spawnCli(
     [
-      "--import",
-      "tsx",
-      CLI_ENTRY,
       "node",
       "run",
       "--gateway",
@@ -45,7 +40,7 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
       "--state-root",
       join(root, "node"),
     ],
-    { env: testEnv() },
+    testEnv(),
   );
   after(() => {
     if (node.exitCode === null) node.kill("SIGKILL");

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { CLI_ENTRY, type DaemonProcess, runCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { fileURLToPath } from "node:url";
+import { type DaemonProcess, runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
+const SLOW_CAPABILITIES = fileURLToPath(new URL("./fixtures/slow-capabilities.mjs", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "palyra-nodehost-"));
 const gatewayRoot = join(root, "gateway");
 let daemon: DaemonProcess;
@@ -22,12 +23,8 @@ after(async () => {
 test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuses file URLs; SIGTERM exits 0", async () => {
   const code = await mintCode(gatewayRoot);
   const nodeAddress = daemon.summary.node_address;
-  const child = spawn(
-    process.execPath,
+  const child = spawnCli(
     [
-      "--import",
-      "tsx",
-      CLI_ENTRY,
       "node",
       "run",
       "--gateway",
@@ -36,10 +33,12 @@ test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuse
       code.typed!,
       "--mediation",
       "deny",
+      "--capability-module",
+      SLOW_CAPABILITIES,
       "--state-root",
       join(root, "node"),
     ],
-    { env: testEnv() },
+    testEnv(),
   );
   const exited = once(child, "close");
   after(() => {
@@ -123,8 +122,60 @@ test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuse
   assert.equal(listed?.presence, "online");
   assert.deepEqual(
     listed?.capabilities.map((c) => c.name),
-    ["echo", "system.health", "system.identity", "desktop.open_url", "desktop.open_path"],
+    ["echo", "system.health", "system.identity", "desktop.open_url", "desktop.open_path", "test.sleep"],
   );
+
+  // A 1 s deadline against a capability that would take 10 s: the call ends timed_out and the node is
+  // told to cancel (it logs the Cancel it received for that request).
+  const cancelled = waitForOutput(child.stderr, /"event":"cancelled","detail":"([0-9A-Z]{26}) test\.sleep/, {
+    exited,
+  });
+  const slow = await runCli([
+    "nodes",
+    "invoke",
+    deviceId,
+    "test.sleep",
+    "--input-json",
+    '{"ms":10000}',
+    "--timeout",
+    "1",
+    "--json",
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(slow.code, 7, slow.stderr);
+  const slowResult = JSON.parse(slow.stdout) as { request_id: string; state: string; error: string };
+  assert.equal(slowResult.state, "timed_out");
+  assert.equal((await cancelled)[1], slowResult.request_id);
+
+  const described = await runCli(["nodes", "describe", deviceId, "--state-root", gatewayRoot, "--json"]);
+  assert.equal(described.code, 0, described.stderr);
+  const detail = JSON.parse(described.stdout) as {
+    presence: string;
+    in_flight: number;
+    recent_requests: { request_id: string; state: string }[];
+    device: { state: string; connections: number };
+  };
+  assert.equal(detail.presence, "online");
+  assert.equal(detail.in_flight, 0);
+  assert.deepEqual(detail.recent_requests[0], {
+    ...detail.recent_requests[0],
+    request_id: slowResult.request_id,
+    state: "timed_out",
+  });
+  assert.equal(detail.device.state, "active");
+  assert.ok(detail.device.connections >= 1);
+  const human = await runCli(["nodes", "describe", deviceId, "--state-root", gatewayRoot]);
+  assert.match(human.stdout, /^presence\s+online$/m);
+  assert.match(human.stdout, /test\.sleep\s+timed_out/);
+  const unknown = await runCli([
+    "nodes",
+    "describe",
+    "01JAAAAAAAAAAAAAAAAAAAAAAA",
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(unknown.code, 8, unknown.stderr);
 
   child.kill("SIGTERM");
   const [codeOnExit] = (await exited) as [number];

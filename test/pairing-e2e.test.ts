@@ -54,7 +54,8 @@ test("PIN pairing end to end over real TLS: approve, then the device holds a CA-
   assert.ok(!result.stdout.includes(code.pin!) && !result.stderr.includes(code.pin!));
   assert.equal(
     readdirSync(join(deviceRoot, "device", "secrets")).filter((f) => f.endsWith(".sec")).length,
-    5,
+    2,
+    "the identity, and the key with its certificate as one entry",
   );
 });
 

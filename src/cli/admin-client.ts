@@ -37,7 +37,13 @@ export class AdminClient {
     return new AdminClient(info.admin_url, token.expose());
   }
 
-  async request<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+  /** `timeoutMs` must outlast whatever the daemon waits for (an invoke's deadline, a rotation). */
+  async request<T>(
+    method: "GET" | "POST",
+    path: string,
+    body?: unknown,
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.#baseUrl), {
@@ -47,7 +53,7 @@ export class AdminClient {
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
       });
     } catch (err) {
       throw new AdminClientError(

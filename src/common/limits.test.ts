@@ -8,8 +8,16 @@ test("the configured limits satisfy their invariants", () => {
 
 test("a broken invariant is reported", () => {
   assert.throws(
-    () => checkLimitInvariants({ ...limits, rotationOverlapMs: limits.clientCertificateMinLifetimeMs }),
-    /overlap/,
+    () =>
+      checkLimitInvariants({
+        ...limits,
+        connectionSweepIntervalMs: limits.rotationOverlapMs,
+      } as unknown as typeof limits),
+    /re-checked/,
   );
   assert.throws(() => checkLimitInvariants({ ...limits, caLifetimeMs: 1 }), /CA must outlive/);
+  assert.throws(
+    () => checkLimitInvariants({ ...limits, renewAtFraction: 0.5 } as unknown as typeof limits),
+    /after half/,
+  );
 });

@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { asPalyraError, type PalyraError } from "../common/errors.js";
+import { limits } from "../common/limits.js";
 import type { Secret } from "../common/redaction.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
 import { bearerMatches } from "./admin-token.js";
+import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
 import type { NodeRuntime } from "./node-runtime/node-runtime.js";
 
@@ -36,6 +38,7 @@ export interface AdminApiDeps {
   approvals: ApprovalService;
   devices: DeviceRegistry;
   nodes: NodeRuntime;
+  rotations: DeviceRotations;
   /** Live connections of a device, and cutting them (revocation takes effect at once). */
   connections: { count(deviceId: string): number; close(deviceId: string, reason: string): number };
   /** host:port that devices dial, put into QR codes. */
@@ -56,6 +59,8 @@ export function httpStatusOf(err: PalyraError): number {
     case "not_found":
     case "device_not_found":
       return 404;
+    case "renewal_timeout":
+      return 504;
     case "node_offline":
     case "already_decided":
     case "request_expired":
@@ -117,6 +122,16 @@ export async function handleAdminApi(
       sendJson(res, 200, { nodes: deps.nodes.list() });
       return true;
     }
+    const nodeDetail = /^\/v1\/nodes\/([0-9A-Z]{26})$/.exec(path);
+    if (nodeDetail && req.method === "GET") {
+      const detail = deps.nodes.describe(nodeDetail[1]!);
+      const device = await deps.devices.get(detail.device_id);
+      sendJson(res, 200, {
+        ...detail,
+        device: device ? deviceView(device, deps.connections.count(device.deviceId)) : null,
+      });
+      return true;
+    }
     const invoke = /^\/v1\/nodes\/([0-9A-Z]{26})\/invoke$/.exec(path);
     if (invoke && req.method === "POST") {
       const body = invokeBody.parse(await readJson(req));
@@ -142,7 +157,7 @@ export async function handleAdminApi(
       sendJson(res, 200, { devices: devices.map((d) => deviceView(d, deps.connections.count(d.deviceId))) });
       return true;
     }
-    const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove))?$/.exec(path);
+    const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate))?$/.exec(path);
     if (device && req.method === "GET" && device[2] === undefined) {
       const found = await deps.devices.get(device[1]!);
       if (!found) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
@@ -155,6 +170,19 @@ export async function handleAdminApi(
       const revoked = await deps.devices.revoke(device[1]!, reason, "admin");
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
       sendJson(res, 200, { ...deviceView(revoked, 0), connections_closed: closed });
+      return true;
+    }
+    if (device && req.method === "POST" && device[2] === "rotate") {
+      const body = decisionBody.parse(await readJson(req));
+      const { device: rotated, previousFingerprint } = await deps.rotations.rotate(
+        device[1]!,
+        body.reason ?? "rotation requested by operator",
+        limits.rotateWaitMs,
+      );
+      sendJson(res, 200, {
+        ...deviceView(rotated, deps.connections.count(rotated.deviceId)),
+        rotated_from: previousFingerprint,
+      });
       return true;
     }
     if (device && req.method === "POST" && device[2] === "remove") {

@@ -28,6 +28,12 @@ const fields = {
   server_ips: z.array(ipAddress).max(32),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   allow_non_loopback: z.boolean(),
+  /** Life of the client certificates issued at pairing and renewal (devices renew at 2/3 of it). */
+  client_certificate_lifetime_minutes: z.coerce
+    .number()
+    .int()
+    .min(limits.clientCertificateMinLifetimeMs / 60_000)
+    .max(limits.clientCertificateMaxLifetimeMs / 60_000),
 };
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
@@ -45,6 +51,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   server_ips: [],
   log_level: "info",
   allow_non_loopback: false,
+  client_certificate_lifetime_minutes: limits.clientCertificateDefaultLifetimeMs / 60_000,
 };
 
 type PartialConfig = {
@@ -76,6 +83,7 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
   PALYRA_SERVER_IPS: (v) => ({ server_ips: splitList(v) }),
   PALYRA_LOG_LEVEL: (v) => ({ log_level: v as DaemonConfig["log_level"] }),
   PALYRA_ALLOW_NON_LOOPBACK: (v) => ({ allow_non_loopback: v === "1" || v === "true" }),
+  PALYRA_CLIENT_CERTIFICATE_LIFETIME_MINUTES: (v) => ({ client_certificate_lifetime_minutes: Number(v) }),
 };
 
 function splitList(v: string): string[] {

@@ -9,6 +9,8 @@ export interface DeviceView {
   identity_fingerprint: string;
   certificate_fingerprint: string;
   certificate_expires_at: string;
+  /** The certificate before the last rotation, while it is still accepted (the overlap). */
+  previous_certificate?: { fingerprint: string; accepted_until: string };
   paired_at: string;
   state: "active" | "revoked";
   revoked_at?: string;
@@ -26,6 +28,14 @@ export function deviceView(device: PairedDevice, connections: number): DeviceVie
     identity_fingerprint: device.identityFingerprint,
     certificate_fingerprint: device.current.fingerprint,
     certificate_expires_at: iso(device.current.expiresAt),
+    ...(device.previous
+      ? {
+          previous_certificate: {
+            fingerprint: device.previous.fingerprint,
+            accepted_until: iso(Math.min(device.previous.acceptedUntil, device.previous.expiresAt)),
+          },
+        }
+      : {}),
     paired_at: iso(device.pairedAt),
     state: device.revokedAt === undefined ? "active" : "revoked",
     ...(device.revokedAt === undefined

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { ensurePrivateDirectory } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
-import { systemScheduler } from "../common/scheduler.js";
+import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { DeviceRegistry } from "../identity/device-registry.js";
@@ -11,6 +11,7 @@ import {
   type FilesystemSecretStore,
   openFilesystemSecretStore,
 } from "../identity/filesystem-secret-store.js";
+import { CertificateRotation } from "../identity/rotation.js";
 import type { PairingGatewayService } from "../pairing/gateway-service.js";
 import { createPairingServices } from "../pairing/pairing-services.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
@@ -20,7 +21,9 @@ import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
 import type { DaemonConfig } from "./config.js";
+import { ConnectionSweeper } from "./connection-sweeper.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
+import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
@@ -34,6 +37,8 @@ export interface GatewayOptions {
   logger: Logger;
   clock: Clock;
   random: Random;
+  /** Timers (injected with the clock in tests); default the system's. */
+  scheduler?: Scheduler;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -51,6 +56,7 @@ export class Gateway {
   readonly #store: GatewayStore;
   readonly #secrets: FilesystemSecretStore;
   readonly #serverCert: ServerCertificateManager;
+  readonly #sweeper: ConnectionSweeper;
   readonly #admin: Server;
   readonly #logger: Logger;
   readonly #infoPath: string;
@@ -65,6 +71,7 @@ export class Gateway {
     nodePort: NodePortServer;
     nodeAddress: string;
     serverCert: ServerCertificateManager;
+    sweeper: ConnectionSweeper;
     admin: Server;
     adminUrl: string;
     logger: Logger;
@@ -78,6 +85,7 @@ export class Gateway {
     this.#nodePort = parts.nodePort;
     this.nodeAddress = parts.nodeAddress;
     this.#serverCert = parts.serverCert;
+    this.#sweeper = parts.sweeper;
     this.#admin = parts.admin;
     this.adminUrl = parts.adminUrl;
     this.#logger = parts.logger;
@@ -106,12 +114,20 @@ export class Gateway {
       );
 
       const devices = new DeviceRegistry(store.devices, clock);
+      const clientCertificateLifetimeMs = config.client_certificate_lifetime_minutes * 60_000;
       const adminToken = loadOrCreateAdminToken(paths.adminToken, random);
       const {
         codes,
         approvals,
         service: pairing,
-      } = createPairingServices({ store, ca, clock, random, registry: devices });
+      } = createPairingServices({
+        store,
+        ca,
+        clock,
+        random,
+        registry: devices,
+        clientCertificateLifetimeMs,
+      });
       const pruned = await devices.pruneRevokedCertificates();
       if (pruned > 0) logger.info({ pruned }, "pruned expired revoked certificates");
 
@@ -146,11 +162,31 @@ export class Gateway {
             : logger.info({ method: event.method, reason: event.reason, peer: event.peer }, "rpc denied"),
       });
       registerPairingService(nodePort, pairing);
-      const nodes = new NodeRuntime({ repo: store.nodes, clock, scheduler: systemScheduler, random });
+      const scheduler = options.scheduler ?? systemScheduler;
+      const nodes = new NodeRuntime({ repo: store.nodes, clock, scheduler, random });
       const reconciled = nodes.reconcile();
       if (reconciled.failed + reconciled.pruned > 0)
         logger.info(reconciled, "reconciled capability requests left by the last run");
-      registerNodeService(nodePort, nodes, devices);
+      const rotations = new DeviceRotations({
+        rotation: new CertificateRotation({ ca, registry: devices, clock, clientCertificateLifetimeMs }),
+        registry: devices,
+        runtime: nodes,
+        scheduler,
+      });
+      registerNodeService(nodePort, {
+        runtime: nodes,
+        registry: devices,
+        rotations,
+        clock,
+        clientCertificateLifetimeMs,
+        caCertPem: ca.certPem,
+      });
+      const sweeper = new ConnectionSweeper(nodePort, scheduler, (cut) =>
+        logger.info(
+          { device_id: cut.deviceId, fingerprint: cut.fingerprint },
+          "closed a connection whose certificate is no longer accepted",
+        ),
+      );
       nodePort.follow(serverCert, (err) =>
         logger.error({ err: (err as Error).message }, "server certificate swap failed"),
       );
@@ -182,6 +218,7 @@ export class Gateway {
           nodeAddress: () => nodeHostPort,
           devices,
           nodes,
+          rotations,
           connections: {
             count: (deviceId) => nodePort.connections.connectionCount(deviceId),
             close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
@@ -202,6 +239,7 @@ export class Gateway {
       }
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
       const adminUrl = `http://${host}:${address.port}`;
+      sweeper.start();
       writeDaemonInfo(paths.daemonInfo, {
         pid: process.pid,
         started_at: new Date(startedAt).toISOString(),
@@ -223,6 +261,7 @@ export class Gateway {
         nodePort,
         nodeAddress: nodeHostPort,
         serverCert,
+        sweeper,
         admin,
         adminUrl,
         logger,
@@ -240,6 +279,7 @@ export class Gateway {
     if (this.#state !== "running") return;
     this.#state = "stopping";
     this.#serverCert.stop();
+    this.#sweeper.stop();
     await this.#nodePort.close();
     await new Promise<void>((resolve) => {
       this.#admin.close(() => resolve());

@@ -322,7 +322,7 @@ async function importSigningKey(privateKey: KeyObject): Promise<CryptoKey> {
   return webcrypto.subtle.importKey("pkcs8", pkcs8, P256_KEY_PARAMS, false, ["sign"]);
 }
 
-/** Client and server lifetimes: a whole number of ms from 10 minutes to 30 days. */
+/** Client and server lifetimes: a whole number of ms from 3 minutes to 30 days. */
 function lifetime(requested: number | undefined, fallback: number): number {
   if (requested === undefined) return fallback;
   if (

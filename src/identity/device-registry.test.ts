@@ -74,6 +74,28 @@ test("the previous certificate is accepted only inside the rotation overlap", as
   assert.equal((await registry.authorizePeer(second)).ok, true);
 });
 
+test("a short-lived certificate's overlap is half its remaining life, so it ends before the certificate expires", async () => {
+  const MINUTE = 60_000;
+  const first = leaf();
+  const second = leaf();
+  await registry.recordPairing({
+    deviceId: DEVICE,
+    clientKind: "node",
+    deviceName: "worker-1",
+    platform: "linux",
+    identityPublicKey: Buffer.alloc(32, 1),
+    certificate: trusted(first, 3 * MINUTE),
+  });
+  clock.advance(2 * MINUTE);
+  const rotated = await registry.recordRotation(DEVICE, trusted(second, 3 * MINUTE));
+  assert.equal(rotated.previous?.acceptedUntil, clock.now() + 30_000);
+  clock.advance(30_000 - 1);
+  assert.equal((await registry.authorizePeer(first)).ok, true);
+  clock.advance(1);
+  const after = await registry.authorizePeer(first);
+  assert.equal(!after.ok && after.reason, "rotation_overlap_ended");
+});
+
 test("a second rotation revokes the certificate two generations back", async () => {
   const [a, b, c] = [leaf(), leaf(), leaf()];
   await pair(a);

@@ -116,8 +116,8 @@ export class DeviceRegistry {
   }
 
   /**
-   * Makes `next` the device's current certificate. The old current one stays trusted for the overlap;
-   * an older previous one is revoked now.
+   * Makes `next` the device's current certificate. The old current one stays trusted for the overlap
+   * (5 minutes, or half its remaining life if that is shorter); an older previous one is revoked now.
    */
   async recordRotation(
     deviceId: string,
@@ -129,10 +129,13 @@ export class DeviceRegistry {
     if (device.revokedAt !== undefined)
       throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
     const revoked = device.previous ? [revocationOf(device.previous, deviceId, now, "rotated out")] : [];
+    // The overlap is the configured one or half the old certificate's remaining life, whichever is
+    // shorter: it always ends before the old certificate expires (short-lived certificates included).
+    const overlap = Math.min(this.#overlapMs, Math.max(0, Math.floor((device.current.expiresAt - now) / 2)));
     const updated: PairedDevice = {
       ...device,
       current: { ...next },
-      previous: { ...device.current, acceptedUntil: now + this.#overlapMs },
+      previous: { ...device.current, acceptedUntil: now + overlap },
       updatedAt: now,
     };
     await this.#repo.save(updated, revoked, {

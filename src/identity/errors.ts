@@ -21,4 +21,6 @@ export class IdentityError extends defineErrorFamily("identity", {
   device_not_found: ExitCode.notFound,
   device_revoked: ExitCode.denied,
   identity_mismatch: ExitCode.denied,
+  /** A renewal not signed by the device's identity key. */
+  signature_invalid: ExitCode.authentication,
 }) {}

@@ -1,47 +1,119 @@
+import { X509Certificate } from "node:crypto";
 import { platform } from "node:os";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Clock, systemClock } from "../common/clock.js";
 import { splitHostPort } from "../common/host-port.js";
+import { limits } from "../common/limits.js";
+import { type Random, systemRandom } from "../common/random.js";
+import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { VERSION } from "../common/version.js";
-import { CapabilityRunState, type NodeMessageSchema, NodeService } from "../gen/palyra/v1/node_pb.js";
+import { type NodeMessageSchema, NodeService } from "../gen/palyra/v1/node_pb.js";
+import { renewalDelayMs } from "../identity/rotation.js";
 import type { DeviceCredentials } from "../pairing/device-store.js";
 import { NodePortClient } from "../transport/grpc/client.js";
-import type { RpcError } from "../transport/grpc/rpc-error.js";
-import { type Capability, CapabilityError } from "./capabilities.js";
+import type { BidiCall, ServiceClient } from "../transport/grpc/service-definition.js";
+import type { Capability } from "./capabilities.js";
+import { CapabilityRunner, type DispatchInput } from "./capability-runner.js";
+import { renewCredentials } from "./renewal.js";
 
 export type NodeSessionState = "connecting" | "connected" | "backing_off" | "stopping" | "stopped";
 
 export interface NodeSessionOptions {
   deviceId: string;
   credentials: DeviceCredentials;
+  /** Signs with the device's Ed25519 identity key (renewals). */
+  sign: (message: Uint8Array) => Uint8Array;
+  /** Stores renewed credentials; the new certificate is used only once this resolves. */
+  saveCredentials?: (credentials: DeviceCredentials) => Promise<void>;
   capabilities: readonly Capability[];
   consent: (question: string) => Promise<boolean>;
   concurrency?: number;
   onEvent?: (event: { kind: string; detail?: string }) => void;
+  clock?: Clock;
+  scheduler?: Scheduler;
+  random?: Random;
+}
+
+export interface NodeSessionInfo {
+  state: NodeSessionState;
+  certificateExpiresAt: number;
+  nextRenewalAt: number | undefined;
+  lastError: string | undefined;
+}
+
+type NodeMessage = MessageInitShape<typeof NodeMessageSchema>;
+
+/** One mutual-TLS connection: registered, with its Connect stream open and heartbeats going. */
+interface Connection {
+  client: NodePortClient;
+  rpc: ServiceClient<typeof NodeService.method>;
+  stream: BidiCall<typeof NodeService.method.connect.input, typeof NodeService.method.connect.output>;
+  heartbeat: NodeJS.Timeout;
+  renewHintMs: number;
 }
 
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
+const RENEW_RETRY_MIN_MS = 5_000;
 
 /**
  * One node host's session with its gateway: register, keep the Connect stream open with heartbeats, run
- * dispatched capabilities concurrently within their deadlines, honour Cancel, and reconnect with
- * jittered exponential backoff (1 s to 30 s) until stopped.
+ * dispatched capabilities (CapabilityRunner), renew the certificate at 2/3 of its life, and reconnect
+ * with jittered exponential backoff (1 s to 30 s) until stopped. A renewal is make-before-break: the
+ * new certificate's connection is open and registered before the old stream is closed, so the session
+ * is never down.
  */
 export class NodeSession {
   readonly #options: NodeSessionOptions;
-  readonly #running = new Map<string, AbortController>();
-  /** Dispatches waiting for a free slot (at most `concurrency` run at once). */
-  readonly #waiting: (() => void)[] = [];
+  readonly #clock: Clock;
+  readonly #scheduler: Scheduler;
+  readonly #random: Random;
+  readonly #runner: CapabilityRunner;
+  #credentials: DeviceCredentials;
   #state: NodeSessionState = "connecting";
   #stop = new AbortController();
   #done: Promise<void> | undefined;
+  #current: Connection | undefined;
+  #handover: Connection | undefined;
+  #renewTimer: unknown;
+  #nextRenewalAt: number | undefined;
+  #renewing: Promise<void> | undefined;
+  #lastError: string | undefined;
 
   constructor(options: NodeSessionOptions) {
     this.#options = options;
+    this.#credentials = options.credentials;
+    this.#clock = options.clock ?? systemClock;
+    this.#scheduler = options.scheduler ?? systemScheduler;
+    this.#random = options.random ?? systemRandom;
+    this.#runner = new CapabilityRunner({
+      deviceId: options.deviceId,
+      capabilities: options.capabilities,
+      consent: options.consent,
+      concurrency: options.concurrency ?? 4,
+      clock: this.#clock,
+      // Results go to whichever connection is current (after a renewal, the new one).
+      send: (message) => this.#send(message),
+      onEvent: (kind, detail) => this.#emit(kind, detail),
+    });
   }
 
   state(): NodeSessionState {
     return this.#state;
+  }
+
+  info(): NodeSessionInfo {
+    return {
+      state: this.#state,
+      certificateExpiresAt: certificateExpiry(this.#credentials.clientCertPem),
+      nextRenewalAt: this.#nextRenewalAt,
+      lastError: this.#lastError,
+    };
+  }
+
+  /** The credentials in use (renewed ones once stored). */
+  credentials(): DeviceCredentials {
+    return this.#credentials;
   }
 
   start(): Promise<void> {
@@ -53,8 +125,16 @@ export class NodeSession {
   async stop(): Promise<void> {
     this.#state = "stopping";
     this.#stop.abort();
-    for (const controller of this.#running.values()) controller.abort();
+    this.#runner.cancelAll();
     await this.#done;
+  }
+
+  /** Renews the client certificate now (also what the gateway's Renew asks for). */
+  renewNow(reason = "requested"): Promise<void> {
+    this.#renewing ??= this.#renew(reason).finally(() => {
+      this.#renewing = undefined;
+    });
+    return this.#renewing;
   }
 
   async #loop(): Promise<void> {
@@ -66,12 +146,13 @@ export class NodeSession {
           failures = 0;
         });
       } catch (err) {
-        this.#emit("disconnected", (err as RpcError).message);
+        this.#lastError = (err as Error).message;
+        this.#emit("disconnected", this.#lastError);
       }
       if (this.#stop.signal.aborted) break;
       failures++;
       const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 5));
-      const delay = base * (0.5 + Math.random() * 0.5);
+      const delay = base * (0.5 + (this.#random.bytes(2).readUInt16BE() / 65_536) * 0.5);
       this.#state = "backing_off";
       this.#emit("backoff", `${Math.round(delay)} ms`);
       await new Promise<void>((resolve) => {
@@ -86,7 +167,40 @@ export class NodeSession {
   }
 
   async #session(onConnected: () => void): Promise<void> {
-    const { credentials, deviceId } = this.#options;
+    let conn = await this.#open(this.#credentials);
+    this.#current = conn;
+    const goodbye = () => this.#current?.stream.end();
+    this.#stop.signal.addEventListener("abort", goodbye, { once: true });
+    this.#state = "connected";
+    onConnected();
+    this.#emit("connected", this.#credentials.gateway);
+    this.#scheduleRenewal(conn.renewHintMs);
+    try {
+      for (;;) {
+        try {
+          await this.#pump(conn);
+        } catch (err) {
+          if (!this.#handover) throw err;
+        }
+        const next = this.#handover;
+        if (!next) return;
+        // The old stream is over; carry on with the renewed certificate's connection.
+        this.#handover = undefined;
+        this.#close(conn);
+        conn = next;
+      }
+    } finally {
+      this.#stop.signal.removeEventListener("abort", goodbye);
+      this.#scheduler.clearTimeout(this.#renewTimer);
+      this.#nextRenewalAt = undefined;
+      this.#close(conn);
+      if (this.#handover) this.#close(this.#handover);
+      this.#handover = undefined;
+      this.#current = undefined;
+    }
+  }
+
+  async #open(credentials: DeviceCredentials): Promise<Connection> {
     const { host, port } = splitHostPort(credentials.gateway);
     const client = new NodePortClient({
       host,
@@ -97,7 +211,7 @@ export class NodeSession {
     try {
       const rpc = client.service(NodeService);
       const registered = await rpc.registerNode({
-        deviceId,
+        deviceId: this.#options.deviceId,
         platform: platform(),
         version: VERSION,
         capabilities: this.#options.capabilities.map((c) => ({
@@ -107,103 +221,101 @@ export class NodeSession {
         })),
       });
       const stream = rpc.connect();
-      const stopStream = () => stream.end();
-      this.#stop.signal.addEventListener("abort", stopStream, { once: true });
-      await stream.send({ body: { case: "hello", value: { deviceId } } });
-      this.#state = "connected";
-      onConnected();
-      this.#emit("connected", credentials.gateway);
+      await stream.send({ body: { case: "hello", value: { deviceId: this.#options.deviceId } } });
       const heartbeat = setInterval(() => {
         stream
-          .send({ body: { case: "heartbeat", value: { sentAtUnixMs: BigInt(Date.now()) } } })
+          .send({ body: { case: "heartbeat", value: { sentAtUnixMs: BigInt(this.#clock.now()) } } })
           .catch(() => undefined);
-      }, registered.heartbeatIntervalMs);
-      try {
-        for await (const message of stream) {
-          const body = message.body;
-          if (body.case === "dispatch")
-            void this.#schedule(() => this.#run(body.value, (m) => stream.send(m)));
-          else if (body.case === "cancel") this.#running.get(body.value.requestId)?.abort();
-          else if (body.case === "goAway") this.#emit("goaway", body.value.reason);
-        }
-        await stream.done;
-      } finally {
-        clearInterval(heartbeat);
-        this.#stop.signal.removeEventListener("abort", stopStream);
-      }
-    } finally {
-      client.close();
-    }
-  }
-
-  async #schedule(task: () => Promise<void>): Promise<void> {
-    if (this.#running.size >= (this.#options.concurrency ?? 4))
-      await new Promise<void>((r) => this.#waiting.push(r));
-    try {
-      await task();
-    } finally {
-      this.#waiting.shift()?.();
-    }
-  }
-
-  async #run(
-    dispatch: { requestId: string; capability: string; inputJson: string; deadlineUnixMs: bigint },
-    send: (m: MessageInitShape<typeof NodeMessageSchema>) => Promise<void>,
-  ): Promise<void> {
-    const capability = this.#options.capabilities.find((c) => c.name === dispatch.capability);
-    const controller = new AbortController();
-    this.#running.set(dispatch.requestId, controller);
-    const timeout = setTimeout(
-      () => controller.abort(),
-      Math.max(0, Number(dispatch.deadlineUnixMs) - Date.now()),
-    );
-    const result = { requestId: dispatch.requestId, success: false, outputJson: "", error: "" };
-    try {
-      if (!capability) throw new CapabilityError(`this node does not offer ${dispatch.capability}`);
-      await send({
-        body: {
-          case: "capabilityState",
-          value: { requestId: dispatch.requestId, state: CapabilityRunState.RUNNING },
-        },
-      });
-      const input = JSON.parse(dispatch.inputJson) as unknown;
-      const output = await Promise.race([
-        capability.run(input, {
-          deviceId: this.#options.deviceId,
-          signal: controller.signal,
-          consent: this.#options.consent,
-          awaitingMediation: () => {
-            send({
-              body: {
-                case: "capabilityState",
-                value: { requestId: dispatch.requestId, state: CapabilityRunState.AWAITING_LOCAL_MEDIATION },
-              },
-            }).catch(() => undefined);
-          },
-        }),
-        new Promise<never>((_, reject) =>
-          controller.signal.addEventListener("abort", () => reject(new CapabilityError("cancelled")), {
-            once: true,
-          }),
-        ),
-      ]);
-      Object.assign(result, { success: true, outputJson: JSON.stringify(output ?? null) });
+      }, registered.heartbeatIntervalMs || limits.heartbeatIntervalMs);
+      return { client, rpc, stream, heartbeat, renewHintMs: Number(registered.renewAfterMs) };
     } catch (err) {
-      result.error =
-        err instanceof CapabilityError ? err.message : `capability failed: ${(err as Error).message}`;
-      this.#emit(
-        controller.signal.aborted ? "cancelled" : "failed",
-        `${dispatch.capability}: ${result.error}`,
-      );
-    } finally {
-      clearTimeout(timeout);
-      this.#running.delete(dispatch.requestId);
+      client.close();
+      throw err;
     }
-    if (!controller.signal.aborted)
-      await send({ body: { case: "capabilityResult", value: result } }).catch(() => undefined);
+  }
+
+  #close(conn: Connection): void {
+    clearInterval(conn.heartbeat);
+    conn.stream.end();
+    conn.client.close();
+  }
+
+  async #pump(conn: Connection): Promise<void> {
+    for await (const message of conn.stream) {
+      const body = message.body;
+      if (body.case === "dispatch") this.#runner.dispatch(body.value as DispatchInput);
+      else if (body.case === "cancel") this.#runner.cancel(body.value.requestId);
+      else if (body.case === "goAway") this.#emit("goaway", body.value.reason);
+      else if (body.case === "renew")
+        this.renewNow(body.value.reason || "gateway asked").catch(() => undefined);
+    }
+    await conn.stream.done;
+  }
+
+  #send(message: NodeMessage): Promise<void> {
+    const conn = this.#current;
+    if (!conn) return Promise.reject(new Error("not connected"));
+    return conn.stream.send(message);
+  }
+
+  /** At the certificate's renewal point (jittered), or now when the gateway's hint says so. */
+  #scheduleRenewal(hintMs: number): void {
+    const own = renewalDelayMs(this.#credentials.clientCertPem, this.#clock.now(), this.#random);
+    this.#armRenewal(hintMs === 0 ? 0 : own);
+  }
+
+  #armRenewal(delayMs: number): void {
+    this.#scheduler.clearTimeout(this.#renewTimer);
+    this.#nextRenewalAt = this.#clock.now() + delayMs;
+    this.#renewTimer = this.#scheduler.setTimeout(() => {
+      this.renewNow("scheduled").catch(() => undefined);
+    }, delayMs);
+  }
+
+  async #renew(reason: string): Promise<void> {
+    const conn = this.#current;
+    if (!conn || this.#stop.signal.aborted) return;
+    this.#emit("renewing", reason);
+    let fresh: Connection;
+    try {
+      const renewed = await renewCredentials({
+        rpc: conn.rpc,
+        deviceId: this.#options.deviceId,
+        credentials: this.#credentials,
+        sign: this.#options.sign,
+        now: this.#clock.now(),
+      });
+      // Stored before use: a crash now restarts on the new certificate (or, had the write failed, on
+      // the old one, which the gateway still accepts during the overlap and answers with "renew now").
+      await this.#options.saveCredentials?.(renewed);
+      this.#credentials = renewed;
+      this.#emit("renewed", new Date(certificateExpiry(renewed.clientCertPem)).toISOString());
+      fresh = await this.#open(renewed);
+    } catch (err) {
+      this.#lastError = `renewal failed: ${(err as Error).message}`;
+      this.#emit("renew_failed", (err as Error).message);
+      const left = certificateExpiry(this.#credentials.clientCertPem) - this.#clock.now();
+      this.#armRenewal(Math.max(RENEW_RETRY_MIN_MS, Math.min(limits.renewRetryMaxMs, left / 10)));
+      throw err;
+    }
+    if (this.#stop.signal.aborted || this.#current !== conn) {
+      this.#close(fresh);
+      return;
+    }
+    // Make before break: the new connection is registered and has said Hello (so the gateway now
+    // dispatches there); then the old stream is half-closed and #session moves over when it ends.
+    this.#handover = fresh;
+    this.#current = fresh;
+    conn.stream.end();
+    this.#emit("handover", "now on the renewed certificate");
+    this.#scheduleRenewal(fresh.renewHintMs);
   }
 
   #emit(kind: string, detail?: string): void {
     this.#options.onEvent?.({ kind, ...(detail === undefined ? {} : { detail }) });
   }
+}
+
+function certificateExpiry(certPem: string): number {
+  return Date.parse(new X509Certificate(certPem).validTo);
 }

@@ -61,17 +61,20 @@ export class ApprovalService {
   readonly #ca: CertificateAuthority;
   readonly #clock: Clock;
   readonly #events = new EventEmitter();
+  readonly #lifetimeMs: number | undefined;
 
   constructor(
     repo: SqlitePairingRepository,
     registry: DeviceRegistry,
     ca: CertificateAuthority,
     clock: Clock,
+    options: { clientCertificateLifetimeMs?: number } = {},
   ) {
     this.#repo = repo;
     this.#registry = registry;
     this.#ca = ca;
     this.#clock = clock;
+    this.#lifetimeMs = options.clientCertificateLifetimeMs;
     this.#events.setMaxListeners(0);
   }
 
@@ -87,7 +90,10 @@ export class ApprovalService {
 
   async approve(requestId: string, decision: Decision): Promise<PairingRequestView> {
     const request = this.#pending(requestId);
-    const issued = await this.#ca.issueClientCertificate(request.csrDer, { deviceId: request.deviceId });
+    const issued = await this.#ca.issueClientCertificate(request.csrDer, {
+      deviceId: request.deviceId,
+      ...(this.#lifetimeMs === undefined ? {} : { lifetimeMs: this.#lifetimeMs }),
+    });
     await this.#registry.recordPairing(
       {
         deviceId: request.deviceId,

@@ -21,11 +21,16 @@ export function createPairingServices(deps: {
   clock: Clock;
   random: Random;
   registry?: DeviceRegistry;
+  clientCertificateLifetimeMs?: number;
 }): PairingServices {
   const { store, ca, clock, random } = deps;
   const registry = deps.registry ?? new DeviceRegistry(store.devices, clock);
   const codes = new CodeService(store.pairing, ca, clock, random);
-  const approvals = new ApprovalService(store.pairing, registry, ca, clock);
+  const approvals = new ApprovalService(store.pairing, registry, ca, clock, {
+    ...(deps.clientCertificateLifetimeMs === undefined
+      ? {}
+      : { clientCertificateLifetimeMs: deps.clientCertificateLifetimeMs }),
+  });
   const service = new PairingGatewayService({
     repo: store.pairing,
     audit: store.audit,

@@ -137,6 +137,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX capability_requests_state ON capability_requests (state, finished_at);
     `,
   },
+  {
+    version: 4,
+    name: "recent capability requests per node",
+    sql: `CREATE INDEX capability_requests_device ON capability_requests (device_id, created_at);`,
+  },
 ];
 
 export function currentSchemaVersion(db: Database): number {

@@ -90,6 +90,7 @@ export class SqliteNodeRepository {
   readonly #insertRequest;
   readonly #updateRequest;
   readonly #request;
+  readonly #recent;
   readonly #failUnfinished;
   readonly #prune;
 
@@ -113,6 +114,9 @@ export class SqliteNodeRepository {
       WHERE request_id = @requestId AND state NOT IN ('succeeded', 'failed', 'timed_out', 'cancelled')`);
     this.#request = db.prepare<[string], RequestRow>(
       "SELECT * FROM capability_requests WHERE request_id = ?",
+    );
+    this.#recent = db.prepare<[string, number], RequestRow>(
+      "SELECT * FROM capability_requests WHERE device_id = ? ORDER BY created_at DESC, request_id DESC LIMIT ?",
     );
     this.#failUnfinished = db.prepare(`
       UPDATE capability_requests SET state = 'failed', finished_at = ?, error = ?
@@ -170,6 +174,11 @@ export class SqliteNodeRepository {
   request(requestId: string): CapabilityRequestRecord | undefined {
     const row = this.#request.get(requestId);
     return row && toRequest(row);
+  }
+
+  /** A node's latest requests, newest first. */
+  recentRequests(deviceId: string, limit: number): CapabilityRequestRecord[] {
+    return this.#recent.all(deviceId, limit).map(toRequest);
   }
 
   /** At start: requests a crash left unfinished become failed ("gateway restarted"). */

@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const CLI_ENTRY = fileURLToPath(new URL("../../src/cli/run.ts", import.meta.url));
@@ -12,6 +13,24 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * Every CLI child a test file starts: killed when the file's tests end, pass or fail, so a failed
+ * assertion never leaves a daemon or node host running that keeps the test process (and CI) alive.
+ */
+const children = new Set<ChildProcessWithoutNullStreams>();
+after(() => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
+/** Spawns `palyra <args>` with piped stdio; the child is killed when the test file ends. */
+export function spawnCli(args: string[], env = testEnv()): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI_ENTRY, ...args], { env });
+  children.add(child);
+  child.once("close", () => children.delete(child));
+  return child;
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -20,7 +39,7 @@ export interface CliResult {
 
 /** Runs `palyra <args>` to completion. */
 export async function runCli(args: string[], env = testEnv(), timeoutMs = 30_000): Promise<CliResult> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI_ENTRY, ...args], { env });
+  const child = spawnCli(args, env);
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => {
@@ -48,23 +67,9 @@ export async function startDaemon(
   env = testEnv(),
   extraArgs: string[] = [],
 ): Promise<DaemonProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      CLI_ENTRY,
-      "daemon",
-      "--state-root",
-      stateRoot,
-      "--admin-port",
-      "0",
-      "--node-port",
-      "0",
-      "--json",
-      ...extraArgs,
-    ],
-    { env },
+  const child = spawnCli(
+    ["daemon", "--state-root", stateRoot, "--admin-port", "0", "--node-port", "0", "--json", ...extraArgs],
+    env,
   );
   let stdout = "";
   let stderr = "";
@@ -107,13 +112,7 @@ export async function startDaemon(
 
 /** Runs `palyra pair` and resolves its request id as soon as it prints it (it then waits for approval). */
 export function startPair(args: string[], deviceRoot: string) {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", CLI_ENTRY, "pair", "--state-root", deviceRoot, ...args],
-    {
-      env: testEnv(),
-    },
-  );
+  const child = spawnCli(["pair", "--state-root", deviceRoot, ...args]);
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (d) => {

@@ -18,6 +18,7 @@ interface DaemonFlags {
   serverIp?: string[];
   logLevel?: string;
   allowNonLoopback?: boolean;
+  clientCertLifetime?: string;
   json?: boolean;
 }
 
@@ -37,6 +38,10 @@ export function registerDaemonCommand(program: Command): void {
     .option("--server-ip <ip...>", "extra IP addresses for the server certificate")
     .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (default info)")
     .option("--allow-non-loopback", "acknowledge listening on a non-loopback address")
+    .option(
+      "--client-cert-lifetime <minutes>",
+      "life of device certificates issued from now on (default 1440; 3 to 43200)",
+    )
     .option("--json", "print the startup summary as JSON on stdout")
     .action(async (flags: DaemonFlags) => {
       const stateRoot = resolveStateRoot(flags.stateRoot);
@@ -61,6 +66,9 @@ export function registerDaemonCommand(program: Command): void {
         ...(flags.serverIp ? { server_ips: flags.serverIp } : {}),
         ...(flags.logLevel ? { log_level: flags.logLevel as "info" } : {}),
         ...(flags.allowNonLoopback ? { allow_non_loopback: true } : {}),
+        ...(flags.clientCertLifetime
+          ? { client_certificate_lifetime_minutes: Number(flags.clientCertLifetime) }
+          : {}),
       };
       const config = resolveConfig(
         readConfigFile(statePaths(stateRoot).config),

@@ -1,9 +1,11 @@
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
 import { isCanonicalId } from "../../common/ids.js";
+import { limits } from "../../common/limits.js";
 import type { DeviceView } from "../../daemon/device-views.js";
 import { AdminClient } from "../admin-client.js";
 import { printResult } from "../output.js";
+import { formatRemaining, Spinner } from "../spinner.js";
 import { table } from "../table.js";
 
 interface Common {
@@ -20,7 +22,7 @@ function deviceId(value: string): string {
 export function registerDevicesCommands(program: Command): void {
   const devices = program
     .command("devices")
-    .description("paired devices: list, revoke (cuts them off at once), remove");
+    .description("paired devices: list, rotate, revoke (cuts them off at once), remove");
   const withCommon = (cmd: Command) =>
     cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
 
@@ -55,6 +57,31 @@ export function registerDevicesCommands(program: Command): void {
       flags.reason === undefined ? {} : { reason: flags.reason },
     );
     printResult(result, { json: flags.json });
+  });
+
+  withCommon(
+    devices
+      .command("rotate <device-id>")
+      .description(
+        "ask a connected node to renew its certificate now; the old one is accepted for 5 more minutes",
+      )
+      .option("--reason <text>", "recorded in the audit log"),
+  ).action(async (id: string, flags: Common & { reason?: string }) => {
+    const spinner = new Spinner();
+    const until = Date.now() + limits.rotateWaitMs;
+    spinner.start(() => `waiting for the node to renew (${formatRemaining(until - Date.now())} left)`);
+    try {
+      const result = await AdminClient.fromStateRoot(flags.stateRoot).request<Record<string, unknown>>(
+        "POST",
+        `/v1/devices/${deviceId(id)}/rotate`,
+        flags.reason === undefined ? {} : { reason: flags.reason },
+        { timeoutMs: limits.rotateWaitMs + 10_000 },
+      );
+      spinner.stop();
+      printResult(result, { json: flags.json });
+    } finally {
+      spinner.stop();
+    }
   });
 
   withCommon(

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
@@ -6,9 +5,21 @@ import { resolveStateRoot } from "../../daemon/state-root.js";
 import { DeviceIdentity } from "../../identity/device-identity.js";
 import { openFilesystemSecretStore } from "../../identity/filesystem-secret-store.js";
 import { BUILT_IN_CAPABILITIES, type Mediation } from "../../node-host/capabilities.js";
+import { loadCapabilityModules } from "../../node-host/capability-modules.js";
+import { nodePaths, readNodeConfig, writeNodeStatus } from "../../node-host/node-files.js";
 import { NodeSession } from "../../node-host/node-session.js";
-import { loadDeviceCredentials } from "../../pairing/device-store.js";
+import { claimPidFile } from "../../node-host/pid-file.js";
+import { RotatingLog } from "../../node-host/rotating-log.js";
+import { loadDeviceCredentials, storeDeviceCredentials } from "../../pairing/device-store.js";
+import { registerNodeServiceCommands } from "./node-service.js";
 import { type PairFlags, pairThisDevice } from "./pair.js";
+
+export interface NodeRunFlags extends PairFlags {
+  mediation?: string;
+  concurrency?: string;
+  capabilityModule?: string[];
+  logFile?: string;
+}
 
 /** Local consent for mediated capabilities: ask on the terminal, or apply allow/deny without asking. */
 function consentFor(mediation: Mediation): (question: string) => Promise<boolean> {
@@ -21,6 +32,97 @@ function consentFor(mediation: Mediation): (question: string) => Promise<boolean
       rl.close();
     }
   };
+}
+
+/** Flags first, then what `node install` recorded, then defaults. */
+function resolveRunOptions(flags: NodeRunFlags, stateRoot: string) {
+  const saved = readNodeConfig(nodePaths(stateRoot));
+  const mediation = (flags.mediation ??
+    saved?.mediation ??
+    (process.stdin.isTTY ? "prompt" : "deny")) as Mediation;
+  if (!["prompt", "allow", "deny"].includes(mediation))
+    throw new CommonError("invalid_input", "--mediation is prompt, allow or deny");
+  const concurrency = Number(flags.concurrency ?? saved?.concurrency ?? 4);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new CommonError("invalid_input", "--concurrency is 1 to 64");
+  return { mediation, concurrency, modules: flags.capabilityModule ?? saved?.capability_modules ?? [] };
+}
+
+async function runNode(flags: NodeRunFlags): Promise<void> {
+  const stateRoot = resolveStateRoot(flags.stateRoot);
+  const paths = nodePaths(stateRoot);
+  const { mediation, concurrency, modules } = resolveRunOptions(flags, stateRoot);
+  // Loaded before pairing, so a broken module fails before anything is asked of the gateway.
+  const capabilities = await loadCapabilityModules(modules, BUILT_IN_CAPABILITIES);
+  const store = await openFilesystemSecretStore(paths.secrets);
+  const log = flags.logFile ? new RotatingLog(flags.logFile) : undefined;
+  let release: (() => void) | undefined;
+  try {
+    // Claimed before pairing: two hosts on one state root would pair twice and fight over the session.
+    release = claimPidFile(paths.pid);
+    let credentials = await loadDeviceCredentials(store);
+    if (!credentials) {
+      if (!flags.code && !flags.qrUri)
+        throw new CommonError(
+          "precondition",
+          "this node is not paired yet: pass --gateway and --code (or --qr-uri)",
+        );
+      credentials = await pairThisDevice(store, { ...flags, clientKind: "node" });
+    }
+    const identity = await DeviceIdentity.load(store);
+    if (!identity)
+      throw new CommonError("precondition", "the node's identity is missing from its secret store");
+    const report = () => {
+      const info = session.info();
+      writeNodeStatus(paths, {
+        pid: process.pid,
+        device_id: identity.deviceId,
+        gateway: session.credentials().gateway,
+        state: info.state,
+        certificate_expires_at: new Date(info.certificateExpiresAt).toISOString(),
+        next_renewal_at: info.nextRenewalAt === undefined ? null : new Date(info.nextRenewalAt).toISOString(),
+        last_error: info.lastError ?? null,
+        updated_at: new Date().toISOString(),
+      });
+    };
+    const session: NodeSession = new NodeSession({
+      deviceId: identity.deviceId,
+      credentials,
+      sign: (message) => identity.sign(message),
+      saveCredentials: (renewed) => storeDeviceCredentials(store, renewed),
+      capabilities,
+      consent: consentFor(mediation),
+      concurrency,
+      onEvent: (event) => {
+        const line = JSON.stringify({
+          time: new Date().toISOString(),
+          event: event.kind,
+          detail: event.detail,
+        });
+        if (log) log.write(line);
+        else process.stderr.write(`${line}\n`);
+        report();
+      },
+    });
+    const stopped = new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        session.stop().then(resolve, resolve);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    process.stdout.write(`node ${identity.deviceId} running against ${credentials.gateway}\n`);
+    report();
+    void session.start();
+    await stopped;
+    report();
+  } finally {
+    release?.();
+    log?.close();
+    store.close();
+  }
 }
 
 export function registerNodeCommands(program: Command): void {
@@ -36,58 +138,15 @@ export function registerNodeCommands(program: Command): void {
     .option("--name <name>", "this node's name as operators see it")
     .option(
       "--mediation <mode>",
-      "desktop capabilities: prompt, allow or deny (default: prompt on a terminal, else deny)",
+      "desktop capabilities: prompt, allow or deny (default: as installed, else prompt on a terminal, else deny)",
     )
-    .option("--concurrency <n>", "capabilities run at once", "4")
+    .option("--concurrency <n>", "capabilities run at once (default 4)")
+    .option(
+      "--capability-module <file...>",
+      "ES module(s) exporting more capabilities: export const capabilities = [{ name, description, run(input, ctx) }]",
+    )
+    .option("--log-file <path>", "append events to this file (rotated at 5 MiB, 3 kept) instead of stderr")
     .option("--state-root <dir>", "state directory; the node's secrets go under <dir>/device")
-    .action(async (flags: PairFlags & { mediation?: string; concurrency: string }) => {
-      const mediation = (flags.mediation ?? (process.stdin.isTTY ? "prompt" : "deny")) as Mediation;
-      if (!["prompt", "allow", "deny"].includes(mediation))
-        throw new CommonError("invalid_input", "--mediation is prompt, allow or deny");
-      const concurrency = Number(flags.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
-        throw new CommonError("invalid_input", "--concurrency is 1 to 64");
-      const store = await openFilesystemSecretStore(
-        join(resolveStateRoot(flags.stateRoot), "device", "secrets"),
-      );
-      try {
-        let credentials = await loadDeviceCredentials(store);
-        if (!credentials) {
-          if (!flags.code && !flags.qrUri)
-            throw new CommonError(
-              "precondition",
-              "this node is not paired yet: pass --gateway and --code (or --qr-uri)",
-            );
-          credentials = await pairThisDevice(store, { ...flags, clientKind: "node" });
-        }
-        const identity = await DeviceIdentity.load(store);
-        if (!identity)
-          throw new CommonError("precondition", "the node's identity is missing from its secret store");
-        const session = new NodeSession({
-          deviceId: identity.deviceId,
-          credentials,
-          capabilities: BUILT_IN_CAPABILITIES,
-          consent: consentFor(mediation),
-          concurrency,
-          onEvent: (event) =>
-            process.stderr.write(
-              `${JSON.stringify({ time: new Date().toISOString(), event: event.kind, detail: event.detail })}\n`,
-            ),
-        });
-        const stopped = new Promise<void>((resolve) => {
-          const stop = () => {
-            process.off("SIGINT", stop);
-            process.off("SIGTERM", stop);
-            session.stop().then(resolve, resolve);
-          };
-          process.on("SIGINT", stop);
-          process.on("SIGTERM", stop);
-        });
-        process.stdout.write(`node ${identity.deviceId} running against ${credentials.gateway}\n`);
-        void session.start();
-        await stopped;
-      } finally {
-        store.close();
-      }
-    });
+    .action((flags: NodeRunFlags) => runNode(flags));
+  registerNodeServiceCommands(node);
 }

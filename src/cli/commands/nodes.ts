@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
 import { isCanonicalId } from "../../common/ids.js";
+import type { DeviceView } from "../../daemon/device-views.js";
 import { AdminClient } from "../admin-client.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
@@ -19,6 +20,20 @@ interface NodeView {
   capabilities: { name: string }[];
 }
 
+interface NodeDetail extends Omit<NodeView, "capabilities"> {
+  last_heartbeat_at: string | null;
+  in_flight: number;
+  capabilities: { name: string; requiresMediation: boolean; description: string }[];
+  recent_requests: {
+    request_id: string;
+    capability: string;
+    state: string;
+    created_at: string;
+    error: string | null;
+  }[];
+  device: DeviceView | null;
+}
+
 function parseInput(flags: { inputJson?: string; inputStdin?: boolean }): unknown {
   if (flags.inputJson !== undefined && flags.inputStdin)
     throw new CommonError("invalid_input", "give --input-json or --input-stdin, not both");
@@ -33,7 +48,7 @@ function parseInput(flags: { inputJson?: string; inputStdin?: boolean }): unknow
 export function registerNodesCommands(program: Command): void {
   const nodes = program
     .command("nodes")
-    .description("registered nodes: list them, invoke their capabilities");
+    .description("registered nodes: list, describe, invoke their capabilities");
   const withCommon = (cmd: Command) =>
     cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
 
@@ -47,6 +62,54 @@ export function registerNodesCommands(program: Command): void {
     if (flags.json) return printResult({ nodes: list }, { json: true });
     const rows = list.map((n) => ({ ...n, capabilities: n.capabilities.map((c) => c.name).join(",") }));
     process.stdout.write(table(rows, ["device_id", "presence", "platform", "version", "capabilities"]));
+  });
+
+  withCommon(
+    nodes
+      .command("describe <device-id>")
+      .description("one node: presence, certificate, capabilities and its latest calls"),
+  ).action(async (deviceId: string, flags: Common) => {
+    if (!isCanonicalId(deviceId))
+      throw new CommonError("invalid_input", "a device id is a canonical ULID (see palyra nodes list)");
+    const node = await AdminClient.fromStateRoot(flags.stateRoot).request<NodeDetail>(
+      "GET",
+      `/v1/nodes/${deviceId}`,
+    );
+    if (flags.json) return printResult({ ...node }, { json: true });
+    const facts: [string, unknown][] = [
+      ["device id", node.device_id],
+      ["name", node.device?.device_name],
+      ["presence", node.presence],
+      ["platform", node.platform],
+      ["version", node.version],
+      ["last heartbeat", node.last_heartbeat_at ?? "-"],
+      ["calls in flight", node.in_flight],
+      ["device state", node.device?.state],
+      ["certificate", node.device?.certificate_fingerprint],
+      ["certificate expires", node.device?.certificate_expires_at],
+      ["connections", node.device?.connections],
+    ];
+    const width = Math.max(...facts.map(([k]) => k.length));
+    process.stdout.write(facts.map(([k, v]) => `${k.padEnd(width)}  ${v ?? "-"}\n`).join(""));
+    process.stdout.write("\ncapabilities\n");
+    process.stdout.write(
+      table(
+        node.capabilities.map((c) => ({ ...c, consent: c.requiresMediation ? "local" : "" })),
+        ["name", "consent", "description"],
+      ),
+    );
+    if (node.recent_requests.length > 0) {
+      process.stdout.write("\nrecent calls\n");
+      process.stdout.write(
+        table(node.recent_requests as unknown as Record<string, unknown>[], [
+          "request_id",
+          "capability",
+          "state",
+          "created_at",
+          "error",
+        ]),
+      );
+    }
   });
 
   withCommon(
@@ -72,11 +135,13 @@ export function registerNodesCommands(program: Command): void {
         state: string;
         output: unknown;
         error: string | null;
-      }>("POST", `/v1/nodes/${deviceId}/invoke`, {
-        capability,
-        input: parseInput(flags),
-        timeout_seconds: timeout,
-      });
+      }>(
+        "POST",
+        `/v1/nodes/${deviceId}/invoke`,
+        { capability, input: parseInput(flags), timeout_seconds: timeout },
+        // The daemon answers when the call ends, at the latest at its deadline.
+        { timeoutMs: timeout * 1000 + 10_000 },
+      );
       if (flags.json) printResult({ ...result }, { json: true });
       else if (result.state === "succeeded")
         process.stdout.write(`${JSON.stringify(result.output, null, 2)}\n`);

@@ -7,4 +7,6 @@ export class NodeRuntimeError extends defineErrorFamily("node", {
   payload_too_large: ExitCode.usage,
   queue_full: ExitCode.precondition,
   not_found: ExitCode.notFound,
+  /** The node did not do what it was asked (renew) in time. */
+  renewal_timeout: ExitCode.unreachable,
 }) {}

@@ -21,7 +21,8 @@ export type NodeCommand =
       maxPayloadBytes: number;
       deadlineUnixMs: number;
     }
-  | { kind: "cancel"; requestId: string; reason: string };
+  | { kind: "cancel"; requestId: string; reason: string }
+  | { kind: "renew"; reason: string };
 
 export interface NodeSessionSink {
   send(command: NodeCommand): void;
@@ -110,6 +111,14 @@ export class NodeRuntime {
     return () => {
       if (this.#sessions.get(deviceId) === session) this.#sessions.delete(deviceId);
     };
+  }
+
+  /** Asks a connected node to renew its certificate now; false when it has no session. */
+  requestRenewal(deviceId: string, reason: string): boolean {
+    const session = this.#sessions.get(deviceId);
+    if (!session) return false;
+    session.sink.send({ kind: "renew", reason });
+    return true;
   }
 
   heartbeat(deviceId: string): void {
@@ -228,6 +237,34 @@ export class NodeRuntime {
       version: n.version,
       capabilities: n.capabilities,
     }));
+  }
+
+  /** One node in detail: presence, heartbeat, calls in flight and its latest requests (no payloads). */
+  describe(deviceId: string, recent = 20) {
+    const node = this.#repo.node(deviceId);
+    if (!node) throw new NodeRuntimeError("not_found", `no registered node ${deviceId}`);
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    let inFlight = 0;
+    for (const f of this.#inFlight.values()) if (f.record.deviceId === deviceId) inFlight++;
+    return {
+      device_id: node.deviceId,
+      presence: this.presence(deviceId),
+      platform: node.platform,
+      version: node.version,
+      registered_at: iso(node.registeredAt),
+      updated_at: iso(node.updatedAt),
+      last_heartbeat_at: iso(this.#sessions.get(deviceId)?.lastHeartbeat),
+      in_flight: inFlight,
+      capabilities: node.capabilities,
+      recent_requests: this.#repo.recentRequests(deviceId, recent).map((r) => ({
+        request_id: r.requestId,
+        capability: r.capability,
+        state: r.state,
+        created_at: iso(r.createdAt),
+        finished_at: iso(r.finishedAt),
+        error: r.error ?? null,
+      })),
+    };
   }
 
   request(requestId: string): CapabilityRequestRecord | undefined {

@@ -1,10 +1,30 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Clock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
-import { CapabilityRunState, NodeService } from "../../gen/palyra/v1/node_pb.js";
+import { CapabilityRunState, type GatewayMessageSchema, NodeService } from "../../gen/palyra/v1/node_pb.js";
+import type { PairedDevice } from "../../identity/device-records.js";
 import type { DeviceRegistry } from "../../identity/device-registry.js";
 import { grpcStatusOf } from "../../transport/grpc/pairing-mapping.js";
 import { RpcError, RpcStatus } from "../../transport/grpc/rpc-error.js";
 import type { NodePortServer, RpcContext } from "../../transport/grpc/server.js";
-import type { NodeRuntime } from "./node-runtime.js";
+import type { DeviceRotations } from "../device-rotations.js";
+import type { NodeCommand, NodeRuntime } from "./node-runtime.js";
+
+function toWire(command: NodeCommand): MessageInitShape<typeof GatewayMessageSchema> {
+  switch (command.kind) {
+    case "dispatch":
+      return {
+        body: {
+          case: "dispatch",
+          value: { ...command, deadlineUnixMs: BigInt(command.deadlineUnixMs) },
+        },
+      };
+    case "cancel":
+      return { body: { case: "cancel", value: { requestId: command.requestId, reason: command.reason } } };
+    case "renew":
+      return { body: { case: "renew", value: { reason: command.reason } } };
+  }
+}
 
 /** The device the call's certificate belongs to; a request naming another device is refused. */
 function callerDevice(ctx: RpcContext, claimed: string): string {
@@ -19,15 +39,36 @@ function callerDevice(ctx: RpcContext, claimed: string): string {
 }
 
 /**
- * Serves NodeService: RegisterNode and the Connect session (Dispatch and Cancel pushed down, states and
- * results up). Every method needs an allowlisted device certificate. RenewCertificate is not served yet
- * (UNIMPLEMENTED) and comes with rotation.
+ * When the node should renew, as a hint (the node also works it out from its own certificate and takes
+ * the earlier): now if it connected with its previous certificate (a renewal it never stored), else at
+ * the renewal point of a certificate of the configured lifetime.
  */
-export function registerNodeService(
-  server: NodePortServer,
-  runtime: NodeRuntime,
-  registry: DeviceRegistry,
-): void {
+function renewHintMs(
+  device: PairedDevice | undefined,
+  fingerprint: string,
+  lifetimeMs: number,
+  now: number,
+): number {
+  if (!device || device.current.fingerprint !== fingerprint) return 0;
+  return Math.max(0, Math.floor(device.current.expiresAt - (1 - limits.renewAtFraction) * lifetimeMs - now));
+}
+
+export interface NodeServiceDeps {
+  runtime: NodeRuntime;
+  registry: DeviceRegistry;
+  rotations: DeviceRotations;
+  clock: Clock;
+  /** Client certificate lifetime the CA issues with. */
+  clientCertificateLifetimeMs: number;
+  caCertPem: string;
+}
+
+/**
+ * Serves NodeService: RegisterNode, the Connect session (Dispatch, Cancel and Renew pushed down, states
+ * and results up) and RenewCertificate. Every method needs an allowlisted device certificate.
+ */
+export function registerNodeService(server: NodePortServer, deps: NodeServiceDeps): void {
+  const { runtime, registry, rotations, clock } = deps;
   const wrap = async <T>(fn: () => Promise<T> | T): Promise<T> => {
     try {
       return await fn();
@@ -55,8 +96,13 @@ export function registerNodeService(
               description: c.description.slice(0, 512),
             })),
           });
-          const expires = device?.current.expiresAt ?? Date.now();
-          const renewAfterMs = Math.max(0, Math.floor((expires - Date.now()) * (1 - limits.renewAtFraction)));
+          const fingerprint = ctx.peer.kind === "device" ? ctx.peer.fingerprint : "";
+          const renewAfterMs = renewHintMs(
+            device,
+            fingerprint,
+            deps.clientCertificateLifetimeMs,
+            clock.now(),
+          );
           return { heartbeatIntervalMs, renewAfterMs: BigInt(renewAfterMs) };
         }),
       connect: async (stream, ctx) => {
@@ -71,21 +117,7 @@ export function registerNodeService(
                 detach?.();
                 detach = runtime.attach(deviceId, {
                   send: (command) => {
-                    const out =
-                      command.kind === "dispatch"
-                        ? {
-                            body: {
-                              case: "dispatch" as const,
-                              value: { ...command, deadlineUnixMs: BigInt(command.deadlineUnixMs) },
-                            },
-                          }
-                        : {
-                            body: {
-                              case: "cancel" as const,
-                              value: { requestId: command.requestId, reason: command.reason },
-                            },
-                          };
-                    stream.send(out).catch(() => undefined);
+                    stream.send(toWire(command)).catch(() => undefined);
                   },
                 });
                 await stream.send({
@@ -116,10 +148,32 @@ export function registerNodeService(
           detach?.();
         }
       },
-      renewCertificate: () => {
-        throw new RpcError(RpcStatus.UNIMPLEMENTED, "certificate renewal is not served yet");
-      },
+      deregister: (req, ctx) =>
+        wrap(async () => {
+          const deviceId = callerDevice(ctx, req.deviceId);
+          const reason = `deregistered by the node${req.reason ? `: ${req.reason.slice(0, 256)}` : ""}`;
+          const revoked = await registry.revoke(deviceId, reason, `device:${deviceId}`);
+          setTimeout(() => server.closeDevice(deviceId, reason), limits.replyFlushGraceMs).unref();
+          return { revokedAtUnixMs: BigInt(revoked.revokedAt ?? clock.now()) };
+        }),
+      renewCertificate: (req, ctx) =>
+        wrap(async () => {
+          const deviceId = callerDevice(ctx, req.deviceId);
+          if (req.csrDer.length === 0 || req.csrDer.length > limits.maxCsrBytes)
+            throw new RpcError(
+              RpcStatus.INVALID_ARGUMENT,
+              `csr_der must be 1 to ${limits.maxCsrBytes} bytes`,
+            );
+          if (req.identitySignature.length !== 64)
+            throw new RpcError(RpcStatus.INVALID_ARGUMENT, "identity_signature must be 64 bytes (Ed25519)");
+          const { issued } = await rotations.renew(deviceId, req.csrDer, req.identitySignature);
+          return {
+            clientCertPem: issued.pem,
+            caCertPem: deps.caCertPem,
+            expiresAtUnixMs: BigInt(issued.notAfter.getTime()),
+          };
+        }),
     },
-    { registerNode: "device", connect: "device", renewCertificate: "device" },
+    { registerNode: "device", connect: "device", renewCertificate: "device", deregister: "device" },
   );
 }

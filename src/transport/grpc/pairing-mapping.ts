@@ -84,6 +84,9 @@ export function grpcStatusOf(err: unknown): { code: GrpcStatus; details: string 
     {
       invalid_input: GrpcStatus.INVALID_ARGUMENT,
       csr_invalid: GrpcStatus.INVALID_ARGUMENT,
+      invalid_csr: GrpcStatus.INVALID_ARGUMENT,
+      unsupported_key: GrpcStatus.INVALID_ARGUMENT,
+      device_not_found: GrpcStatus.NOT_FOUND,
       code_invalid: GrpcStatus.FAILED_PRECONDITION,
       code_busy: GrpcStatus.RESOURCE_EXHAUSTED,
       rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,

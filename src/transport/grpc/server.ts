@@ -304,6 +304,22 @@ export class NodePortServer {
   }
 
   /**
+   * Re-checks every live device connection against the allowlist and destroys those whose certificate
+   * left it since the handshake (rotation overlap over, expired); new calls are refused anyway, this
+   * also ends streams that make none. Returns the peers it cut.
+   */
+  async sweep(): Promise<ConnectionPeer[]> {
+    const cut: ConnectionPeer[] = [];
+    for (const peer of this.connections.devicePeers()) {
+      if (peer.identity.kind !== "device" || peer.leafDer === undefined) continue;
+      const decision = await this.#authorizePeer(peer.leafDer);
+      if (decision.ok && decision.device.deviceId === peer.identity.deviceId) continue;
+      if (this.connections.closeConnection(peer)) cut.push(peer);
+    }
+    return cut;
+  }
+
+  /**
    * Stops accepting; asks every HTTP/2 session to finish (GOAWAY) and lets in-flight calls complete for
    * up to `graceMs`; then cancels what is left and destroys the sockets. Idempotent.
    */

@@ -54,6 +54,7 @@ const POLICY: ServicePolicy<(typeof NodeService)["method"]> = {
   registerNode: "device",
   connect: "device",
   renewCertificate: "device",
+  deregister: "device",
 };
 
 interface Harness {
@@ -73,6 +74,7 @@ interface Harness {
 const handlers: ServiceHandlers<(typeof NodeService)["method"]> = {
   registerNode: () => ({ heartbeatIntervalMs: 5_000, renewAfterMs: 60_000n }),
   renewCertificate: () => ({}),
+  deregister: () => ({}),
   connect: async () => {
     throw new Error("replaced per harness");
   },

@@ -119,6 +119,22 @@ export class ConnectionRegistry {
     return entries.length;
   }
 
+  /** The live device connections' peers (what a periodic re-check of the allowlist walks). */
+  devicePeers(): ConnectionPeer[] {
+    const out: ConnectionPeer[] = [];
+    for (const set of this.#byDevice.values()) for (const entry of set) out.push(entry.peer);
+    return out;
+  }
+
+  /** Destroys the one connection of this peer (its certificate left the allowlist); false if gone. */
+  closeConnection(peer: ConnectionPeer): boolean {
+    const entry = this.#byEndpoints.get(endpointKey(peer));
+    if (!entry || entry.peer !== peer) return false;
+    this.#remove(entry);
+    entry.socket.destroy();
+    return true;
+  }
+
   /** Destroys every registered connection (forced shutdown). Returns how many. */
   closeAll(): number {
     const entries = [...this.#byEndpoints.values()];

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file palyra/v1/node.proto.
  */
 export const file_palyra_v1_node: GenFile = /*@__PURE__*/
-  fileDesc("ChRwYWx5cmEvdjEvbm9kZS5wcm90bxIJcGFseXJhLnYxIksKCkNhcGFiaWxpdHkSDAoEbmFtZRgBIAEoCRIaChJyZXF1aXJlc19tZWRpYXRpb24YAiABKAgSEwoLZGVzY3JpcHRpb24YAyABKAkieAoTUmVnaXN0ZXJOb2RlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEAoIcGxhdGZvcm0YAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIrCgxjYXBhYmlsaXRpZXMYBCADKAsyFS5wYWx5cmEudjEuQ2FwYWJpbGl0eSJNChRSZWdpc3Rlck5vZGVSZXNwb25zZRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYASABKA0SFgoOcmVuZXdfYWZ0ZXJfbXMYAiABKAQilQUKC05vZGVNZXNzYWdlEi0KBWhlbGxvGAEgASgLMhwucGFseXJhLnYxLk5vZGVNZXNzYWdlLkhlbGxvSAASNQoJaGVhcnRiZWF0GAIgASgLMiAucGFseXJhLnYxLk5vZGVNZXNzYWdlLkhlYXJ0YmVhdEgAEkQKEWNhcGFiaWxpdHlfdXBkYXRlGAMgASgLMicucGFseXJhLnYxLk5vZGVNZXNzYWdlLkNhcGFiaWxpdHlVcGRhdGVIABJCChBjYXBhYmlsaXR5X3N0YXRlGAQgASgLMiYucGFseXJhLnYxLk5vZGVNZXNzYWdlLkNhcGFiaWxpdHlTdGF0ZUgAEkQKEWNhcGFiaWxpdHlfcmVzdWx0GAUgASgLMicucGFseXJhLnYxLk5vZGVNZXNzYWdlLkNhcGFiaWxpdHlSZXN1bHRIABovCgVIZWxsbxIRCglkZXZpY2VfaWQYASABKAkSEwoLcmVzdW1lX2Zyb20YAiABKAQaJAoJSGVhcnRiZWF0EhcKD3NlbnRfYXRfdW5peF9tcxgBIAEoAxo/ChBDYXBhYmlsaXR5VXBkYXRlEisKDGNhcGFiaWxpdGllcxgBIAMoCzIVLnBhbHlyYS52MS5DYXBhYmlsaXR5GlMKD0NhcGFiaWxpdHlTdGF0ZRISCgpyZXF1ZXN0X2lkGAEgASgJEiwKBXN0YXRlGAIgASgOMh0ucGFseXJhLnYxLkNhcGFiaWxpdHlSdW5TdGF0ZRpbChBDYXBhYmlsaXR5UmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBITCgtvdXRwdXRfanNvbhgDIAEoCRINCgVlcnJvchgEIAEoCUIGCgRib2R5ItsDCg5HYXRld2F5TWVzc2FnZRI2CghkaXNwYXRjaBgBIAEoCzIiLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5EaXNwYXRjaEgAEjIKBmNhbmNlbBgCIAEoCzIgLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5DYW5jZWxIABIyCgZjb25maWcYAyABKAsyIC5wYWx5cmEudjEuR2F0ZXdheU1lc3NhZ2UuQ29uZmlnSAASMwoHZ29fYXdheRgEIAEoCzIgLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5Hb0F3YXlIABp7CghEaXNwYXRjaBISCgpyZXF1ZXN0X2lkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSEgoKaW5wdXRfanNvbhgDIAEoCRIZChFtYXhfcGF5bG9hZF9ieXRlcxgEIAEoDRIYChBkZWFkbGluZV91bml4X21zGAUgASgDGiwKBkNhbmNlbBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRonCgZDb25maWcSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAEgASgNGhgKBkdvQXdheRIOCgZyZWFzb24YASABKAlCBgoEYm9keSJZChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDwoHY3NyX2RlchgCIAEoDBIaChJpZGVudGl0eV9zaWduYXR1cmUYAyABKAwiZAoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhcKD2NsaWVudF9jZXJ0X3BlbRgBIAEoCRITCgtjYV9jZXJ0X3BlbRgCIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYAyABKAMqjwEKEkNhcGFiaWxpdHlSdW5TdGF0ZRIkCiBDQVBBQklMSVRZX1JVTl9TVEFURV9VTlNQRUNJRklFRBAAEiAKHENBUEFCSUxJVFlfUlVOX1NUQVRFX1JVTk5JTkcQARIxCi1DQVBBQklMSVRZX1JVTl9TVEFURV9BV0FJVElOR19MT0NBTF9NRURJQVRJT04QAjL9AQoLTm9kZVNlcnZpY2USTwoMUmVnaXN0ZXJOb2RlEh4ucGFseXJhLnYxLlJlZ2lzdGVyTm9kZVJlcXVlc3QaHy5wYWx5cmEudjEuUmVnaXN0ZXJOb2RlUmVzcG9uc2USQAoHQ29ubmVjdBIWLnBhbHlyYS52MS5Ob2RlTWVzc2FnZRoZLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZSgBMAESWwoQUmVuZXdDZXJ0aWZpY2F0ZRIiLnBhbHlyYS52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBojLnBhbHlyYS52MS5SZW5ld0NlcnRpZmljYXRlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChRwYWx5cmEvdjEvbm9kZS5wcm90bxIJcGFseXJhLnYxIksKCkNhcGFiaWxpdHkSDAoEbmFtZRgBIAEoCRIaChJyZXF1aXJlc19tZWRpYXRpb24YAiABKAgSEwoLZGVzY3JpcHRpb24YAyABKAkieAoTUmVnaXN0ZXJOb2RlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEAoIcGxhdGZvcm0YAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIrCgxjYXBhYmlsaXRpZXMYBCADKAsyFS5wYWx5cmEudjEuQ2FwYWJpbGl0eSJNChRSZWdpc3Rlck5vZGVSZXNwb25zZRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYASABKA0SFgoOcmVuZXdfYWZ0ZXJfbXMYAiABKAQilQUKC05vZGVNZXNzYWdlEi0KBWhlbGxvGAEgASgLMhwucGFseXJhLnYxLk5vZGVNZXNzYWdlLkhlbGxvSAASNQoJaGVhcnRiZWF0GAIgASgLMiAucGFseXJhLnYxLk5vZGVNZXNzYWdlLkhlYXJ0YmVhdEgAEkQKEWNhcGFiaWxpdHlfdXBkYXRlGAMgASgLMicucGFseXJhLnYxLk5vZGVNZXNzYWdlLkNhcGFiaWxpdHlVcGRhdGVIABJCChBjYXBhYmlsaXR5X3N0YXRlGAQgASgLMiYucGFseXJhLnYxLk5vZGVNZXNzYWdlLkNhcGFiaWxpdHlTdGF0ZUgAEkQKEWNhcGFiaWxpdHlfcmVzdWx0GAUgASgLMicucGFseXJhLnYxLk5vZGVNZXNzYWdlLkNhcGFiaWxpdHlSZXN1bHRIABovCgVIZWxsbxIRCglkZXZpY2VfaWQYASABKAkSEwoLcmVzdW1lX2Zyb20YAiABKAQaJAoJSGVhcnRiZWF0EhcKD3NlbnRfYXRfdW5peF9tcxgBIAEoAxo/ChBDYXBhYmlsaXR5VXBkYXRlEisKDGNhcGFiaWxpdGllcxgBIAMoCzIVLnBhbHlyYS52MS5DYXBhYmlsaXR5GlMKD0NhcGFiaWxpdHlTdGF0ZRISCgpyZXF1ZXN0X2lkGAEgASgJEiwKBXN0YXRlGAIgASgOMh0ucGFseXJhLnYxLkNhcGFiaWxpdHlSdW5TdGF0ZRpbChBDYXBhYmlsaXR5UmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBITCgtvdXRwdXRfanNvbhgDIAEoCRINCgVlcnJvchgEIAEoCUIGCgRib2R5IqYECg5HYXRld2F5TWVzc2FnZRI2CghkaXNwYXRjaBgBIAEoCzIiLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5EaXNwYXRjaEgAEjIKBmNhbmNlbBgCIAEoCzIgLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5DYW5jZWxIABIyCgZjb25maWcYAyABKAsyIC5wYWx5cmEudjEuR2F0ZXdheU1lc3NhZ2UuQ29uZmlnSAASMwoHZ29fYXdheRgEIAEoCzIgLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5Hb0F3YXlIABIwCgVyZW5ldxgFIAEoCzIfLnBhbHlyYS52MS5HYXRld2F5TWVzc2FnZS5SZW5ld0gAGnsKCERpc3BhdGNoEhIKCnJlcXVlc3RfaWQYASABKAkSEgoKY2FwYWJpbGl0eRgCIAEoCRISCgppbnB1dF9qc29uGAMgASgJEhkKEW1heF9wYXlsb2FkX2J5dGVzGAQgASgNEhgKEGRlYWRsaW5lX3VuaXhfbXMYBSABKAMaLAoGQ2FuY2VsEhIKCnJlcXVlc3RfaWQYASABKAkSDgoGcmVhc29uGAIgASgJGicKBkNvbmZpZxIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYASABKA0aGAoGR29Bd2F5Eg4KBnJlYXNvbhgBIAEoCRoXCgVSZW5ldxIOCgZyZWFzb24YASABKAlCBgoEYm9keSJZChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDwoHY3NyX2RlchgCIAEoDBIaChJpZGVudGl0eV9zaWduYXR1cmUYAyABKAwiZAoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhcKD2NsaWVudF9jZXJ0X3BlbRgBIAEoCRITCgtjYV9jZXJ0X3BlbRgCIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYAyABKAMiNgoRRGVyZWdpc3RlclJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIwChJEZXJlZ2lzdGVyUmVzcG9uc2USGgoScmV2b2tlZF9hdF91bml4X21zGAEgASgDKo8BChJDYXBhYmlsaXR5UnVuU3RhdGUSJAogQ0FQQUJJTElUWV9SVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIgChxDQVBBQklMSVRZX1JVTl9TVEFURV9SVU5OSU5HEAESMQotQ0FQQUJJTElUWV9SVU5fU1RBVEVfQVdBSVRJTkdfTE9DQUxfTUVESUFUSU9OEAIyyAIKC05vZGVTZXJ2aWNlEk8KDFJlZ2lzdGVyTm9kZRIeLnBhbHlyYS52MS5SZWdpc3Rlck5vZGVSZXF1ZXN0Gh8ucGFseXJhLnYxLlJlZ2lzdGVyTm9kZVJlc3BvbnNlEkAKB0Nvbm5lY3QSFi5wYWx5cmEudjEuTm9kZU1lc3NhZ2UaGS5wYWx5cmEudjEuR2F0ZXdheU1lc3NhZ2UoATABElsKEFJlbmV3Q2VydGlmaWNhdGUSIi5wYWx5cmEudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QaIy5wYWx5cmEudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEkkKCkRlcmVnaXN0ZXISHC5wYWx5cmEudjEuRGVyZWdpc3RlclJlcXVlc3QaHS5wYWx5cmEudjEuRGVyZWdpc3RlclJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * One capability a node offers.
@@ -309,6 +309,12 @@ export type GatewayMessage = Message<"palyra.v1.GatewayMessage"> & {
      */
     value: GatewayMessage_GoAway;
     case: "goAway";
+  } | {
+    /**
+     * @generated from field: palyra.v1.GatewayMessage.Renew renew = 5;
+     */
+    value: GatewayMessage_Renew;
+    case: "renew";
   } | { case: undefined; value?: undefined };
 };
 
@@ -423,6 +429,25 @@ export const GatewayMessage_GoAwaySchema: GenMessage<GatewayMessage_GoAway> = /*
   messageDesc(file_palyra_v1_node, 4, 3);
 
 /**
+ * Renew the client certificate now (an operator asked: `palyra devices rotate`).
+ *
+ * @generated from message palyra.v1.GatewayMessage.Renew
+ */
+export type GatewayMessage_Renew = Message<"palyra.v1.GatewayMessage.Renew"> & {
+  /**
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message palyra.v1.GatewayMessage.Renew.
+ * Use `create(GatewayMessage_RenewSchema)` to create a new message.
+ */
+export const GatewayMessage_RenewSchema: GenMessage<GatewayMessage_Renew> = /*@__PURE__*/
+  messageDesc(file_palyra_v1_node, 4, 4);
+
+/**
  * @generated from message palyra.v1.RenewCertificateRequest
  */
 export type RenewCertificateRequest = Message<"palyra.v1.RenewCertificateRequest"> & {
@@ -441,7 +466,8 @@ export type RenewCertificateRequest = Message<"palyra.v1.RenewCertificateRequest
   csrDer: Uint8Array;
 
   /**
-   * Ed25519 signature by the device's identity key over the CSR.
+   * Ed25519 signature by the device's identity key over
+   * SHA-256("palyra-renewal-signature-v1" || device_id || SHA-256(csr_der)).
    *
    * @generated from field: bytes identity_signature = 3;
    */
@@ -481,6 +507,49 @@ export type RenewCertificateResponse = Message<"palyra.v1.RenewCertificateRespon
  */
 export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
   messageDesc(file_palyra_v1_node, 6);
+
+/**
+ * @generated from message palyra.v1.DeregisterRequest
+ */
+export type DeregisterRequest = Message<"palyra.v1.DeregisterRequest"> & {
+  /**
+   * Must equal the client certificate's device id.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Recorded with the revocation.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message palyra.v1.DeregisterRequest.
+ * Use `create(DeregisterRequestSchema)` to create a new message.
+ */
+export const DeregisterRequestSchema: GenMessage<DeregisterRequest> = /*@__PURE__*/
+  messageDesc(file_palyra_v1_node, 7);
+
+/**
+ * @generated from message palyra.v1.DeregisterResponse
+ */
+export type DeregisterResponse = Message<"palyra.v1.DeregisterResponse"> & {
+  /**
+   * @generated from field: int64 revoked_at_unix_ms = 1;
+   */
+  revokedAtUnixMs: bigint;
+};
+
+/**
+ * Describes the message palyra.v1.DeregisterResponse.
+ * Use `create(DeregisterResponseSchema)` to create a new message.
+ */
+export const DeregisterResponseSchema: GenMessage<DeregisterResponse> = /*@__PURE__*/
+  messageDesc(file_palyra_v1_node, 8);
 
 /**
  * What a dispatched capability request is doing on the node.
@@ -548,6 +617,17 @@ export const NodeService: GenService<{
     methodKind: "unary";
     input: typeof RenewCertificateRequestSchema;
     output: typeof RenewCertificateResponseSchema;
+  },
+  /**
+   * The node leaves for good (`palyra node uninstall`): the gateway revokes this device and closes its
+   * connections once the answer is out.
+   *
+   * @generated from rpc palyra.v1.NodeService.Deregister
+   */
+  deregister: {
+    methodKind: "unary";
+    input: typeof DeregisterRequestSchema;
+    output: typeof DeregisterResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_palyra_v1_node, 0);
