@@ -94,6 +94,26 @@ export const limits = {
   replyFlushGraceMs: 20,
   /** Default deadline of a unary RPC made by our clients. Longer than the status long-poll. */
   rpcDefaultDeadlineMs: 30_000,
+  /** QUIC frames: 4-byte length + protobuf, checked from the length before anything is buffered. */
+  quicMaxFrameBytes: 512 * 1024,
+  /** A QUIC connect (with its handshake) must finish within this; the library waits forever without. */
+  quicHandshakeTimeoutMs: 10_000,
+  /** A QUIC connection with no packets for this long is closed (the library's default is never). */
+  quicIdleTimeoutMs: 30_000,
+  /** Keep-alive PINGs on idle QUIC connections, so healthy idle sessions never reach the idle timeout. */
+  quicKeepAliveMs: 5_000,
+  /** Bidirectional streams a QUIC peer may open at once (each request is a stream). */
+  quicMaxStreams: 32,
+  /** Live QUIC connections; one more is closed at once with the `busy` application code. */
+  quicMaxConnections: 256,
+  /** How long a client waits for the first answer on a QUIC stream (health, session accept). */
+  quicRequestTimeoutMs: 10_000,
+  /** Room a session message needs around its capability payload (ids, names, protobuf tags). */
+  sessionEnvelopeBytes: 16 * 1024,
+  /** Gateway events kept per node so a reconnecting session can resume after the last one it saw. */
+  sessionResumeEvents: 256,
+  /** ...and at most this many bytes of them (a dispatch may carry up to 4 MiB of input). */
+  sessionResumeBytes: 16 * 1024 * 1024,
 
   // --- node runtime (DESIGN section 7) ---
   invokeDefaultTimeoutMs: 30_000,
@@ -155,6 +175,16 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("the default RPC deadline must outlast the pairing status long-poll");
   if (l.invokeMaxPayloadBytes + 64 * 1024 > l.maxRpcMessageBytes)
     fail("a capability payload at its maximum must fit in one RPC message with its envelope");
+  if (l.quicMaxFrameBytes < l.invokeDefaultPayloadBytes + l.sessionEnvelopeBytes)
+    fail("a capability payload of the default size must fit in one QUIC frame with its envelope");
+  if (l.invokeMaxPayloadBytes + l.sessionEnvelopeBytes > l.maxRpcMessageBytes)
+    fail("the session envelope must fit beside the largest payload in one RPC message");
+  if (l.quicKeepAliveMs * 3 > l.quicIdleTimeoutMs)
+    fail("several keep-alives must fit in the QUIC idle timeout, or one lost PING ends a healthy session");
+  if (l.sessionResumeEvents < 2 * l.nodeQueueLimit)
+    fail("the resume buffer must hold a Dispatch and a Cancel for every request a node may have in flight");
+  if (l.sessionResumeBytes < 2 * (l.invokeMaxPayloadBytes + l.sessionEnvelopeBytes))
+    fail("the resume buffer must hold at least two dispatches of the largest payload");
   if (l.maxRpcMessageBytes < 4 * (l.maxCsrBytes + l.maxCertificateBytes))
     fail("an RPC message must hold a CSR and certificates with room to spare");
 }

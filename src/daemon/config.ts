@@ -21,9 +21,12 @@ const port = z.coerce.number().int().min(0).max(65535);
 const bindHost = z.string().refine((v) => isIP(v) !== 0 || v === "localhost", "an IP address or localhost");
 
 const listener = z.object({ host: bindHost, port }).strict();
+/** QUIC on UDP (may share the node port's number: a different protocol). */
+const quicListener = z.object({ host: bindHost, port, enabled: z.boolean() }).strict();
 const fields = {
   admin: listener,
   node: listener,
+  quic: quicListener,
   server_names: z.array(hostname).max(32),
   server_ips: z.array(ipAddress).max(32),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
@@ -38,7 +41,7 @@ const fields = {
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
 const partialSchema = z
-  .object({ ...fields, admin: listener.partial(), node: listener.partial() })
+  .object({ ...fields, admin: listener.partial(), node: listener.partial(), quic: quicListener.partial() })
   .partial()
   .strict();
 
@@ -47,6 +50,7 @@ export type DaemonConfig = z.infer<typeof configSchema>;
 export const DEFAULT_CONFIG: DaemonConfig = {
   admin: { host: "127.0.0.1", port: 7142 },
   node: { host: "127.0.0.1", port: 7444 },
+  quic: { host: "127.0.0.1", port: 7444, enabled: true },
   server_names: [],
   server_ips: [],
   log_level: "info",
@@ -79,6 +83,9 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
   PALYRA_ADMIN_PORT: (v) => ({ admin: { port: Number(v) } }),
   PALYRA_NODE_HOST: (v) => ({ node: { host: v } }),
   PALYRA_NODE_PORT: (v) => ({ node: { port: Number(v) } }),
+  PALYRA_QUIC_HOST: (v) => ({ quic: { host: v } }),
+  PALYRA_QUIC_PORT: (v) => ({ quic: { port: Number(v) } }),
+  PALYRA_QUIC_ENABLED: (v) => ({ quic: { enabled: v === "1" || v === "true" } }),
   PALYRA_SERVER_NAMES: (v) => ({ server_names: splitList(v) }),
   PALYRA_SERVER_IPS: (v) => ({ server_ips: splitList(v) }),
   PALYRA_LOG_LEVEL: (v) => ({ log_level: v as DaemonConfig["log_level"] }),
@@ -131,6 +138,7 @@ export function resolveConfig(...sources: PartialConfig[]): DaemonConfig {
   for (const [name, bind] of [
     ["admin", config.admin],
     ["node", config.node],
+    ...(config.quic.enabled ? [["quic", config.quic] as const] : []),
   ] as const)
     if (!loopback(bind.host) && !config.allow_non_loopback)
       throw new DaemonError(

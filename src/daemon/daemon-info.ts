@@ -10,6 +10,7 @@ const daemonInfoSchema = z
     version: z.string(),
     admin_url: z.string().url(),
     node_address: z.string().min(3).max(300),
+    quic_address: z.string().min(3).max(300).optional(),
     ca_fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
   })
   .strict();

@@ -17,6 +17,7 @@ import { createPairingServices } from "../pairing/pairing-services.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
 import { registerPairingService } from "../transport/grpc/pairing-service.js";
 import { NodePortServer } from "../transport/grpc/server.js";
+import { QuicGatewayServer } from "../transport/quic/server.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
@@ -28,6 +29,7 @@ import { DaemonError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
+import { registerQuicNodeMethods } from "./node-runtime/quic-node-service.js";
 import { ServerCertificateManager } from "./server-certificate.js";
 import { statePaths } from "./state-root.js";
 
@@ -52,6 +54,9 @@ export class Gateway {
   /** host:port of the node port (gRPC over mutual TLS). */
   readonly nodeAddress: string;
   readonly #nodePort: NodePortServer;
+  /** host:port of the QUIC endpoint (UDP); undefined when QUIC is off or unavailable here. */
+  readonly quicAddress: string | undefined;
+  readonly #quic: QuicGatewayServer | undefined;
   readonly adminUrl: string;
   readonly #store: GatewayStore;
   readonly #secrets: FilesystemSecretStore;
@@ -70,6 +75,8 @@ export class Gateway {
     pairing: PairingGatewayService;
     nodePort: NodePortServer;
     nodeAddress: string;
+    quic: QuicGatewayServer | undefined;
+    quicAddress: string | undefined;
     serverCert: ServerCertificateManager;
     sweeper: ConnectionSweeper;
     admin: Server;
@@ -84,6 +91,8 @@ export class Gateway {
     this.pairing = parts.pairing;
     this.#nodePort = parts.nodePort;
     this.nodeAddress = parts.nodeAddress;
+    this.#quic = parts.quic;
+    this.quicAddress = parts.quicAddress;
     this.#serverCert = parts.serverCert;
     this.#sweeper = parts.sweeper;
     this.#admin = parts.admin;
@@ -202,6 +211,52 @@ export class Gateway {
         );
       }
       const nodeHostPort = `${nodeAddress.family === "IPv6" ? `[${nodeAddress.address}]` : nodeAddress.address}:${nodeAddress.port}`;
+      let quic: QuicGatewayServer | undefined;
+      let quicAddress: string | undefined;
+      if (config.quic.enabled) {
+        quic = new QuicGatewayServer({
+          identity: issued,
+          caPem: ca.certPem,
+          authorizePeer: (leafDer) => devices.authorizePeer(leafDer),
+          // Shared with the node port: revoking a device (closeDevice) and the sweeper reach QUIC too.
+          registry: nodePort.connections,
+          clock,
+          onEvent: (event) => {
+            if (event.kind === "stream_error")
+              logger.error(
+                { method: event.method, err: (event.error as Error)?.message },
+                "quic handler failed",
+              );
+            else if (event.kind === "refused" || event.kind === "busy")
+              logger.info(
+                { event: event.kind, reason: "reason" in event ? event.reason : undefined },
+                "quic connection refused",
+              );
+          },
+        });
+        registerQuicNodeMethods(quic, { runtime: nodes, clock });
+        try {
+          const bound = await quic.listen(config.quic.host, config.quic.port);
+          quic.follow(serverCert);
+          quicAddress = `${bound.address.includes(":") ? `[${bound.address}]` : bound.address}:${bound.port}`;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code !== "unsupported_platform") {
+            serverCert.stop();
+            await nodePort.close(0);
+            throw new DaemonError(
+              "bind_failed",
+              `could not serve QUIC on ${config.quic.host}:${config.quic.port}: ${(err as Error).message}`,
+              { cause: err },
+            );
+          }
+          logger.warn(
+            { err: (err as Error).message },
+            "QUIC is not available on this platform; serving gRPC only",
+          );
+          quic = undefined;
+        }
+      }
       const startedAt = clock.now();
       const admin = createAdminServer(
         () => ({
@@ -231,6 +286,7 @@ export class Gateway {
       } catch (err) {
         serverCert.stop();
         await nodePort.close(0);
+        await quic?.close();
         throw new DaemonError(
           "bind_failed",
           `could not listen on ${config.admin.host}:${config.admin.port}: ${(err as Error).message}`,
@@ -246,10 +302,16 @@ export class Gateway {
         version: VERSION,
         admin_url: adminUrl,
         node_address: nodeHostPort,
+        ...(quicAddress ? { quic_address: quicAddress } : {}),
         ca_fingerprint: ca.fingerprint,
       });
       logger.info(
-        { admin_url: adminUrl, node_address: nodeHostPort, state_root: paths.root },
+        {
+          admin_url: adminUrl,
+          node_address: nodeHostPort,
+          quic_address: quicAddress,
+          state_root: paths.root,
+        },
         "gateway running",
       );
       return new Gateway({
@@ -260,6 +322,8 @@ export class Gateway {
         pairing,
         nodePort,
         nodeAddress: nodeHostPort,
+        quic,
+        quicAddress,
         serverCert,
         sweeper,
         admin,
@@ -281,6 +345,7 @@ export class Gateway {
     this.#serverCert.stop();
     this.#sweeper.stop();
     await this.#nodePort.close();
+    await this.#quic?.close();
     await new Promise<void>((resolve) => {
       this.#admin.close(() => resolve());
       this.#admin.closeAllConnections();

@@ -181,7 +181,7 @@ test("server leaf profile: CN palyrad, DNS and IP SANs, serverAuth, AKI, 24 h", 
   assert.doesNotMatch(text, /TLS Web Client Authentication/);
   assert.match(
     text,
-    /X509v3 Subject Alternative Name: *\n\s+DNS:localhost, DNS:gw\.example\.com, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1, IP Address:192\.168\.7\.7, IP Address:FD00:0:0:0:0:0:0:7\n/,
+    /X509v3 Subject Alternative Name: *\n\s+DNS:localhost, DNS:palyra-gateway, DNS:gw\.example\.com, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1, IP Address:192\.168\.7\.7, IP Address:FD00:0:0:0:0:0:0:7\n/,
   );
   assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:FALSE\n/);
   assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature\n/);
@@ -293,7 +293,7 @@ test("issuance uses only the CSR's key: requested subject, CA:TRUE, SANs and EKU
   }
   assert.match(client, new RegExp(`Subject: CN = ${deviceId}, O = Palyra\\n`));
   assert.match(client, new RegExp(`URI:urn:palyra:device:${deviceId}\\n`));
-  assert.match(server, /DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1\n/);
+  assert.match(server, /DNS:localhost, DNS:palyra-gateway, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1\n/);
 });
 
 test("issuance refuses bad CSRs and bad names with clear IdentityError codes", async () => {

@@ -83,13 +83,19 @@ test("normalizeIpAddress accepts IPv4 and IPv6 (canonical form) and refuses zone
 });
 
 test("serverAltNames puts the defaults first and removes duplicates; too many names are refused", () => {
-  assert.deepEqual(serverAltNames(), { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "::1"] });
+  assert.deepEqual(serverAltNames(), {
+    dnsNames: ["localhost", "palyra-gateway"],
+    ipAddresses: ["127.0.0.1", "::1"],
+  });
   assert.deepEqual(
     serverAltNames({
       dnsNames: ["GW.example", "localhost", "gw.example."],
       ipAddresses: ["0:0::1", "192.168.1.2"],
     }),
-    { dnsNames: ["localhost", "gw.example"], ipAddresses: ["127.0.0.1", "::1", "192.168.1.2"] },
+    {
+      dnsNames: ["localhost", "palyra-gateway", "gw.example"],
+      ipAddresses: ["127.0.0.1", "::1", "192.168.1.2"],
+    },
   );
   const many = Array.from({ length: limits.maxServerAltNames + 1 }, (_, i) => `h${i}.example`);
   assert.throws(() => serverAltNames({ dnsNames: many }), isInvalidSan);
@@ -112,7 +118,7 @@ test("server profile: CN palyrad, SANs, serverAuth, critical digitalSignature, c
   assert.deepEqual(eku.usages, [x509.ExtendedKeyUsage.serverAuth]);
   assert.deepEqual(
     san.names.toJSON().map((n) => `${n.type}:${n.value}`),
-    ["dns:localhost", "dns:gw.example", "ip:127.0.0.1", "ip:::1", "ip:10.0.0.1"],
+    ["dns:localhost", "dns:palyra-gateway", "dns:gw.example", "ip:127.0.0.1", "ip:::1", "ip:10.0.0.1"],
   );
 });
 

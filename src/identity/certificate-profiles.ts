@@ -13,8 +13,13 @@ import { x509 } from "./x509-setup.js";
 
 export const SERVER_COMMON_NAME = "palyrad";
 export const ORGANIZATION = "Palyra";
+/**
+ * A DNS name every gateway certificate carries, for clients that reach the gateway by IP address but
+ * must name a DNS SAN (the QUIC library matches no IP SANs).
+ */
+export const GATEWAY_DNS_NAME = "palyra-gateway";
 /** Always on the server certificate, before any configured name. */
-export const DEFAULT_SERVER_DNS_NAMES: readonly string[] = Object.freeze(["localhost"]);
+export const DEFAULT_SERVER_DNS_NAMES: readonly string[] = Object.freeze(["localhost", GATEWAY_DNS_NAME]);
 export const DEFAULT_SERVER_IP_ADDRESSES: readonly string[] = Object.freeze(["127.0.0.1", "::1"]);
 /** Client certificates bind the device through this URI SAN; the gateway trusts it (with the fingerprint). */
 export const DEVICE_URI_PREFIX = "urn:palyra:device:";

@@ -56,7 +56,13 @@ export async function runCli(args: string[], env = testEnv(), timeoutMs = 30_000
 
 export interface DaemonProcess {
   child: ChildProcessWithoutNullStreams;
-  summary: { state_root: string; admin_url: string; node_address: string; ca_fingerprint: string };
+  summary: {
+    state_root: string;
+    admin_url: string;
+    node_address: string;
+    quic_address: string | null;
+    ca_fingerprint: string;
+  };
   stderr: () => string;
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
@@ -68,7 +74,7 @@ export async function startDaemon(
   extraArgs: string[] = [],
 ): Promise<DaemonProcess> {
   const child = spawnCli(
-    ["daemon", "--state-root", stateRoot, "--admin-port", "0", "--node-port", "0", "--json", ...extraArgs],
+    ["daemon", "--state-root", stateRoot, "--admin-port", "0", "--node-port", "0", "--quic-port", "0", "--json", ...extraArgs],
     env,
   );
   let stdout = "";

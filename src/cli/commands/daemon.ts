@@ -14,6 +14,10 @@ interface DaemonFlags {
   adminPort?: string;
   nodeHost?: string;
   nodePort?: string;
+  quicHost?: string;
+  quicPort?: string;
+  /** false with --no-quic */
+  quic?: boolean;
   serverName?: string[];
   serverIp?: string[];
   logLevel?: string;
@@ -34,6 +38,9 @@ export function registerDaemonCommand(program: Command): void {
     .option("--admin-port <port>", "admin HTTP port (default 7142; 0 picks a free one)")
     .option("--node-host <host>", "node port bind address (default 127.0.0.1)")
     .option("--node-port <port>", "node port, gRPC over mutual TLS (default 7444; 0 picks a free one)")
+    .option("--quic-host <host>", "QUIC bind address (default 127.0.0.1)")
+    .option("--quic-port <port>", "QUIC port on UDP, mutual TLS (default 7444; 0 picks a free one)")
+    .option("--no-quic", "do not serve QUIC")
     .option("--server-name <name...>", "extra DNS names for the server certificate")
     .option("--server-ip <ip...>", "extra IP addresses for the server certificate")
     .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (default info)")
@@ -59,6 +66,15 @@ export function registerDaemonCommand(program: Command): void {
               node: {
                 ...(flags.nodeHost ? { host: flags.nodeHost } : {}),
                 ...(flags.nodePort ? { port: Number(flags.nodePort) } : {}),
+              },
+            }
+          : {}),
+        ...(flags.quicHost || flags.quicPort || flags.quic === false
+          ? {
+              quic: {
+                ...(flags.quicHost ? { host: flags.quicHost } : {}),
+                ...(flags.quicPort ? { port: Number(flags.quicPort) } : {}),
+                ...(flags.quic === false ? { enabled: false } : {}),
               },
             }
           : {}),
@@ -90,6 +106,7 @@ export function registerDaemonCommand(program: Command): void {
           state_root: stateRoot,
           admin_url: gateway.adminUrl,
           node_address: gateway.nodeAddress,
+          quic_address: gateway.quicAddress ?? null,
           ca_fingerprint: gateway.ca.fingerprint,
         },
         { json: flags.json },

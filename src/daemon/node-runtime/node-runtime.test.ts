@@ -36,7 +36,7 @@ function setup(dbPath = ":memory:") {
       { name: "sleep", requiresMediation: false, description: "" },
     ],
   });
-  const detach = runtime.attach(NODE, { send: (c) => sent.push(c) });
+  const { detach } = runtime.attach(NODE, { send: (c) => sent.push(c) });
   return { clock, scheduler, store, runtime, sent, detach };
 }
 

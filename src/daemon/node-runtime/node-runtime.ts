@@ -25,7 +25,35 @@ export type NodeCommand =
   | { kind: "renew"; reason: string };
 
 export interface NodeSessionSink {
-  send(command: NodeCommand): void;
+  /** Pushes one event down the session; `seq` is its place in the node's sequence. */
+  send(command: NodeCommand, seq: number): void;
+  /** Largest capability payload the session's transport carries (QUIC frames are smaller than gRPC's). */
+  readonly maxPayloadBytes?: number;
+}
+
+/** Where a reconnecting node says it left off (from its Hello). */
+export interface ResumePoint {
+  epoch: string;
+  resumeFrom: number;
+}
+
+/** What attaching a session gives its transport: the events to replay first, then new ones follow. */
+export interface AttachedSession {
+  detach: () => void;
+  epoch: string;
+  /** True when the replay continues the node's sequence without a gap. */
+  resumed: boolean;
+  replay: { seq: number; command: NodeCommand }[];
+}
+
+/**
+ * A node's recent events, numbered, so a session that reconnects after losing some (a dead connection
+ * the gateway had not noticed yet) gets them again, in order, and no others. Bounded by count and bytes.
+ */
+interface Outbox {
+  lastSeq: number;
+  events: { seq: number; command: NodeCommand; bytes: number }[];
+  bytes: number;
 }
 
 export type Presence = "online" | "stale" | "offline";
@@ -58,12 +86,16 @@ export class NodeRuntime {
   readonly #random: Random;
   readonly #sessions = new Map<string, Session>();
   readonly #inFlight = new Map<string, InFlight>();
+  readonly #outboxes = new Map<string, Outbox>();
+  /** Names this run's event sequences: sequences restart when the gateway does. */
+  readonly #epoch: string;
 
   constructor(deps: { repo: SqliteNodeRepository; clock: Clock; scheduler: Scheduler; random: Random }) {
     this.#repo = deps.repo;
     this.#clock = deps.clock;
     this.#scheduler = deps.scheduler;
     this.#random = deps.random;
+    this.#epoch = this.#random.bytes(8).toString("hex");
   }
 
   /** At start: whatever a crash left unfinished is failed, and old terminal requests are pruned. */
@@ -104,20 +136,57 @@ export class NodeRuntime {
     return { heartbeatIntervalMs: limits.heartbeatIntervalMs };
   }
 
-  /** A session opened; it replaces an older one of the same node. Returns the function that ends it. */
-  attach(deviceId: string, sink: NodeSessionSink): () => void {
+  /**
+   * A session opened; it replaces an older one of the same node. When the node resumes from a point
+   * of this run's sequence, the events after it come back to be replayed before any new one.
+   */
+  attach(deviceId: string, sink: NodeSessionSink, resume?: ResumePoint): AttachedSession {
     const session: Session = { sink, lastHeartbeat: this.#clock.now() };
     this.#sessions.set(deviceId, session);
-    return () => {
-      if (this.#sessions.get(deviceId) === session) this.#sessions.delete(deviceId);
+    const outbox = this.#outboxes.get(deviceId);
+    let resumed = false;
+    let replay: AttachedSession["replay"] = [];
+    if (resume && resume.epoch === this.#epoch && outbox && resume.resumeFrom <= outbox.lastSeq) {
+      const first = outbox.events[0]?.seq ?? outbox.lastSeq + 1;
+      resumed = resume.resumeFrom >= first - 1;
+      replay = outbox.events
+        .filter((e) => e.seq > resume.resumeFrom)
+        .map(({ seq, command }) => ({ seq, command }));
+    } else if (resume && resume.epoch === this.#epoch && !outbox && resume.resumeFrom === 0) resumed = true;
+    return {
+      epoch: this.#epoch,
+      resumed,
+      replay,
+      detach: () => {
+        if (this.#sessions.get(deviceId) === session) this.#sessions.delete(deviceId);
+      },
     };
+  }
+
+  /** Numbers the event, keeps it for resumption, and pushes it down the live session if there is one. */
+  #push(deviceId: string, command: NodeCommand): void {
+    let outbox = this.#outboxes.get(deviceId);
+    if (!outbox) {
+      outbox = { lastSeq: 0, events: [], bytes: 0 };
+      this.#outboxes.set(deviceId, outbox);
+    }
+    const seq = ++outbox.lastSeq;
+    const bytes = 256 + (command.kind === "dispatch" ? Buffer.byteLength(command.inputJson) : 0);
+    outbox.events.push({ seq, command, bytes });
+    outbox.bytes += bytes;
+    while (
+      outbox.events.length > limits.sessionResumeEvents ||
+      (outbox.bytes > limits.sessionResumeBytes && outbox.events.length > 1)
+    )
+      outbox.bytes -= outbox.events.shift()!.bytes;
+    this.#sessions.get(deviceId)?.sink.send(command, seq);
   }
 
   /** Asks a connected node to renew its certificate now; false when it has no session. */
   requestRenewal(deviceId: string, reason: string): boolean {
     const session = this.#sessions.get(deviceId);
     if (!session) return false;
-    session.sink.send({ kind: "renew", reason });
+    this.#push(deviceId, { kind: "renew", reason });
     return true;
   }
 
@@ -141,7 +210,7 @@ export class NodeRuntime {
     options: InvokeOptions = {},
   ): Promise<CapabilityRequestRecord> {
     const timeoutMs = options.timeoutMs ?? limits.invokeDefaultTimeoutMs;
-    const maxPayloadBytes = options.maxPayloadBytes ?? limits.invokeDefaultPayloadBytes;
+    let maxPayloadBytes = options.maxPayloadBytes ?? limits.invokeDefaultPayloadBytes;
     if (
       !Number.isInteger(timeoutMs) ||
       timeoutMs < limits.invokeMinTimeoutMs ||
@@ -161,6 +230,13 @@ export class NodeRuntime {
       throw new NodeRuntimeError("payload_too_large", `input is larger than ${maxPayloadBytes} bytes`);
     const session = this.#sessions.get(deviceId);
     if (!session) throw new NodeRuntimeError("node_offline", `node ${deviceId} is not connected`);
+    const carried = session.sink.maxPayloadBytes ?? limits.invokeMaxPayloadBytes;
+    if (Buffer.byteLength(inputJson) > carried)
+      throw new NodeRuntimeError(
+        "payload_too_large",
+        `input is larger than the ${carried} bytes node ${deviceId}'s transport carries`,
+      );
+    maxPayloadBytes = Math.min(maxPayloadBytes, carried);
     const node = this.#repo.node(deviceId);
     if (!node?.capabilities.some((c) => c.name === capability))
       throw new NodeRuntimeError("capability_unknown", `node ${deviceId} does not offer ${capability}`);
@@ -184,7 +260,7 @@ export class NodeRuntime {
     return new Promise((resolve) => {
       const timer = this.#scheduler.setTimeout(() => this.#timeout(record.requestId), timeoutMs);
       this.#inFlight.set(record.requestId, { record, timer, settle: resolve });
-      session.sink.send({
+      this.#push(deviceId, {
         kind: "dispatch",
         requestId: record.requestId,
         capability,
@@ -274,9 +350,7 @@ export class NodeRuntime {
   #timeout(requestId: string): void {
     const flight = this.#inFlight.get(requestId);
     if (!flight) return;
-    this.#sessions
-      .get(flight.record.deviceId)
-      ?.sink.send({ kind: "cancel", requestId, reason: "deadline exceeded" });
+    this.#push(flight.record.deviceId, { kind: "cancel", requestId, reason: "deadline exceeded" });
     this.#finish(requestId, { state: "timed_out", error: "deadline exceeded" });
   }
 

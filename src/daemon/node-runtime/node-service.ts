@@ -1,30 +1,15 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Clock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
-import { CapabilityRunState, type GatewayMessageSchema, NodeService } from "../../gen/palyra/v1/node_pb.js";
+import { NodeService } from "../../gen/palyra/v1/node_pb.js";
 import type { PairedDevice } from "../../identity/device-records.js";
 import type { DeviceRegistry } from "../../identity/device-registry.js";
 import { grpcStatusOf } from "../../transport/grpc/pairing-mapping.js";
 import { RpcError, RpcStatus } from "../../transport/grpc/rpc-error.js";
 import type { NodePortServer, RpcContext } from "../../transport/grpc/server.js";
 import type { DeviceRotations } from "../device-rotations.js";
-import type { NodeCommand, NodeRuntime } from "./node-runtime.js";
-
-function toWire(command: NodeCommand): MessageInitShape<typeof GatewayMessageSchema> {
-  switch (command.kind) {
-    case "dispatch":
-      return {
-        body: {
-          case: "dispatch",
-          value: { ...command, deadlineUnixMs: BigInt(command.deadlineUnixMs) },
-        },
-      };
-    case "cancel":
-      return { body: { case: "cancel", value: { requestId: command.requestId, reason: command.reason } } };
-    case "renew":
-      return { body: { case: "renew", value: { reason: command.reason } } };
-  }
-}
+import { NodeRuntimeError } from "./errors.js";
+import type { NodeRuntime } from "./node-runtime.js";
+import { serveNodeSession } from "./session-handler.js";
 
 /** The device the call's certificate belongs to; a request naming another device is refused. */
 function callerDevice(ctx: RpcContext, claimed: string): string {
@@ -107,46 +92,16 @@ export function registerNodeService(server: NodePortServer, deps: NodeServiceDep
         }),
       connect: async (stream, ctx) => {
         const deviceId = callerDevice(ctx, "");
-        let detach: (() => void) | undefined;
         try {
-          for await (const message of stream) {
-            const body = message.body;
-            switch (body.case) {
-              case "hello":
-                callerDevice(ctx, body.value.deviceId);
-                detach?.();
-                detach = runtime.attach(deviceId, {
-                  send: (command) => {
-                    stream.send(toWire(command)).catch(() => undefined);
-                  },
-                });
-                await stream.send({
-                  body: { case: "config", value: { heartbeatIntervalMs: limits.heartbeatIntervalMs } },
-                });
-                break;
-              case "heartbeat":
-                runtime.heartbeat(deviceId);
-                break;
-              case "capabilityState":
-                runtime.onState(
-                  deviceId,
-                  body.value.requestId,
-                  body.value.state === CapabilityRunState.AWAITING_LOCAL_MEDIATION
-                    ? "awaiting_local_mediation"
-                    : "running",
-                );
-                break;
-              case "capabilityResult":
-                runtime.onResult(deviceId, body.value.requestId, body.value);
-                break;
-              default:
-                break;
-            }
+          await serveNodeSession(stream, deviceId, runtime);
+        } catch (err) {
+          if (err instanceof NodeRuntimeError) {
+            const { code, details } = grpcStatusOf(err);
+            throw new RpcError(code, details, { cause: err });
           }
-          stream.end();
-        } finally {
-          detach?.();
+          throw err;
         }
+        stream.end();
       },
       deregister: (req, ctx) =>
         wrap(async () => {

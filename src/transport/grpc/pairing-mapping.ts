@@ -95,6 +95,8 @@ export function grpcStatusOf(err: unknown): { code: GrpcStatus; details: string 
       signature_invalid: GrpcStatus.UNAUTHENTICATED,
       device_revoked: GrpcStatus.PERMISSION_DENIED,
       identity_mismatch: GrpcStatus.PERMISSION_DENIED,
+      permission_denied: GrpcStatus.PERMISSION_DENIED,
+      protocol_violation: GrpcStatus.INVALID_ARGUMENT,
       request_not_found: GrpcStatus.NOT_FOUND,
       already_decided: GrpcStatus.FAILED_PRECONDITION,
       request_expired: GrpcStatus.FAILED_PRECONDITION,

@@ -13,6 +13,8 @@ export interface ConnectionEndpoints {
   localPort?: number | undefined;
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
+  /** `quic` for UDP connections (a TCP and a UDP connection may share the four addresses). */
+  transport?: "tcp" | "quic" | undefined;
 }
 
 interface Entry {
@@ -157,5 +159,5 @@ export class ConnectionRegistry {
 }
 
 function endpointKey(e: ConnectionEndpoints): string {
-  return `${normalizeAddress(e.localAddress)}|${e.localPort ?? ""}|${normalizeAddress(e.remoteAddress)}|${e.remotePort ?? ""}`;
+  return `${e.transport ?? "tcp"}|${normalizeAddress(e.localAddress)}|${e.localPort ?? ""}|${normalizeAddress(e.remoteAddress)}|${e.remotePort ?? ""}`;
 }

@@ -27,6 +27,8 @@ export interface ConnectionPeer {
   readonly localAddress: string;
   readonly localPort: number;
   readonly connectedAt: number;
+  /** Absent for the node port's TLS over TCP. */
+  readonly transport?: "quic";
 }
 
 /**

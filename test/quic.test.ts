@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { randomFillSync } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { after, before, test } from "node:test";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { systemClock } from "../src/common/clock.js";
+import { systemRandom } from "../src/common/random.js";
+import { QuicRequestSchema, QuicResponseSchema } from "../src/gen/palyra/v1/quic_pb.js";
+import { CertificateAuthority } from "../src/identity/ca.js";
+import type { DeviceCredentials } from "../src/pairing/device-store.js";
+import { QuicNodeClient } from "../src/transport/quic/client.js";
+import { QuicTransportError } from "../src/transport/quic/errors.js";
+import { encodeFrame, FrameDecoder } from "../src/transport/quic/framing.js";
+import { ALPN, loadQuicLibrary } from "../src/transport/quic/quic-library.js";
+import { type DaemonProcess, startDaemon } from "./helpers/cli.js";
+import { pairNodeViaCli } from "./helpers/devices.js";
+import { issueLeaf, within } from "./helpers/pki.js";
+
+/**
+ * The QUIC endpoint of a real daemon process (DESIGN section 6): mutual TLS with paired devices only,
+ * structured errors for bad requests, and revocation closing live connections at once.
+ */
+
+const root = mkdtempSync(join(tmpdir(), "palyra-quic-"));
+const gatewayRoot = join(root, "gateway");
+let daemon: DaemonProcess;
+let quicHost: string;
+let quicPort: number;
+let caPem: string;
+
+before(async () => {
+  daemon = await startDaemon(gatewayRoot);
+  assert.ok(daemon.summary.quic_address, "the daemon serves QUIC by default");
+  const at = daemon.summary.quic_address.lastIndexOf(":");
+  quicHost = daemon.summary.quic_address.slice(0, at);
+  quicPort = Number(daemon.summary.quic_address.slice(at + 1));
+  caPem = readFileSync(join(gatewayRoot, "ca.pem"), "utf8");
+});
+after(async () => {
+  await daemon?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function connect(identity?: { certChainPem: string; keyPem: string }) {
+  return QuicNodeClient.connect({
+    host: quicHost,
+    port: quicPort,
+    pinnedCa: caPem,
+    ...(identity ? { clientIdentity: identity } : {}),
+  });
+}
+
+const identityOf = (creds: DeviceCredentials) => ({
+  certChainPem: creds.clientCertPem,
+  keyPem: creds.clientKeyPem,
+});
+const isCode = (code: string) => (err: unknown) => err instanceof QuicTransportError && err.code === code;
+
+/** One raw request stream: the bytes we choose, and the first answer frame decoded. */
+async function rawRequest(creds: DeviceCredentials, bytes: Uint8Array) {
+  const { quic, logger } = await loadQuicLibrary();
+  const client = await quic.QUICClient.createQUICClient(
+    {
+      host: quicHost,
+      port: quicPort,
+      serverName: "palyra-gateway",
+      logger,
+      crypto: {
+        ops: {
+          randomBytes: async (data: ArrayBuffer) => {
+            randomFillSync(new Uint8Array(data));
+          },
+        },
+      },
+      config: {
+        ca: caPem,
+        cert: creds.clientCertPem,
+        key: creds.clientKeyPem,
+        verifyPeer: true,
+        applicationProtos: [ALPN],
+        enableEarlyData: false,
+        maxIdleTimeout: 10_000,
+      },
+    },
+    { timer: 10_000 },
+  );
+  try {
+    const stream = client.connection.newStream("bidi");
+    const writer = stream.writable.getWriter();
+    await writer.write(bytes);
+    const decoder = new FrameDecoder();
+    const reader = stream.readable.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the stream ended without an answer");
+      const [frame] = decoder.push(value);
+      if (frame) return fromBinary(QuicResponseSchema, frame);
+    }
+  } finally {
+    await client.destroy({ force: true }).catch(() => undefined);
+  }
+}
+
+let paired: { deviceId: string; creds: DeviceCredentials };
+
+test("mTLS QUIC health round trip with a paired device's certificate", async () => {
+  paired = await pairNodeViaCli(gatewayRoot, daemon.summary.node_address, join(root, "node-a"));
+  const client = await connect(identityOf(paired.creds));
+  try {
+    const health = await within(client.health(), "node.health");
+    assert.equal(health.status, "ok");
+    assert.equal(health.deviceId, paired.deviceId);
+    assert.ok(Math.abs(Number(health.serverTimeUnixMs) - Date.now()) < 60_000);
+  } finally {
+    client.close();
+  }
+});
+
+test("no client certificate, and a certificate from another CA, are refused in the handshake", async () => {
+  const anonymous = await connect();
+  try {
+    await assert.rejects(within(anonymous.health(), "refusal"), isCode("unauthenticated"));
+  } finally {
+    anonymous.close();
+  }
+  const otherCa = await CertificateAuthority.create({ clock: systemClock, random: systemRandom });
+  const stranger = await issueLeaf(otherCa, "client");
+  const foreign = await connect({ certChainPem: stranger.certPem, keyPem: stranger.keyPem });
+  try {
+    await assert.rejects(within(foreign.health(), "refusal"), (err: unknown) => {
+      assert.ok(isCode("unauthenticated")(err), String(err));
+      assert.match((err as Error).message, /unknown CA/);
+      return true;
+    });
+  } finally {
+    foreign.close();
+  }
+});
+
+test("a frame announced over 512 KiB is answered frame_too_large; version and method mismatches get structured errors", async () => {
+  const huge = new Uint8Array(4);
+  new DataView(huge.buffer).setUint32(0, 64 * 1024 * 1024, false);
+  const tooLarge = await rawRequest(paired.creds, huge);
+  assert.equal(tooLarge.error?.code, "frame_too_large");
+
+  const request = (protocolVersion: number, method: string) =>
+    encodeFrame(toBinary(QuicRequestSchema, create(QuicRequestSchema, { protocolVersion, method })));
+  const mismatch = await rawRequest(paired.creds, request(2, "node.health"));
+  assert.equal(mismatch.error?.code, "unsupported_version");
+  assert.equal(mismatch.protocolVersion, 1);
+  const unknown = await rawRequest(paired.creds, request(1, "node.reboot"));
+  assert.equal(unknown.error?.code, "unknown_method");
+  const garbage = await rawRequest(paired.creds, encodeFrame(Uint8Array.of(0xff, 0xff, 0xff)));
+  assert.equal(garbage.error?.code, "bad_request");
+  // The connection and the server are fine afterwards.
+  const client = await connect(identityOf(paired.creds));
+  try {
+    assert.equal((await within(client.health(), "health after errors")).status, "ok");
+  } finally {
+    client.close();
+  }
+});
+
+test("revoking a device closes its live QUIC connection within 1 s and it cannot reconnect", async (t) => {
+  const victim = await pairNodeViaCli(gatewayRoot, daemon.summary.node_address, join(root, "node-b"));
+  const client = await connect(identityOf(victim.creds));
+  const session = await within(client.openSession(), "session");
+  await session.send({ body: { case: "hello", value: { deviceId: victim.deviceId } } });
+  const first = await within(session[Symbol.asyncIterator]().next(), "config");
+  assert.equal(first.value?.body.case, "config");
+
+  const token = readFileSync(join(gatewayRoot, "admin.token"), "utf8").trim();
+  const started = performance.now();
+  const res = await fetch(new URL(`/v1/devices/${victim.deviceId}/revoke`, daemon.summary.admin_url), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ reason: "quic test" }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  const closedBy = await within(client.closed, "connection closed", 1_000);
+  const elapsed = performance.now() - started;
+  t.diagnostic(`revoke -> QUIC connection closed in ${elapsed.toFixed(1)} ms`);
+  assert.ok(elapsed < 1_000);
+  assert.ok(isCode("permission_denied")(closedBy), String(closedBy));
+
+  const again = await connect(identityOf(victim.creds));
+  try {
+    await assert.rejects(within(again.health(), "refusal"), (err: unknown) => {
+      assert.ok(isCode("unauthenticated")(err), String(err));
+      assert.match((err as Error).message, /revoked/);
+      return true;
+    });
+  } finally {
+    again.close();
+  }
+});
