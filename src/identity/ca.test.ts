@@ -293,7 +293,10 @@ test("issuance uses only the CSR's key: requested subject, CA:TRUE, SANs and EKU
   }
   assert.match(client, new RegExp(`Subject: CN = ${deviceId}, O = Palyra\\n`));
   assert.match(client, new RegExp(`URI:urn:palyra:device:${deviceId}\\n`));
-  assert.match(server, /DNS:localhost, DNS:palyra-gateway, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1\n/);
+  assert.match(
+    server,
+    /DNS:localhost, DNS:palyra-gateway, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1\n/,
+  );
 });
 
 test("issuance refuses bad CSRs and bad names with clear IdentityError codes", async () => {

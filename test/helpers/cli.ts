@@ -74,7 +74,19 @@ export async function startDaemon(
   extraArgs: string[] = [],
 ): Promise<DaemonProcess> {
   const child = spawnCli(
-    ["daemon", "--state-root", stateRoot, "--admin-port", "0", "--node-port", "0", "--quic-port", "0", "--json", ...extraArgs],
+    [
+      "daemon",
+      "--state-root",
+      stateRoot,
+      "--admin-port",
+      "0",
+      "--node-port",
+      "0",
+      "--quic-port",
+      "0",
+      "--json",
+      ...extraArgs,
+    ],
     env,
   );
   let stdout = "";
