@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomFillSync } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,15 +9,17 @@ import { after, before, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { systemClock } from "../src/common/clock.js";
 import { systemRandom } from "../src/common/random.js";
+import { NodeService } from "../src/gen/palyra/v1/node_pb.js";
 import { QuicRequestSchema, QuicResponseSchema } from "../src/gen/palyra/v1/quic_pb.js";
 import { CertificateAuthority } from "../src/identity/ca.js";
 import type { DeviceCredentials } from "../src/pairing/device-store.js";
+import { NodePortClient } from "../src/transport/grpc/client.js";
 import { QuicNodeClient } from "../src/transport/quic/client.js";
 import { QuicTransportError } from "../src/transport/quic/errors.js";
 import { encodeFrame, FrameDecoder } from "../src/transport/quic/framing.js";
 import { ALPN, loadQuicLibrary } from "../src/transport/quic/quic-library.js";
-import { type DaemonProcess, startDaemon } from "./helpers/cli.js";
-import { pairNodeViaCli } from "./helpers/devices.js";
+import { type DaemonProcess, runCli, spawnCli, startDaemon } from "./helpers/cli.js";
+import { mintCode, pairNodeViaCli, waitForOutput } from "./helpers/devices.js";
 import { issueLeaf, within } from "./helpers/pki.js";
 
 /**
@@ -195,5 +198,159 @@ test("revoking a device closes its live QUIC connection within 1 s and it cannot
     });
   } finally {
     again.close();
+  }
+});
+
+async function invoke(deviceId: string, body: Record<string, unknown>) {
+  const token = readFileSync(join(gatewayRoot, "admin.token"), "utf8").trim();
+  const res = await fetch(new URL(`/v1/nodes/${deviceId}/invoke`, daemon.summary.admin_url), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+test("a node host on --transport quic receives and answers dispatches end to end", async () => {
+  const code = await mintCode(gatewayRoot);
+  const child = spawnCli([
+    "node",
+    "run",
+    "--gateway",
+    daemon.summary.node_address,
+    "--code",
+    code.typed!,
+    "--transport",
+    "quic",
+    "--quic-port",
+    String(quicPort),
+    "--mediation",
+    "deny",
+    "--state-root",
+    join(root, "node-quic"),
+  ]);
+  const exited = once(child, "close");
+  const requestId = (await waitForOutput(child.stdout, /request id\s+([0-9A-Z]{26})/, { exited }))[1]!;
+  const connected = waitForOutput(child.stderr, /"event":"connected","detail":"[^"]+ over quic"/, { exited });
+  const running = waitForOutput(child.stdout, /node ([0-9A-Z]{26}) running/, { exited });
+  assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
+  const deviceId = (await running)[1]!;
+  await connected;
+
+  const echoed = await invoke(deviceId, { capability: "echo", input: { over: "quic" }, timeout_seconds: 10 });
+  assert.equal(echoed.status, 200, JSON.stringify(echoed.body));
+  assert.equal(echoed.body.state, "succeeded");
+  assert.deepEqual(echoed.body.output, { over: "quic" });
+  const health = await invoke(deviceId, { capability: "system.health", timeout_seconds: 10 });
+  assert.equal(health.body.state, "succeeded");
+  const [parallel1, parallel2] = await Promise.all([
+    invoke(deviceId, { capability: "echo", input: 1 }),
+    invoke(deviceId, { capability: "echo", input: 2 }),
+  ]);
+  assert.deepEqual([parallel1.body.output, parallel2.body.output], [1, 2]);
+
+  child.kill("SIGTERM");
+  const [exitCode] = await within(exited, "node exit", 10_000);
+  assert.equal(exitCode, 0);
+});
+
+test("resume after a forced disconnect continues the event sequence without gaps or duplicates", async () => {
+  const node = await pairNodeViaCli(gatewayRoot, daemon.summary.node_address, join(root, "node-resume"));
+  const [host, port] = daemon.summary.node_address.split(":") as [string, string];
+  const grpc = new NodePortClient({
+    host,
+    port: Number(port),
+    pinnedCa: caPem,
+    clientIdentity: identityOf(node.creds),
+  });
+  await grpc.service(NodeService).registerNode({
+    deviceId: node.deviceId,
+    platform: "linux",
+    version: "test",
+    capabilities: [{ name: "echo", requiresMediation: false, description: "" }],
+  });
+  grpc.close();
+
+  // Session 1: sees dispatches 1, 2 and 3, answers only the first, then its connection is cut.
+  const first = await connect(identityOf(node.creds));
+  const s1 = await first.openSession();
+  const in1 = s1[Symbol.asyncIterator]();
+  await s1.send({ body: { case: "hello", value: { deviceId: node.deviceId } } });
+  const config1 = (await within(in1.next(), "config")).value!;
+  assert.equal(config1.body.case, "config");
+  const epoch = config1.body.case === "config" ? config1.body.value.epoch : "";
+  assert.match(epoch, /^[0-9a-f]{16}$/);
+
+  const calls = [1, 2, 3].map((n) =>
+    invoke(node.deviceId, { capability: "echo", input: n, timeout_seconds: 30 }),
+  );
+  const seen1: { seq: number; requestId: string; input: string }[] = [];
+  while (seen1.length < 3) {
+    const message = (await within(in1.next(), "dispatch")).value!;
+    if (message.body.case === "dispatch")
+      seen1.push({
+        seq: Number(message.seq),
+        requestId: message.body.value.requestId,
+        input: message.body.value.inputJson,
+      });
+  }
+  const base = seen1[0]!.seq;
+  assert.deepEqual(
+    seen1.map((d) => d.seq),
+    [base, base + 1, base + 2],
+  );
+  const answer = (session: typeof s1, requestId: string, outputJson: string) =>
+    session.send({ body: { case: "capabilityResult", value: { requestId, success: true, outputJson } } });
+  await answer(s1, seen1[0]!.requestId, seen1[0]!.input);
+  assert.equal((await within(calls[0]!, "first call")).body.state, "succeeded");
+  first.close();
+  await within(first.closed, "first connection closed");
+
+  // Session 2, resuming after the first event it handled: the other two come again, then new ones.
+  const second = await connect(identityOf(node.creds));
+  try {
+    const s2 = await second.openSession();
+    const in2 = s2[Symbol.asyncIterator]();
+    await s2.send({
+      body: { case: "hello", value: { deviceId: node.deviceId, epoch, resumeFrom: BigInt(base) } },
+    });
+    const config2 = (await within(in2.next(), "config")).value!;
+    assert.equal(config2.body.case, "config");
+    assert.equal(config2.body.case === "config" && config2.body.value.resumed, true);
+    assert.equal(config2.body.case === "config" && config2.body.value.epoch, epoch);
+    const later = invoke(node.deviceId, { capability: "echo", input: 4, timeout_seconds: 30 });
+    const seen2: { seq: number; requestId: string; input: string }[] = [];
+    while (seen2.length < 3) {
+      const message = (await within(in2.next(), "replayed dispatch")).value!;
+      assert.equal(message.body.case, "dispatch");
+      if (message.body.case === "dispatch")
+        seen2.push({
+          seq: Number(message.seq),
+          requestId: message.body.value.requestId,
+          input: message.body.value.inputJson,
+        });
+    }
+    assert.deepEqual(
+      seen2.map((d) => d.seq),
+      [base + 1, base + 2, base + 3],
+      "no gap and no duplicate",
+    );
+    assert.deepEqual(
+      seen2.slice(0, 2).map((d) => d.requestId),
+      seen1.slice(1).map((d) => d.requestId),
+    );
+    for (const d of seen2) await answer(s2, d.requestId, d.input);
+    const results = await within(Promise.all([calls[1]!, calls[2]!, later]), "resumed calls");
+    assert.deepEqual(
+      results.map((r) => [r.body.state, r.body.output]),
+      [
+        ["succeeded", 2],
+        ["succeeded", 3],
+        ["succeeded", 4],
+      ],
+    );
+    s2.end();
+  } finally {
+    second.close();
   }
 });

@@ -26,6 +26,8 @@ export const nodeConfigSchema = z
     mediation: z.enum(["allow", "deny"]),
     concurrency: z.number().int().min(1).max(64),
     capability_modules: z.array(z.string().min(1).max(4096)).max(32),
+    transport: z.enum(["grpc", "quic"]).default("grpc"),
+    quic_port: z.number().int().min(1).max(65535).optional(),
   })
   .strict();
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;

@@ -7,11 +7,12 @@ import { limits } from "../common/limits.js";
 import { type Random, systemRandom } from "../common/random.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { VERSION } from "../common/version.js";
-import { type NodeMessageSchema, NodeService } from "../gen/palyra/v1/node_pb.js";
+import { type GatewayMessage, type NodeMessageSchema, NodeService } from "../gen/palyra/v1/node_pb.js";
 import { renewalDelayMs } from "../identity/rotation.js";
 import type { DeviceCredentials } from "../pairing/device-store.js";
 import { NodePortClient } from "../transport/grpc/client.js";
 import type { BidiCall, ServiceClient } from "../transport/grpc/service-definition.js";
+import { QuicNodeClient } from "../transport/quic/client.js";
 import type { Capability } from "./capabilities.js";
 import { CapabilityRunner, type DispatchInput } from "./capability-runner.js";
 import { renewCredentials } from "./renewal.js";
@@ -28,6 +29,10 @@ export interface NodeSessionOptions {
   capabilities: readonly Capability[];
   consent: (question: string) => Promise<boolean>;
   concurrency?: number;
+  /** What carries the control session; registration and renewal always use gRPC. Default grpc. */
+  transport?: "grpc" | "quic";
+  /** The gateway's QUIC port when it is not the node port's number. */
+  quicPort?: number;
   onEvent?: (event: { kind: string; detail?: string }) => void;
   clock?: Clock;
   scheduler?: Scheduler;
@@ -43,11 +48,19 @@ export interface NodeSessionInfo {
 
 type NodeMessage = MessageInitShape<typeof NodeMessageSchema>;
 
-/** One mutual-TLS connection: registered, with its Connect stream open and heartbeats going. */
+/** The control session, over gRPC's Connect call or a QUIC stream: the same messages either way. */
+type ControlStream = Pick<
+  BidiCall<typeof NodeService.method.connect.input, typeof NodeService.method.connect.output>,
+  "send" | "end" | "cancel" | "done"
+> &
+  AsyncIterable<GatewayMessage>;
+
+/** One mutual-TLS connection: registered, with its control stream open and heartbeats going. */
 interface Connection {
   client: NodePortClient;
+  quic: QuicNodeClient | undefined;
   rpc: ServiceClient<typeof NodeService.method>;
-  stream: BidiCall<typeof NodeService.method.connect.input, typeof NodeService.method.connect.output>;
+  stream: ControlStream;
   heartbeat: NodeJS.Timeout;
   renewHintMs: number;
 }
@@ -79,6 +92,9 @@ export class NodeSession {
   #nextRenewalAt: number | undefined;
   #renewing: Promise<void> | undefined;
   #lastError: string | undefined;
+  /** Where this node is in the gateway's event sequence, for resuming after a reconnect. */
+  #epoch = "";
+  #lastSeq = 0;
 
   constructor(options: NodeSessionOptions) {
     this.#options = options;
@@ -173,7 +189,7 @@ export class NodeSession {
     this.#stop.signal.addEventListener("abort", goodbye, { once: true });
     this.#state = "connected";
     onConnected();
-    this.#emit("connected", this.#credentials.gateway);
+    this.#emit("connected", `${this.#credentials.gateway} over ${this.#options.transport ?? "grpc"}`);
     this.#scheduleRenewal(conn.renewHintMs);
     try {
       for (;;) {
@@ -208,6 +224,7 @@ export class NodeSession {
       pinnedCa: credentials.caCertPem,
       clientIdentity: { certChainPem: credentials.clientCertPem, keyPem: credentials.clientKeyPem },
     });
+    let quic: QuicNodeClient | undefined;
     try {
       const rpc = client.service(NodeService);
       const registered = await rpc.registerNode({
@@ -220,15 +237,30 @@ export class NodeSession {
           description: c.description,
         })),
       });
-      const stream = rpc.connect();
-      await stream.send({ body: { case: "hello", value: { deviceId: this.#options.deviceId } } });
+      let stream: ControlStream;
+      if (this.#options.transport === "quic") {
+        quic = await QuicNodeClient.connect({
+          host,
+          port: this.#options.quicPort ?? port,
+          pinnedCa: credentials.caCertPem,
+          clientIdentity: { certChainPem: credentials.clientCertPem, keyPem: credentials.clientKeyPem },
+        });
+        stream = await quic.openSession();
+      } else stream = rpc.connect();
+      await stream.send({
+        body: {
+          case: "hello",
+          value: { deviceId: this.#options.deviceId, epoch: this.#epoch, resumeFrom: BigInt(this.#lastSeq) },
+        },
+      });
       const heartbeat = setInterval(() => {
         stream
           .send({ body: { case: "heartbeat", value: { sentAtUnixMs: BigInt(this.#clock.now()) } } })
           .catch(() => undefined);
       }, registered.heartbeatIntervalMs || limits.heartbeatIntervalMs);
-      return { client, rpc, stream, heartbeat, renewHintMs: Number(registered.renewAfterMs) };
+      return { client, quic, rpc, stream, heartbeat, renewHintMs: Number(registered.renewAfterMs) };
     } catch (err) {
+      quic?.close();
       client.close();
       throw err;
     }
@@ -238,11 +270,30 @@ export class NodeSession {
     clearInterval(conn.heartbeat);
     conn.stream.end();
     conn.client.close();
+    // After the goodbye has had its turn to go out (QUIC closes without waiting out the drain).
+    if (conn.quic) {
+      const quic = conn.quic;
+      setImmediate(() => quic.close());
+    }
   }
 
   async #pump(conn: Connection): Promise<void> {
     for await (const message of conn.stream) {
       const body = message.body;
+      if (body.case === "config") {
+        // A new epoch (the gateway restarted): its sequence starts again.
+        if (body.value.epoch !== this.#epoch) {
+          this.#epoch = body.value.epoch;
+          this.#lastSeq = 0;
+        } else if (!body.value.resumed) this.#emit("resume_gap", "some gateway events were not kept");
+        continue;
+      }
+      if (message.seq !== 0n) {
+        const seq = Number(message.seq);
+        // Seen already (replayed on resume, or sent on both sides of a certificate handover).
+        if (seq <= this.#lastSeq) continue;
+        this.#lastSeq = seq;
+      }
       if (body.case === "dispatch") this.#runner.dispatch(body.value as DispatchInput);
       else if (body.case === "cancel") this.#runner.cancel(body.value.requestId);
       else if (body.case === "goAway") this.#emit("goaway", body.value.reason);

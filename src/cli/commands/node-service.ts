@@ -65,12 +65,21 @@ export function registerNodeServiceCommands(node: Command): void {
       .option("--name <name>", "this node's name as operators see it")
       .option("--mediation <mode>", "desktop capabilities with no terminal to ask on: allow or deny", "deny")
       .option("--concurrency <n>", "capabilities run at once", "4")
+      .option("--transport <kind>", "what carries the session: grpc or quic", "grpc")
+      .option("--quic-port <port>", "the gateway's QUIC port when it differs from the node port's")
       .option("--capability-module <file...>", "ES module(s) exporting more capabilities")
       .option("--start", "start it in the background right away"),
   ).action(
     async (
       flags: PairFlags &
-        Common & { mediation: string; concurrency: string; capabilityModule?: string[]; start?: boolean },
+        Common & {
+          mediation: string;
+          concurrency: string;
+          transport: string;
+          quicPort?: string;
+          capabilityModule?: string[];
+          start?: boolean;
+        },
     ) => {
       const root = resolveStateRoot(flags.stateRoot);
       const paths = nodePaths(root);
@@ -79,6 +88,11 @@ export function registerNodeServiceCommands(node: Command): void {
           "invalid_input",
           "--mediation is allow or deny for a background node (no terminal to ask on)",
         );
+      if (flags.transport !== "grpc" && flags.transport !== "quic")
+        throw new CommonError("invalid_input", "--transport is grpc or quic");
+      const quicPort = flags.quicPort === undefined ? undefined : Number(flags.quicPort);
+      if (quicPort !== undefined && (!Number.isInteger(quicPort) || quicPort < 1 || quicPort > 65535))
+        throw new CommonError("invalid_input", "--quic-port is 1 to 65535");
       const modules = (flags.capabilityModule ?? []).map((m) => resolve(m));
       await loadCapabilityModules(modules, BUILT_IN_CAPABILITIES);
       let paired = await readPairedNode(root);
@@ -100,6 +114,8 @@ export function registerNodeServiceCommands(node: Command): void {
         mediation: flags.mediation,
         concurrency: Number(flags.concurrency),
         capability_modules: modules,
+        transport: flags.transport,
+        ...(quicPort === undefined ? {} : { quic_port: quicPort }),
       });
       const result: Record<string, unknown> = {
         installed: true,

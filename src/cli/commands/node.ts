@@ -19,6 +19,8 @@ export interface NodeRunFlags extends PairFlags {
   concurrency?: string;
   capabilityModule?: string[];
   logFile?: string;
+  transport?: string;
+  quicPort?: string;
 }
 
 /** Local consent for mediated capabilities: ask on the terminal, or apply allow/deny without asking. */
@@ -45,13 +47,25 @@ function resolveRunOptions(flags: NodeRunFlags, stateRoot: string) {
   const concurrency = Number(flags.concurrency ?? saved?.concurrency ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     throw new CommonError("invalid_input", "--concurrency is 1 to 64");
-  return { mediation, concurrency, modules: flags.capabilityModule ?? saved?.capability_modules ?? [] };
+  const transport = flags.transport ?? saved?.transport ?? "grpc";
+  if (transport !== "grpc" && transport !== "quic")
+    throw new CommonError("invalid_input", "--transport is grpc or quic");
+  const quicPort = flags.quicPort === undefined ? saved?.quic_port : Number(flags.quicPort);
+  if (quicPort !== undefined && (!Number.isInteger(quicPort) || quicPort < 1 || quicPort > 65535))
+    throw new CommonError("invalid_input", "--quic-port is 1 to 65535");
+  return {
+    mediation,
+    concurrency,
+    transport,
+    quicPort,
+    modules: flags.capabilityModule ?? saved?.capability_modules ?? [],
+  } as const;
 }
 
 async function runNode(flags: NodeRunFlags): Promise<void> {
   const stateRoot = resolveStateRoot(flags.stateRoot);
   const paths = nodePaths(stateRoot);
-  const { mediation, concurrency, modules } = resolveRunOptions(flags, stateRoot);
+  const { mediation, concurrency, modules, transport, quicPort } = resolveRunOptions(flags, stateRoot);
   // Loaded before pairing, so a broken module fails before anything is asked of the gateway.
   const capabilities = await loadCapabilityModules(modules, BUILT_IN_CAPABILITIES);
   const store = await openFilesystemSecretStore(paths.secrets);
@@ -93,6 +107,8 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
       capabilities,
       consent: consentFor(mediation),
       concurrency,
+      transport,
+      ...(quicPort === undefined ? {} : { quicPort }),
       onEvent: (event) => {
         const line = JSON.stringify({
           time: new Date().toISOString(),
@@ -141,6 +157,8 @@ export function registerNodeCommands(program: Command): void {
       "desktop capabilities: prompt, allow or deny (default: as installed, else prompt on a terminal, else deny)",
     )
     .option("--concurrency <n>", "capabilities run at once (default 4)")
+    .option("--transport <kind>", "what carries the session: grpc or quic (pairing and renewal use gRPC)")
+    .option("--quic-port <port>", "the gateway's QUIC port when it differs from the node port's")
     .option(
       "--capability-module <file...>",
       "ES module(s) exporting more capabilities: export const capabilities = [{ name, description, run(input, ctx) }]",
