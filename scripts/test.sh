@@ -12,6 +12,8 @@ command -v dbus-run-session >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
 /usr/bin/python3 -c "import grpc" >/dev/null 2>&1 || need+=(python3-grpcio)
+# Debian's ngtcp2 client: a QUIC peer we did not write, for the handshake-coalesced-streams regression test
+command -v gtlsclient >/dev/null 2>&1 || need+=(ngtcp2-client)
 if ((${#need[@]})); then
   echo "test.sh: installing system packages: ${need[*]}"
   sudo=""
