@@ -108,6 +108,8 @@ export const limits = {
   quicMaxConnections: 256,
   /** How long a client waits for the first answer on a QUIC stream (health, session accept). */
   quicRequestTimeoutMs: 10_000,
+  /** A node host waits this long for the gateway's Config after its Hello (the session accepted). */
+  sessionAcceptTimeoutMs: 10_000,
   /** Room a session message needs around its capability payload (ids, names, protobuf tags). */
   sessionEnvelopeBytes: 16 * 1024,
   /** Gateway events kept per node so a reconnecting session can resume after the last one it saw. */

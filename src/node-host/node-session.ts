@@ -61,6 +61,8 @@ interface Connection {
   quic: QuicNodeClient | undefined;
   rpc: ServiceClient<typeof NodeService.method>;
   stream: ControlStream;
+  /** The stream's messages, read once: the first (Config) by #open, the rest by #pump. */
+  messages: AsyncIterator<GatewayMessage>;
   heartbeat: NodeJS.Timeout;
   renewHintMs: number;
 }
@@ -253,12 +255,31 @@ export class NodeSession {
           value: { deviceId: this.#options.deviceId, epoch: this.#epoch, resumeFrom: BigInt(this.#lastSeq) },
         },
       });
+      // Connected means the gateway has attached the session (its Config came back), not merely that
+      // Hello was written: a call pushed before that would find the node offline.
+      const messages = stream[Symbol.asyncIterator]();
+      let timer: NodeJS.Timeout | undefined;
+      const first = await Promise.race([
+        messages.next(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`the gateway did not accept the session in ${limits.sessionAcceptTimeoutMs} ms`),
+              ),
+            limits.sessionAcceptTimeoutMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (first.done || first.value.body.case !== "config")
+        throw new Error("the gateway did not accept the session (no Config after Hello)");
+      this.#onConfig(first.value.body.value);
       const heartbeat = setInterval(() => {
         stream
           .send({ body: { case: "heartbeat", value: { sentAtUnixMs: BigInt(this.#clock.now()) } } })
           .catch(() => undefined);
       }, registered.heartbeatIntervalMs || limits.heartbeatIntervalMs);
-      return { client, quic, rpc, stream, heartbeat, renewHintMs: Number(registered.renewAfterMs) };
+      return { client, quic, rpc, stream, messages, heartbeat, renewHintMs: Number(registered.renewAfterMs) };
     } catch (err) {
       quic?.close();
       client.close();
@@ -278,14 +299,13 @@ export class NodeSession {
   }
 
   async #pump(conn: Connection): Promise<void> {
-    for await (const message of conn.stream) {
+    for (;;) {
+      const next = await conn.messages.next();
+      if (next.done) break;
+      const message = next.value;
       const body = message.body;
       if (body.case === "config") {
-        // A new epoch (the gateway restarted): its sequence starts again.
-        if (body.value.epoch !== this.#epoch) {
-          this.#epoch = body.value.epoch;
-          this.#lastSeq = 0;
-        } else if (!body.value.resumed) this.#emit("resume_gap", "some gateway events were not kept");
+        this.#onConfig(body.value);
         continue;
       }
       if (message.seq !== 0n) {
@@ -301,6 +321,14 @@ export class NodeSession {
         this.renewNow(body.value.reason || "gateway asked").catch(() => undefined);
     }
     await conn.stream.done;
+  }
+
+  #onConfig(config: { epoch: string; resumed: boolean }): void {
+    // A new epoch (the gateway restarted): its sequence starts again.
+    if (config.epoch !== this.#epoch) {
+      this.#epoch = config.epoch;
+      this.#lastSeq = 0;
+    } else if (!config.resumed) this.#emit("resume_gap", "some gateway events were not kept");
   }
 
   #send(message: NodeMessage): Promise<void> {
