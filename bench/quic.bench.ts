@@ -1,12 +1,11 @@
-import { randomFillSync } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { QUICClient } from "@matrixai/quic";
 import { QuicRequestSchema } from "../src/gen/palyra/v1/quic_pb.js";
-import { QuicNodeClient } from "../src/transport/quic/client.js";
+import { openQuicConnection, QuicNodeClient } from "../src/transport/quic/client.js";
 import { encodeFrame, FrameDecoder } from "../src/transport/quic/framing.js";
-import { ALPN, loadQuicLibrary, PROTOCOL_VERSION } from "../src/transport/quic/quic-library.js";
+import { PROTOCOL_VERSION } from "../src/transport/quic/quic-library.js";
 import { QuicGatewayServer } from "../src/transport/quic/server.js";
 import { ConnectionRegistry } from "../src/transport/tls/connection-registry.js";
 import { latencyOf, latencyRows, ratioRow } from "./figures.js";
@@ -95,33 +94,13 @@ async function timeHandshakes(once: () => Promise<void>): Promise<{ perSec: numb
 
 // --- QUIC ---
 
-async function quicClient(port: number, device: Device, caPem: string): Promise<QUICClient> {
-  const { quic, logger } = await loadQuicLibrary();
-  return quic.QUICClient.createQUICClient(
-    {
-      host: "127.0.0.1",
-      port,
-      serverName: "localhost",
-      logger,
-      crypto: {
-        ops: {
-          randomBytes: async (data: ArrayBuffer) => {
-            randomFillSync(new Uint8Array(data));
-          },
-        },
-      },
-      config: {
-        ca: caPem,
-        cert: device.certPem,
-        key: device.keyPem,
-        verifyPeer: true,
-        applicationProtos: [ALPN],
-        enableEarlyData: false,
-        maxIdleTimeout: 30_000,
-      },
-    },
-    { timer: 10_000 },
-  );
+function quicClient(port: number, device: Device, caPem: string): Promise<QUICClient> {
+  return openQuicConnection({
+    host: "127.0.0.1",
+    port,
+    pinnedCa: caPem,
+    clientIdentity: { certChainPem: device.certPem, keyPem: device.keyPem },
+  });
 }
 
 async function quicRoundTrips(port: number, device: Device, caPem: string): Promise<number[]> {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { randomFillSync } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,10 +13,9 @@ import { QuicRequestSchema, QuicResponseSchema } from "../src/gen/palyra/v1/quic
 import { CertificateAuthority } from "../src/identity/ca.js";
 import type { DeviceCredentials } from "../src/pairing/device-store.js";
 import { NodePortClient } from "../src/transport/grpc/client.js";
-import { QuicNodeClient } from "../src/transport/quic/client.js";
+import { openQuicConnection, QuicNodeClient } from "../src/transport/quic/client.js";
 import { QuicTransportError } from "../src/transport/quic/errors.js";
 import { encodeFrame, FrameDecoder } from "../src/transport/quic/framing.js";
-import { ALPN, loadQuicLibrary } from "../src/transport/quic/quic-library.js";
 import { type DaemonProcess, runCli, spawnCli, startDaemon } from "./helpers/cli.js";
 import { mintCode, pairNodeViaCli, waitForOutput } from "./helpers/devices.js";
 import { issueLeaf, within } from "./helpers/pki.js";
@@ -64,32 +62,12 @@ const isCode = (code: string) => (err: unknown) => err instanceof QuicTransportE
 
 /** One raw request stream: the bytes we choose, and the first answer frame decoded. */
 async function rawRequest(creds: DeviceCredentials, bytes: Uint8Array) {
-  const { quic, logger } = await loadQuicLibrary();
-  const client = await quic.QUICClient.createQUICClient(
-    {
-      host: quicHost,
-      port: quicPort,
-      serverName: "palyra-gateway",
-      logger,
-      crypto: {
-        ops: {
-          randomBytes: async (data: ArrayBuffer) => {
-            randomFillSync(new Uint8Array(data));
-          },
-        },
-      },
-      config: {
-        ca: caPem,
-        cert: creds.clientCertPem,
-        key: creds.clientKeyPem,
-        verifyPeer: true,
-        applicationProtos: [ALPN],
-        enableEarlyData: false,
-        maxIdleTimeout: 10_000,
-      },
-    },
-    { timer: 10_000 },
-  );
+  const client = await openQuicConnection({
+    host: quicHost,
+    port: quicPort,
+    pinnedCa: caPem,
+    clientIdentity: identityOf(creds),
+  });
   try {
     const stream = client.connection.newStream("bidi");
     const writer = stream.writable.getWriter();

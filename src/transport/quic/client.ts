@@ -68,42 +68,8 @@ export class QuicNodeClient {
   }
 
   static async connect(options: QuicClientOptions): Promise<QuicNodeClient> {
-    const { quic, logger } = await loadQuicLibrary();
-    const serverName = options.serverName ?? (isIP(options.host) ? GATEWAY_DNS_NAME : options.host);
-    let client: QUICClient;
-    try {
-      client = await quic.QUICClient.createQUICClient(
-        {
-          host: options.host,
-          port: options.port,
-          serverName,
-          logger,
-          crypto: {
-            ops: {
-              randomBytes: async (data: ArrayBuffer) => {
-                randomFillSync(new Uint8Array(data));
-              },
-            },
-          },
-          config: {
-            ca: options.pinnedCa,
-            ...(options.clientIdentity
-              ? { cert: options.clientIdentity.certChainPem, key: options.clientIdentity.keyPem }
-              : {}),
-            verifyPeer: true,
-            applicationProtos: [ALPN],
-            enableEarlyData: false,
-            maxIdleTimeout: limits.quicIdleTimeoutMs,
-            keepAliveIntervalTime: limits.quicKeepAliveMs,
-            initialMaxStreamsBidi: 0,
-            initialMaxStreamsUni: 0,
-          },
-        },
-        { timer: options.timeoutMs ?? limits.quicHandshakeTimeoutMs },
-      );
-    } catch (err) {
-      throw describeLibraryError(err, `${options.host}:${options.port}`);
-    }
+    const { quic } = await loadQuicLibrary();
+    const client = await openQuicConnection(options);
     let resolveClosed!: (error: QuicTransportError | undefined) => void;
     const closed = new Promise<QuicTransportError | undefined>((resolve) => {
       resolveClosed = resolve;
@@ -253,6 +219,48 @@ export class QuicNodeClient {
   #describe(err: unknown): QuicTransportError {
     if (err instanceof QuicTransportError) return err;
     return this.#closeError ?? describeLibraryError(err, "gateway");
+  }
+}
+
+/**
+ * The library's client with our settings (pinned CA, ALPN, no early data, idle and keep-alive limits,
+ * a handshake timeout always set), for raw streams; QuicNodeClient speaks our protocol over it.
+ */
+export async function openQuicConnection(options: QuicClientOptions): Promise<QUICClient> {
+  const { quic, logger } = await loadQuicLibrary();
+  const serverName = options.serverName ?? (isIP(options.host) ? GATEWAY_DNS_NAME : options.host);
+  try {
+    return await quic.QUICClient.createQUICClient(
+      {
+        host: options.host,
+        port: options.port,
+        serverName,
+        logger,
+        crypto: {
+          ops: {
+            randomBytes: async (data: ArrayBuffer) => {
+              randomFillSync(new Uint8Array(data));
+            },
+          },
+        },
+        config: {
+          ca: options.pinnedCa,
+          ...(options.clientIdentity
+            ? { cert: options.clientIdentity.certChainPem, key: options.clientIdentity.keyPem }
+            : {}),
+          verifyPeer: true,
+          applicationProtos: [ALPN],
+          enableEarlyData: false,
+          maxIdleTimeout: limits.quicIdleTimeoutMs,
+          keepAliveIntervalTime: limits.quicKeepAliveMs,
+          initialMaxStreamsBidi: 0,
+          initialMaxStreamsUni: 0,
+        },
+      },
+      { timer: options.timeoutMs ?? limits.quicHandshakeTimeoutMs },
+    );
+  } catch (err) {
+    throw describeLibraryError(err, `${options.host}:${options.port}`);
   }
 }
 
