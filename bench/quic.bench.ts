@@ -4,7 +4,8 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { QUICClient } from "@matrixai/quic";
 import { QuicRequestSchema } from "../src/gen/palyra/v1/quic_pb.js";
 import { openQuicConnection, QuicNodeClient } from "../src/transport/quic/client.js";
-import { encodeFrame, FrameDecoder } from "../src/transport/quic/framing.js";
+import { encodeFrame, FrameDecoder, readFrames } from "../src/transport/quic/framing.js";
+import { encodeMessage } from "../src/transport/quic/messages.js";
 import { PROTOCOL_VERSION } from "../src/transport/quic/quic-library.js";
 import { QuicGatewayServer } from "../src/transport/quic/server.js";
 import { ConnectionRegistry } from "../src/transport/tls/connection-registry.js";
@@ -108,19 +109,15 @@ async function quicRoundTrips(port: number, device: Device, caPem: string): Prom
   try {
     const stream = client.connection.newStream("bidi");
     const writer = stream.writable.getWriter();
-    const reader = stream.readable.getReader();
-    const decoder = new FrameDecoder();
-    const pending: Uint8Array[] = [];
+    const frames = readFrames(stream.readable);
     const nextFrame = async () => {
-      while (pending.length === 0) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("the echo stream ended");
-        pending.push(...decoder.push(value));
-      }
-      return pending.shift()!;
+      const next = await frames.next();
+      if (next.done) throw new Error("the echo stream ended");
+      return next.value;
     };
-    const request = create(QuicRequestSchema, { protocolVersion: PROTOCOL_VERSION, method: "bench.echo" });
-    await writer.write(encodeFrame(toBinary(QuicRequestSchema, request)));
+    await writer.write(
+      encodeMessage(QuicRequestSchema, { protocolVersion: PROTOCOL_VERSION, method: "bench.echo" }),
+    );
     await nextFrame(); // the QuicResponse
     const frame = encodeFrame(PAYLOAD);
     const samples: number[] = [];

@@ -15,7 +15,7 @@ import type { DeviceCredentials } from "../src/pairing/device-store.js";
 import { NodePortClient } from "../src/transport/grpc/client.js";
 import { openQuicConnection, QuicNodeClient } from "../src/transport/quic/client.js";
 import { QuicTransportError } from "../src/transport/quic/errors.js";
-import { encodeFrame, FrameDecoder } from "../src/transport/quic/framing.js";
+import { encodeFrame, readFrames } from "../src/transport/quic/framing.js";
 import { type DaemonProcess, runCli, spawnCli, startDaemon } from "./helpers/cli.js";
 import { mintCode, pairNodeViaCli, waitForOutput } from "./helpers/devices.js";
 import { issueLeaf, within } from "./helpers/pki.js";
@@ -72,14 +72,9 @@ async function rawRequest(creds: DeviceCredentials, bytes: Uint8Array) {
     const stream = client.connection.newStream("bidi");
     const writer = stream.writable.getWriter();
     await writer.write(bytes);
-    const decoder = new FrameDecoder();
-    const reader = stream.readable.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the stream ended without an answer");
-      const [frame] = decoder.push(value);
-      if (frame) return fromBinary(QuicResponseSchema, frame);
-    }
+    const first = await readFrames(stream.readable).next();
+    if (first.done) throw new Error("the stream ended without an answer");
+    return fromBinary(QuicResponseSchema, first.value);
   } finally {
     await client.destroy({ force: true }).catch(() => undefined);
   }

@@ -6,6 +6,7 @@ import { splitHostPort } from "../common/host-port.js";
 import { limits } from "../common/limits.js";
 import { type Random, systemRandom } from "../common/random.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
+import { withTimeout } from "../common/timeout.js";
 import { VERSION } from "../common/version.js";
 import { type GatewayMessage, type NodeMessageSchema, NodeService } from "../gen/palyra/v1/node_pb.js";
 import { renewalDelayMs } from "../identity/rotation.js";
@@ -258,19 +259,11 @@ export class NodeSession {
       // Connected means the gateway has attached the session (its Config came back), not merely that
       // Hello was written: a call pushed before that would find the node offline.
       const messages = stream[Symbol.asyncIterator]();
-      let timer: NodeJS.Timeout | undefined;
-      const first = await Promise.race([
+      const first = await withTimeout(
         messages.next(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new Error(`the gateway did not accept the session in ${limits.sessionAcceptTimeoutMs} ms`),
-              ),
-            limits.sessionAcceptTimeoutMs,
-          );
-        }),
-      ]).finally(() => clearTimeout(timer));
+        limits.sessionAcceptTimeoutMs,
+        () => new Error(`the gateway did not accept the session in ${limits.sessionAcceptTimeoutMs} ms`),
+      );
       if (first.done || first.value.body.case !== "config")
         throw new Error("the gateway did not accept the session (no Config after Hello)");
       this.#onConfig(first.value.body.value);

@@ -146,13 +146,13 @@ export class NodeRuntime {
     const outbox = this.#outboxes.get(deviceId);
     let resumed = false;
     let replay: AttachedSession["replay"] = [];
-    if (resume && resume.epoch === this.#epoch && outbox && resume.resumeFrom <= outbox.lastSeq) {
-      const first = outbox.events[0]?.seq ?? outbox.lastSeq + 1;
-      resumed = resume.resumeFrom >= first - 1;
-      replay = outbox.events
-        .filter((e) => e.seq > resume.resumeFrom)
-        .map(({ seq, command }) => ({ seq, command }));
-    } else if (resume && resume.epoch === this.#epoch && !outbox && resume.resumeFrom === 0) resumed = true;
+    const lastSeq = outbox?.lastSeq ?? 0;
+    if (resume && resume.epoch === this.#epoch && resume.resumeFrom <= lastSeq) {
+      const events = outbox?.events ?? [];
+      // Resumed when nothing after the node's point was dropped from the bounded buffer.
+      resumed = resume.resumeFrom >= (events[0]?.seq ?? lastSeq + 1) - 1;
+      replay = events.filter((e) => e.seq > resume.resumeFrom).map(({ seq, command }) => ({ seq, command }));
+    }
     return {
       epoch: this.#epoch,
       resumed,

@@ -1,15 +1,9 @@
 import { randomFillSync } from "node:crypto";
 import { isIP } from "node:net";
-import {
-  create,
-  type DescMessage,
-  fromBinary,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { QUICClient, QUICStream } from "@matrixai/quic";
 import { limits } from "../../common/limits.js";
+import { withTimeout } from "../../common/timeout.js";
 import { type GatewayMessage, GatewayMessageSchema, NodeMessageSchema } from "../../gen/palyra/v1/node_pb.js";
 import {
   type HealthResponse,
@@ -20,7 +14,8 @@ import {
 } from "../../gen/palyra/v1/quic_pb.js";
 import { GATEWAY_DNS_NAME } from "../../identity/certificate-profiles.js";
 import { isQuicErrorCode, QuicTransportError } from "./errors.js";
-import { encodeFrame, readFrames } from "./framing.js";
+import { readFrames } from "./framing.js";
+import { decodeMessage, encodeMessage } from "./messages.js";
 import { ALPN, loadQuicLibrary, PROTOCOL_VERSION, QuicCloseCode } from "./quic-library.js";
 
 export interface QuicClientOptions {
@@ -116,7 +111,7 @@ export class QuicNodeClient {
       for (;;) {
         const next = await frames.next();
         if (next.done) return;
-        yield decode(GatewayMessageSchema, next.value);
+        yield decodeMessage(GatewayMessageSchema, next.value, "the gateway");
       }
     };
     let ended = false;
@@ -127,8 +122,7 @@ export class QuicNodeClient {
     });
     done.catch(() => undefined);
     return {
-      send: (message) =>
-        writer.write(encodeFrame(toBinary(NodeMessageSchema, create(NodeMessageSchema, message)))),
+      send: (message) => writer.write(encodeMessage(NodeMessageSchema, message)),
       end: () => {
         if (ended) return;
         ended = true;
@@ -180,29 +174,20 @@ export class QuicNodeClient {
     const stream = this.#client.connection.newStream("bidi");
     const writer = stream.writable.getWriter();
     const frames = readFrames(stream.readable);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const message = create(RequestSchema, request);
-      message.protocolVersion = PROTOCOL_VERSION;
-      await writer.write(encodeFrame(toBinary(RequestSchema, message)));
-      const first = await Promise.race([
+      await writer.write(encodeMessage(RequestSchema, { ...request, protocolVersion: PROTOCOL_VERSION }));
+      const first = await withTimeout(
         frames.next(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new QuicTransportError(
-                  "timeout",
-                  `no answer to ${request.method} in ${limits.quicRequestTimeoutMs} ms`,
-                ),
-              ),
-            limits.quicRequestTimeoutMs,
-          );
-        }),
-      ]);
+        limits.quicRequestTimeoutMs,
+        () =>
+          new QuicTransportError(
+            "timeout",
+            `no answer to ${request.method} in ${limits.quicRequestTimeoutMs} ms`,
+          ),
+      );
       if (first.done)
         throw new QuicTransportError("unavailable", `the gateway ended ${request.method} without an answer`);
-      const response = decode(QuicResponseSchema, first.value);
+      const response = decodeMessage(QuicResponseSchema, first.value, "the gateway");
       if (response.error) {
         const code = isQuicErrorCode(response.error.code) ? response.error.code : "internal";
         throw new QuicTransportError(code, `gateway: ${response.error.message.slice(0, 512)}`);
@@ -211,8 +196,6 @@ export class QuicNodeClient {
     } catch (err) {
       stream.cancel(err);
       throw this.#describe(err);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -261,16 +244,6 @@ export async function openQuicConnection(options: QuicClientOptions): Promise<QU
     );
   } catch (err) {
     throw describeLibraryError(err, `${options.host}:${options.port}`);
-  }
-}
-
-function decode<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
-  try {
-    return fromBinary(schema, bytes);
-  } catch (err) {
-    throw new QuicTransportError("bad_request", `the gateway sent an invalid ${schema.typeName}`, {
-      cause: err,
-    });
   }
 }
 

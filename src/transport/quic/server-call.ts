@@ -1,22 +1,15 @@
-import {
-  create,
-  type DescMessage,
-  fromBinary,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { QUICStream } from "@matrixai/quic";
 import {
   type QuicRequest,
   QuicRequestSchema,
-  QuicResponseSchema,
   type QuicResponseSchema as ResponseSchema,
 } from "../../gen/palyra/v1/quic_pb.js";
 import type { ConnectionPeer } from "../tls/peer-identity.js";
 import type { AuthorizePeer } from "../tls/tls-server.js";
 import { QuicTransportError } from "./errors.js";
-import { encodeFrame, readFrames } from "./framing.js";
+import { readFrames } from "./framing.js";
+import { decodeMessage, encodeMessage, encodeResponse } from "./messages.js";
 import { PROTOCOL_VERSION } from "./quic-library.js";
 
 type ResponseInit = MessageInitShape<typeof ResponseSchema>;
@@ -55,13 +48,11 @@ export class QuicCall {
 
   respond(response: ResponseInit): Promise<void> {
     this.#responded = true;
-    const message = create(QuicResponseSchema, response);
-    message.protocolVersion = PROTOCOL_VERSION;
-    return this.#write(toBinary(QuicResponseSchema, message));
+    return this.#writer.write(encodeResponse(response));
   }
 
   send<D extends DescMessage>(schema: D, message: MessageInitShape<D>): Promise<void> {
-    return this.#write(toBinary(schema, create(schema, message)));
+    return this.#writer.write(encodeMessage(schema, message));
   }
 
   /** The client's frames after the request, decoded; ends when the client half-closes. */
@@ -69,20 +60,8 @@ export class QuicCall {
     for (;;) {
       const next = await this.#frames.next();
       if (next.done) return;
-      yield decode(schema, next.value);
+      yield decodeMessage(schema, next.value, "the client");
     }
-  }
-
-  #write(payload: Uint8Array): Promise<void> {
-    return this.#writer.write(encodeFrame(payload));
-  }
-}
-
-function decode<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
-  try {
-    return fromBinary(schema, bytes);
-  } catch (err) {
-    throw new QuicTransportError("bad_request", `a frame is not a valid ${schema.typeName}`, { cause: err });
   }
 }
 
@@ -105,7 +84,7 @@ export async function serveStream(
   try {
     const first = await frames.next();
     if (first.done) throw new QuicTransportError("bad_request", "the stream ended before its request");
-    const request = decode(QuicRequestSchema, first.value);
+    const request = decodeMessage(QuicRequestSchema, first.value, "the client");
     method = request.method.slice(0, 64);
     if (request.protocolVersion !== PROTOCOL_VERSION)
       throw new QuicTransportError(
@@ -131,17 +110,7 @@ export async function serveStream(
     try {
       if (call?.responded) await writer.abort(error);
       else {
-        await writer.write(
-          encodeFrame(
-            toBinary(
-              QuicResponseSchema,
-              create(QuicResponseSchema, {
-                protocolVersion: PROTOCOL_VERSION,
-                error: { code: error.code, message: error.message },
-              }),
-            ),
-          ),
-        );
+        await writer.write(encodeResponse({ error: { code: error.code, message: error.message } }));
         await writer.close();
       }
     } catch {

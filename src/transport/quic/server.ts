@@ -7,7 +7,6 @@ import { verifyIssuedBy } from "../../identity/verify-chain.js";
 import type { ConnectionRegistry, RegistrableSocket } from "../tls/connection-registry.js";
 import { type ConnectionPeer, normalizeAddress } from "../tls/peer-identity.js";
 import type { AuthorizePeer, ServerIdentitySource, TlsIdentity } from "../tls/tls-server.js";
-import { QuicTransportError } from "./errors.js";
 import {
   ALPN,
   loadQuicLibrary,
@@ -261,5 +260,3 @@ export class QuicGatewayServer {
     );
   }
 }
-
-export { type QuicCall, QuicTransportError };
