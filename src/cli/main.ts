@@ -8,11 +8,12 @@ import { registerNodeCommands } from "./commands/node.js";
 import { registerNodesCommands } from "./commands/nodes.js";
 import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
+import { registerSecretsCommands } from "./commands/secrets.js";
 import { ExitCode, reportError } from "./output.js";
 
 export function buildProgram(): Command {
   const program = new Command("palyra")
-    .description("Palyra gateway: private CA, device pairing, mTLS node fabric")
+    .description("Palyra gateway: private CA, device pairing, mTLS node fabric, scoped vault")
     .version(VERSION, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDevicesCommands(program);
   registerNodesCommands(program);
   registerNodeCommands(program);
+  registerSecretsCommands(program);
   return program;
 }
 

@@ -56,6 +56,25 @@ export const limits = {
    *  younger one may belong to a live writer in another process). */
   secretStoreStaleTempMs: 10 * MINUTE,
 
+  // --- vault (DESIGN section 8) ---
+  /** Largest secret value. */
+  vaultMaxValueBytes: 64 * 1024,
+  /** Auto-selection's probe of the OS store: over this, it counts as unavailable and the file backend is
+   *  used, so a missing Secret Service costs well under a second. */
+  vaultProbeTimeoutMs: 900,
+  /** One Secret Service call (a desktop keyring may be waiting on an unlock prompt). */
+  vaultKeyringTimeoutMs: 5_000,
+  /** One `security` or `powershell.exe` run (PowerShell alone can take seconds to start). */
+  vaultCommandTimeoutMs: 30_000,
+  /** How long a vault writer waits for another process's write lock. */
+  vaultBusyTimeoutMs: 5_000,
+  /** A blob whose write started this long ago and never committed is given up and deleted. Far longer
+   *  than any single backend call, so a live writer is never robbed of its blob. */
+  vaultPendingGraceMs: 10 * MINUTE,
+  /** Reveals through the admin API, per caller, per window. */
+  vaultRevealsPerWindow: 30,
+  vaultRevealWindowMs: MINUTE,
+
   // --- pairing (DESIGN section 5) ---
   pairingCodeDefaultTtlMs: 10 * MINUTE,
   pairingCodeMinTtlMs: MINUTE,
@@ -187,6 +206,11 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("the resume buffer must hold a Dispatch and a Cancel for every request a node may have in flight");
   if (l.sessionResumeBytes < 2 * (l.invokeMaxPayloadBytes + l.sessionEnvelopeBytes))
     fail("the resume buffer must hold at least two dispatches of the largest payload");
+  if (l.vaultPendingGraceMs < 4 * Math.max(l.vaultCommandTimeoutMs, l.vaultKeyringTimeoutMs))
+    fail("a pending vault write must outlive several backend calls before it is given up");
+  if (l.vaultProbeTimeoutMs >= 1_000) fail("falling back from an unusable OS store must take under a second");
+  if (l.vaultMaxValueBytes + 1024 > l.maxSecretValueBytes)
+    fail("a sealed vault value must fit the secret-store value limit");
   if (l.maxRpcMessageBytes < 4 * (l.maxCsrBytes + l.maxCertificateBytes))
     fail("an RPC message must hold a CSR and certificates with room to spare");
 }

@@ -7,6 +7,7 @@ import { defineErrorFamily, ExitCode } from "../common/errors.js";
  *   (wrong length or prefix, off the curve, the identity), or a computed point that is the identity.
  * - `invalid_scalar`: a stored scalar that is not 32 bytes or not below the group order.
  * - `confirmation_failed`: a SPAKE2+ key confirmation MAC did not match.
+ * - `kdf_failed`: recorded scrypt parameters that scrypt refuses (corrupt or hostile metadata).
  */
 export class CryptoError extends defineErrorFamily("crypto", {
   envelope_malformed: ExitCode.precondition,
@@ -15,4 +16,5 @@ export class CryptoError extends defineErrorFamily("crypto", {
   invalid_point: ExitCode.authentication,
   invalid_scalar: ExitCode.precondition,
   confirmation_failed: ExitCode.authentication,
+  kdf_failed: ExitCode.precondition,
 }) {}

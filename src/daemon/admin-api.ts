@@ -7,6 +7,7 @@ import type { DeviceRegistry } from "../identity/device-registry.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
+import { handleSecretsApi, type SecretsApiDeps } from "./admin-secrets.js";
 import { bearerMatches } from "./admin-token.js";
 import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
@@ -43,11 +44,22 @@ export interface AdminApiDeps {
   connections: { count(deviceId: string): number; close(deviceId: string, reason: string): number };
   /** host:port that devices dial, put into QR codes. */
   nodeAddress: () => string;
+  secrets: SecretsApiDeps;
 }
 
 /** HTTP status for a domain error: the same mapping for every route. */
 export function httpStatusOf(err: PalyraError): number {
   switch (err.code) {
+    case "scope_denied":
+      return 403;
+    case "backend_unavailable":
+    case "backend_mismatch":
+    case "vault_locked":
+    case "busy":
+      return 503;
+    case "blob_corrupt":
+    case "wrong_vault_key":
+      return 500;
     case "invalid_input":
     case "csr_invalid":
     case "payload_too_large":
@@ -87,6 +99,11 @@ export async function handleAdminApi(
   }
   try {
     const path = url.pathname;
+    if (
+      (path === "/v1/vault" || path.startsWith("/v1/secrets")) &&
+      (await handleSecretsApi(req, res, url, deps.secrets, "admin"))
+    )
+      return true;
     if (path === "/v1/pairing/codes" && req.method === "POST") {
       const body = mintBody.parse(await readJson(req));
       const minted = deps.codes.mint({
@@ -209,12 +226,12 @@ export async function handleAdminApi(
   return true;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
+    if (size > maxBytes)
       throw new z.ZodError([{ code: "custom", path: [], message: "body too large", input: undefined }]);
     chunks.push(chunk as Buffer);
   }

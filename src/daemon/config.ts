@@ -4,6 +4,7 @@ import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { readFileLimited } from "../common/atomic-file.js";
 import { limits } from "../common/limits.js";
+import { assertScopePattern } from "../vault/entitlements.js";
 import { DaemonError } from "./errors.js";
 
 /**
@@ -21,6 +22,14 @@ const port = z.coerce.number().int().min(0).max(65535);
 const bindHost = z.string().refine((v) => isIP(v) !== 0 || v === "localhost", "an IP address or localhost");
 
 const listener = z.object({ host: bindHost, port }).strict();
+const scopePattern = z.string().refine((v) => {
+  try {
+    assertScopePattern(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, "a vault scope or pattern: *, global, principal:*, channel:*, channel:<name>:*, skill:*, or one scope");
 /** QUIC on UDP (may share the node port's number: a different protocol). */
 const quicListener = z.object({ host: bindHost, port, enabled: z.boolean() }).strict();
 const fields = {
@@ -37,6 +46,8 @@ const fields = {
     .int()
     .min(limits.clientCertificateMinLifetimeMs / 60_000)
     .max(limits.clientCertificateMaxLifetimeMs / 60_000),
+  /** Vault scopes the admin API may read and change (deny by default; skill scopes are in-process). */
+  vault_api_scopes: z.array(scopePattern).max(64),
 };
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
@@ -56,6 +67,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   log_level: "info",
   allow_non_loopback: false,
   client_certificate_lifetime_minutes: limits.clientCertificateDefaultLifetimeMs / 60_000,
+  vault_api_scopes: ["global", "principal:*", "channel:*"],
 };
 
 type PartialConfig = {
@@ -91,6 +103,7 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
   PALYRA_LOG_LEVEL: (v) => ({ log_level: v as DaemonConfig["log_level"] }),
   PALYRA_ALLOW_NON_LOOPBACK: (v) => ({ allow_non_loopback: v === "1" || v === "true" }),
   PALYRA_CLIENT_CERTIFICATE_LIFETIME_MINUTES: (v) => ({ client_certificate_lifetime_minutes: Number(v) }),
+  PALYRA_VAULT_API_SCOPES: (v) => ({ vault_api_scopes: splitList(v) }),
 };
 
 function splitList(v: string): string[] {

@@ -7,4 +7,5 @@ export class DaemonError extends defineErrorFamily("daemon", {
   unsafe_bind: ExitCode.denied,
   not_running: ExitCode.unreachable,
   state_root: ExitCode.precondition,
+  rate_limited: ExitCode.denied,
 }) {}

@@ -2,7 +2,9 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ensurePrivateDirectory } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
+import { limits } from "../common/limits.js";
 import type { Random } from "../common/random.js";
+import { FixedWindowLimiter } from "../common/rate-limiter.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
@@ -18,6 +20,9 @@ import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
 import { registerPairingService } from "../transport/grpc/pairing-service.js";
 import { NodePortServer } from "../transport/grpc/server.js";
 import { QuicGatewayServer } from "../transport/quic/server.js";
+import { VaultError } from "../vault/errors.js";
+import { openVault } from "../vault/open-vault.js";
+import type { Vault } from "../vault/vault.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
@@ -60,6 +65,7 @@ export class Gateway {
   readonly adminUrl: string;
   readonly #store: GatewayStore;
   readonly #secrets: FilesystemSecretStore;
+  readonly #vault: Vault | undefined;
   readonly #serverCert: ServerCertificateManager;
   readonly #sweeper: ConnectionSweeper;
   readonly #admin: Server;
@@ -71,6 +77,7 @@ export class Gateway {
     ca: CertificateAuthority;
     store: GatewayStore;
     secrets: FilesystemSecretStore;
+    vault: Vault | undefined;
     devices: DeviceRegistry;
     pairing: PairingGatewayService;
     nodePort: NodePortServer;
@@ -87,6 +94,7 @@ export class Gateway {
     this.ca = parts.ca;
     this.#store = parts.store;
     this.#secrets = parts.secrets;
+    this.#vault = parts.vault;
     this.devices = parts.devices;
     this.pairing = parts.pairing;
     this.#nodePort = parts.nodePort;
@@ -115,7 +123,27 @@ export class Gateway {
 
     const secrets = await openFilesystemSecretStore(paths.secrets, { env: options.env ?? process.env });
     const store = openGatewayStore(paths.database, clock, random);
+    let vault: Vault | undefined;
     try {
+      // The gateway runs without its vault (the API answers 503 with the reason): a locked or missing
+      // keyring must not keep devices from connecting.
+      let vaultProblem = "";
+      try {
+        vault = await openVault(paths.vault, {
+          env: options.env ?? process.env,
+          onWarning: (message) => logger.warn(message),
+        });
+        const described = vault.describe();
+        if (described.weak) logger.warn({ backend: described.backend }, described.detail);
+        logger.info({ backend: described.backend, protection: described.protection }, "vault open");
+      } catch (err) {
+        vaultProblem = (err as Error).message;
+        logger.error({ err: vaultProblem }, "vault unavailable");
+      }
+      const vaultAccess = (): Vault => {
+        if (vault) return vault;
+        throw new VaultError("backend_unavailable", `the vault is unavailable: ${vaultProblem}`);
+      };
       const { ca, created } = await loadOrCreateCa(secrets, store.meta, clock, random, paths.caCertificate);
       logger.info(
         { ca_fingerprint: ca.fingerprint, created },
@@ -278,6 +306,15 @@ export class Gateway {
             count: (deviceId) => nodePort.connections.connectionCount(deviceId),
             close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
           },
+          secrets: {
+            vault: vaultAccess,
+            scopes: config.vault_api_scopes,
+            audit: (entry) => store.audit.appendSync(entry),
+            reveals: new FixedWindowLimiter(clock, {
+              limit: limits.vaultRevealsPerWindow,
+              windowMs: limits.vaultRevealWindowMs,
+            }),
+          },
         },
       );
       let address: AddressInfo;
@@ -318,6 +355,7 @@ export class Gateway {
         ca,
         store,
         secrets,
+        vault,
         devices,
         pairing,
         nodePort,
@@ -332,6 +370,7 @@ export class Gateway {
         infoPath: paths.daemonInfo,
       });
     } catch (err) {
+      vault?.close();
       store.close();
       secrets.close();
       throw err;
@@ -351,6 +390,7 @@ export class Gateway {
       this.#admin.closeAllConnections();
     });
     removeDaemonInfo(this.#infoPath);
+    this.#vault?.close();
     this.#store.close();
     this.#secrets.close();
     this.#state = "stopped";

@@ -16,6 +16,7 @@ export function statePaths(root: string) {
     config: join(root, "palyra.toml"),
     database: join(root, "palyra.db"),
     secrets: join(root, "secrets"),
+    vault: join(root, "vault"),
     caCertificate: join(root, "ca.pem"),
     daemonInfo: join(root, "daemon.json"),
     adminToken: join(root, "admin.token"),

@@ -1,10 +1,8 @@
-import { scrypt as scryptCallback } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { promisify } from "node:util";
 import { readFileLimited } from "../common/atomic-file.js";
-import { limits } from "../common/limits.js";
 import type { Random } from "../common/random.js";
+import { deriveKeyFromPassphrase, type ScryptParams } from "../crypto/passphrase-key.js";
 import { IdentityError } from "./errors.js";
 import { createFileExclusive } from "./secret-store-metadata.js";
 
@@ -12,44 +10,18 @@ import { createFileExclusive } from "./secret-store-metadata.js";
 
 export const KEK_BYTES = 32;
 
-export interface ScryptParams {
-  N: number;
-  r: number;
-  p: number;
-}
+export type { ScryptParams };
 
-const scryptAsync = promisify(scryptCallback) as (
-  password: Buffer,
-  salt: Buffer,
-  keylen: number,
-  options: ScryptParams & { maxmem: number },
-) => Promise<Buffer>;
-
-/** scrypt(passphrase, salt); the passphrase is NFC-normalised so the same text typed anywhere matches. */
+/** scrypt(passphrase, salt) as a key-encryption key; unusable recorded parameters mean a corrupt store. */
 export async function deriveKekFromPassphrase(
   passphrase: string,
   saltBase64url: string,
   params: ScryptParams,
 ): Promise<Buffer> {
-  const secret = Buffer.from(passphrase.normalize("NFC"), "utf8");
-  const { N, r, p } = params;
   try {
-    return await scryptAsync(secret, Buffer.from(saltBase64url, "base64url"), KEK_BYTES, {
-      N,
-      r,
-      p,
-      maxmem: limits.scryptMaxmem,
-    });
+    return await deriveKeyFromPassphrase(passphrase, saltBase64url, params);
   } catch (err) {
-    throw new IdentityError(
-      "secret_store_corrupt",
-      `scrypt parameters are unusable: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  } finally {
-    secret.fill(0);
+    throw new IdentityError("secret_store_corrupt", (err as Error).message, { cause: err });
   }
 }
 

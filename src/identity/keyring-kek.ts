@@ -1,51 +1,27 @@
 import { timingSafeEqual } from "node:crypto";
 import { limits } from "../common/limits.js";
+import {
+  withKeyringDeadline as bounded,
+  type KeyringEntry,
+  type KeyringFactory,
+  keyringBytes,
+  osKeyring,
+} from "../common/os-keyring.js";
 import { type Random, systemRandom } from "../common/random.js";
 
 /**
- * The OS keyring as a home for a store's key-encryption key. On Linux the Secret Service store is forced:
- * `@napi-rs/keyring`'s default silently falls back to kernel keyutils, which forgets everything at
- * logout. Every call is bounded in time (a desktop keyring may show a prompt and block) and any failure,
- * including a constructor throw, means "unavailable".
+ * The OS keyring (common/os-keyring.ts) as a home for a store's key-encryption key. Any failure,
+ * including a timeout, means "unavailable".
  */
 
-/** The subset of `@napi-rs/keyring`'s AsyncEntry we use; injectable for tests. */
-export interface KeyringEntry {
-  setSecret(secret: Uint8Array, signal?: AbortSignal): Promise<void>;
-  getSecret(signal?: AbortSignal): Promise<ArrayLike<number> | null>;
-  deleteCredential(signal?: AbortSignal): Promise<boolean>;
-}
-export type KeyringFactory = (service: string, account: string) => KeyringEntry | Promise<KeyringEntry>;
+export type { KeyringEntry, KeyringFactory };
 
 export const KEYRING_SERVICE = "palyra";
-
-/** The real OS keyring. Loaded lazily so a platform without the native binary only loses this mode. */
-export const osKeyring: KeyringFactory = async (service, account) => {
-  const { AsyncEntry } = await import("@napi-rs/keyring");
-  return new AsyncEntry(service, account, { linux: { store: "secret-service" } });
-};
 
 export interface KeyringAccess {
   keyring?: KeyringFactory;
   /** Upper bound for one keyring exchange, e.g. a whole probe round trip (default limits.keyringProbeTimeoutMs). */
   keyringTimeoutMs?: number;
-}
-
-/** Runs keyring calls with one deadline; a late answer is ignored (the call cannot be cancelled for sure). */
-async function bounded<T>(ms: number, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new Error(`keyring did not answer within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([Promise.resolve().then(() => op(controller.signal)), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function timeoutOf(access: KeyringAccess): number {
@@ -98,10 +74,7 @@ export async function loadKekFromKeyring(
   try {
     const value = await bounded(timeoutOf(access), async (signal) => {
       const back = await (await entryFor(access, account)).getSecret(signal);
-      if (back === null) return undefined;
-      const bytes = Buffer.from(Array.from(back));
-      if (Array.isArray(back)) back.fill(0);
-      return bytes;
+      return back === null ? undefined : keyringBytes(back);
     });
     return { ok: true, value };
   } catch (err) {

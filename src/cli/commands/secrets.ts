@@ -1,0 +1,172 @@
+import type { Command } from "commander";
+import { limits } from "../../common/limits.js";
+import { REDACTED } from "../../common/redaction.js";
+import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
+import { BACKEND_KINDS } from "../../vault/backends/blob-backend.js";
+import { VaultError } from "../../vault/errors.js";
+import { migrateVault } from "../../vault/migrate.js";
+import { openVault } from "../../vault/open-vault.js";
+import { parseRef } from "../../vault/ref.js";
+import { assertScope } from "../../vault/scope.js";
+import type { Vault } from "../../vault/vault.js";
+import { auditLocally } from "../local-audit.js";
+import { printResult } from "../output.js";
+import { readSecretInput } from "../secret-input.js";
+import { table } from "../table.js";
+
+interface Common {
+  stateRoot?: string;
+  json?: boolean;
+}
+
+const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
+
+/** Opens the vault of a state root for one command; the daemon may have it open too (that is safe). */
+async function withVault<T>(
+  flags: Common,
+  run: (vault: Vault, paths: ReturnType<typeof statePaths>) => Promise<T>,
+  options: { ignoreBackendOverride?: boolean } = {},
+): Promise<T> {
+  const paths = statePaths(resolveStateRoot(flags.stateRoot));
+  const vault = await openVault(paths.vault, { onWarning: warn, ...options });
+  try {
+    return await run(vault, paths);
+  } finally {
+    vault.close();
+  }
+}
+
+export function registerSecretsCommands(program: Command): void {
+  const secrets = program
+    .command("secrets")
+    .description("scoped secrets in the vault (OS keyring when there is one); refs are <scope>/<key>")
+    .addHelpText(
+      "after",
+      "\nScopes: global | principal:<id> | channel:<name>:<account> | skill:<id>\nKeys: 1-128 of [a-z0-9._-]. Example ref: global/openai_api_key\n",
+    );
+  const withCommon = (cmd: Command) =>
+    cmd.option("--state-root <dir>", "state directory (holds the vault)").option("--json", "JSON output");
+
+  withCommon(
+    secrets
+      .command("set <ref>")
+      .description("store a secret (the value never goes on the command line)")
+      .option(
+        "--value-stdin",
+        "read the value from stdin (bytes as given; typed with echo off on a terminal)",
+      )
+      .option("--value-file <path>", "read the value from a file"),
+  ).action(async (raw: string, flags: Common & { valueStdin?: boolean; valueFile?: string }) => {
+    const ref = parseRef(raw);
+    const value = await readSecretInput(flags, limits.vaultMaxValueBytes, `${ref.scope}/${ref.key}`);
+    try {
+      await withVault(flags, async (vault, paths) => {
+        const metadata = await vault.put(ref.scope, ref.key, value);
+        auditLocally(paths, { kind: "secret.set", detail: { ref: metadata.ref, size: metadata.size } });
+        printResult({ ...metadata }, { json: flags.json });
+      });
+    } finally {
+      value.fill(0);
+    }
+  });
+
+  withCommon(
+    secrets
+      .command("get <ref>")
+      .description("show a secret's metadata; --reveal prints the value itself (audited)")
+      .option("--reveal", "print the value (raw bytes; with --json as value_base64 and value_utf8)"),
+  ).action(async (raw: string, flags: Common & { reveal?: boolean }) => {
+    const ref = parseRef(raw);
+    await withVault(flags, async (vault, paths) => {
+      const metadata = vault.metadata(ref.scope, ref.key);
+      if (!flags.reveal)
+        return printResult({ ...metadata, value: `${REDACTED} (use --reveal)` }, { json: flags.json });
+      const value = (await vault.get(ref.scope, ref.key)).expose();
+      try {
+        // The record comes first: if it cannot be written, nothing is revealed.
+        auditLocally(paths, { kind: "secret.revealed", detail: { ref: metadata.ref } });
+        if (flags.json) {
+          const utf8 = new TextDecoder("utf-8", { fatal: true });
+          let text: string | null = null;
+          try {
+            text = utf8.decode(value);
+          } catch {
+            // not text: value_base64 carries it
+          }
+          printResult(
+            { ...metadata, value_base64: value.toString("base64"), value_utf8: text },
+            { json: true },
+          );
+        } else {
+          if (process.stdout.isTTY) warn("printing a secret to the terminal");
+          process.stdout.write(value);
+        }
+      } finally {
+        value.fill(0);
+      }
+    });
+  });
+
+  withCommon(
+    secrets
+      .command("list")
+      .description("secrets' metadata (never values)")
+      .option("--scope <scope>", "only this scope"),
+  ).action(async (flags: Common & { scope?: string }) => {
+    const scope = flags.scope === undefined ? undefined : assertScope(flags.scope);
+    await withVault(flags, async (vault) => {
+      const list = vault.list(scope === undefined ? {} : { scope });
+      if (flags.json) return printResult({ secrets: list }, { json: true });
+      if (list.length === 0) return void process.stdout.write("no secrets\n");
+      process.stdout.write(
+        table(list as unknown as Record<string, unknown>[], ["ref", "size", "backend", "updated_at"]),
+      );
+    });
+  });
+
+  withCommon(secrets.command("delete <ref>").description("delete a secret")).action(
+    async (raw: string, flags: Common) => {
+      const ref = parseRef(raw);
+      await withVault(flags, async (vault, paths) => {
+        if (!(await vault.delete(ref.scope, ref.key)))
+          throw new VaultError("not_found", `no secret ${ref.scope}/${ref.key}`);
+        auditLocally(paths, { kind: "secret.deleted", detail: { ref: `${ref.scope}/${ref.key}` } });
+        printResult({ ref: `${ref.scope}/${ref.key}`, deleted: true }, { json: flags.json });
+      });
+    },
+  );
+
+  withCommon(
+    secrets.command("backend").description("where the vault keeps secrets and how well they are protected"),
+  ).action(async (flags: Common) => {
+    await withVault(flags, async (vault) => {
+      const description = vault.describe();
+      if (description.weak && !flags.json) warn(description.detail);
+      printResult({ ...description }, { json: flags.json });
+    });
+  });
+
+  withCommon(
+    secrets
+      .command("migrate")
+      .description("move every secret to another backend (safe to interrupt and run again)")
+      .requiredOption("--to <kind>", `target backend: ${BACKEND_KINDS.join(" | ")}`),
+  ).action(async (flags: Common & { to: string }) => {
+    await withVault(
+      flags,
+      async (vault, paths) => {
+        const report = await migrateVault(vault, flags.to, (p) => {
+          if (process.stderr.isTTY) process.stderr.write(`\rmoving secrets: ${p.moved}/${p.total}\x1b[K`);
+        });
+        if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+        auditLocally(paths, { kind: "vault.migrated", detail: { to: report.to, moved: report.moved } });
+        const description = vault.describe();
+        if (description.weak && !flags.json) warn(description.detail);
+        printResult(flags.json ? { ...report } : { ...report, from: report.from.join(", ") || "-" }, {
+          json: flags.json,
+        });
+      },
+      { ignoreBackendOverride: true },
+    );
+  });
+}

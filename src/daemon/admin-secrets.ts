@@ -1,0 +1,132 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import type { AuditEntry } from "../common/audit.js";
+import type { FixedWindowLimiter } from "../common/rate-limiter.js";
+import { assertScopeAllowed, scopeAllowed } from "../vault/entitlements.js";
+import { VaultError } from "../vault/errors.js";
+import { parseRef } from "../vault/ref.js";
+import { assertScope } from "../vault/scope.js";
+import type { Vault } from "../vault/vault.js";
+import { readJson, sendJson } from "./admin-api.js";
+import { DaemonError } from "./errors.js";
+
+/**
+ * The vault over the admin API. Scope entitlement is enforced here, at the edge: the caller sees and
+ * changes only scopes its patterns allow (config `vault_api_scopes`). Listings carry metadata only; a
+ * value leaves only through the explicit reveal endpoint, which is rate limited and audited before the
+ * value is sent. Refs are one URL path segment, percent-encoded (`global%2Fopenai_api_key`).
+ *
+ *   GET    /v1/vault                      backend and protection
+ *   GET    /v1/secrets[?scope=S]          metadata
+ *   GET    /v1/secrets/{ref}              metadata
+ *   PUT    /v1/secrets/{ref}              {value} or {value_base64}
+ *   DELETE /v1/secrets/{ref}
+ *   POST   /v1/secrets/{ref}/reveal       {reason?} -> value_base64, value_utf8
+ */
+
+export interface SecretsApiDeps {
+  /** The open vault; throws (with the reason) when the daemon could not open it. */
+  vault(): Vault;
+  scopes: readonly string[];
+  audit(entry: AuditEntry): void;
+  reveals: FixedWindowLimiter;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const putBody = z
+  .object({ value: z.string().optional(), value_base64: z.string().regex(BASE64).optional() })
+  .strict()
+  .refine((b) => (b.value === undefined) !== (b.value_base64 === undefined), "give value or value_base64");
+const revealBody = z.object({ reason: z.string().max(512).optional() }).strict();
+
+/** Room for a value at its limit in base64, in JSON. */
+const MAX_PUT_BODY_BYTES = 128 * 1024;
+
+export async function handleSecretsApi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  deps: SecretsApiDeps,
+  actor: string,
+): Promise<boolean> {
+  const path = url.pathname;
+  if (path === "/v1/vault" && req.method === "GET") {
+    sendJson(res, 200, deps.vault().describe());
+    return true;
+  }
+  if (path === "/v1/secrets" && req.method === "GET") {
+    const raw = url.searchParams.get("scope");
+    const vault = deps.vault();
+    if (raw !== null) {
+      const scope = assertScope(raw);
+      assertScopeAllowed(deps.scopes, scope, actor);
+      sendJson(res, 200, { secrets: vault.list({ scope }) });
+    } else sendJson(res, 200, { secrets: vault.list().filter((m) => scopeAllowed(deps.scopes, m.scope)) });
+    return true;
+  }
+  const match = /^\/v1\/secrets\/([^/]+)(?:\/(reveal))?$/.exec(path);
+  if (!match) return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(match[1]!);
+  } catch {
+    throw new VaultError("invalid_ref", "the secret ref in the URL is not valid percent-encoding");
+  }
+  const ref = parseRef(decoded);
+  const name = `${ref.scope}/${ref.key}`;
+  assertScopeAllowed(deps.scopes, ref.scope, actor);
+  const vault = deps.vault();
+
+  if (match[2] === "reveal" && req.method === "POST") {
+    const body = revealBody.parse(await readJson(req));
+    if (!deps.reveals.take(actor)) throw new DaemonError("rate_limited", "too many reveals; wait a minute");
+    const metadata = vault.metadata(ref.scope, ref.key);
+    const value = (await vault.get(ref.scope, ref.key)).expose();
+    try {
+      // Recorded before the value leaves: an unrecorded reveal never happens.
+      deps.audit({ kind: "secret.revealed", actor, detail: { ref: name, reason: body.reason ?? null } });
+      let text: string | null = null;
+      try {
+        text = new TextDecoder("utf-8", { fatal: true }).decode(value);
+      } catch {
+        // binary value: value_base64 carries it
+      }
+      sendJson(res, 200, { ...metadata, value_base64: value.toString("base64"), value_utf8: text });
+    } finally {
+      value.fill(0);
+    }
+    return true;
+  }
+  if (match[2] !== undefined) return false;
+  if (req.method === "GET") {
+    sendJson(res, 200, vault.metadata(ref.scope, ref.key));
+    return true;
+  }
+  if (req.method === "PUT") {
+    const body = putBody.parse(await readJson(req, MAX_PUT_BODY_BYTES));
+    const value =
+      body.value_base64 !== undefined
+        ? Buffer.from(body.value_base64, "base64")
+        : Buffer.from(body.value ?? "", "utf8");
+    try {
+      const existed = vault.list({ scope: ref.scope }).some((m) => m.key === ref.key);
+      const metadata = await vault.put(ref.scope, ref.key, value);
+      deps.audit({
+        kind: "secret.set",
+        actor,
+        detail: { ref: name, size: metadata.size, created: !existed },
+      });
+      sendJson(res, existed ? 200 : 201, metadata);
+    } finally {
+      value.fill(0);
+    }
+    return true;
+  }
+  if (req.method === "DELETE") {
+    if (!(await vault.delete(ref.scope, ref.key))) throw new VaultError("not_found", `no secret ${name}`);
+    deps.audit({ kind: "secret.deleted", actor, detail: { ref: name } });
+    sendJson(res, 200, { ref: name, deleted: true });
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,143 @@
+import { timingSafeEqual } from "node:crypto";
+import { usableOn } from "./backends/backend-set.js";
+import { type BackendKind, parseBackendKind } from "./backends/blob-backend.js";
+import { probeBackend } from "./backends/probe.js";
+import { VaultError } from "./errors.js";
+import { openValue } from "./sealed-blob.js";
+import type { KeyHome } from "./settings.js";
+import type { Vault } from "./vault.js";
+import { fileKeyHome, loadVaultKey, removeVaultKey, sameHome, storeVaultKey } from "./vault-key.js";
+
+/**
+ * Moves every secret to another backend, safely against interruption at any point:
+ * 1. the vault key gets a home on the target (read back and compared) before anything else;
+ * 2. the target becomes the backend for new writes, and the target's home is listed beside the old;
+ * 3. each blob is copied (checked to open under its name first), then its row is repointed in one
+ *    transaction, only if no one rewrote the secret meanwhile; the old blob becomes an orphan;
+ * 4. only when nothing is left on another backend are the old homes dropped.
+ * Stopped anywhere, every secret is readable (from the old blob or the new), and running it again
+ * finishes the job.
+ */
+
+export interface MigrationProgress {
+  moved: number;
+  total: number;
+  ref: string;
+}
+
+export interface MigrationReport {
+  to: BackendKind;
+  from: BackendKind[];
+  moved: number;
+  /** Secrets rewritten by someone else while moving; their new values are already on the target. */
+  skipped: number;
+  key_home: string;
+}
+
+function homeLabel(home: KeyHome): string {
+  return home.kind === "backend" ? home.backend : home.kind;
+}
+
+export async function migrateVault(
+  vault: Vault,
+  target: string,
+  onProgress: (progress: MigrationProgress) => void = () => {},
+): Promise<MigrationReport> {
+  const to = parseBackendKind(target);
+  const p = vault.parts;
+  const { catalog, backends, clock, random } = p;
+  if (!usableOn(to, p.platform))
+    throw new VaultError("backend_unavailable", `the ${to} backend cannot work on ${p.platform}`);
+  const store = backends.get(to);
+  const settings = catalog.settings();
+  if (!settings) throw new VaultError("backend_failed", "the vault settings disappeared");
+
+  let probe = settings.probe;
+  if (to !== "encrypted-file") {
+    const result = await probeBackend(store, random, p.probeTimeoutMs);
+    probe = { backend: to, ok: result.ok, ms: result.ms, ...(result.ok ? {} : { reason: result.reason }) };
+    if (!result.ok) throw new VaultError("backend_unavailable", `cannot migrate to ${to}: ${result.reason}`);
+  }
+
+  // 1. the key's new home, verified
+  const vaultKey = p.vaultKey.expose();
+  const existing = settings.key_homes.find((h) =>
+    to === "encrypted-file" ? h.kind !== "backend" : h.kind === "backend" && h.backend === to,
+  );
+  const targetHome: KeyHome =
+    existing ?? (to === "encrypted-file" ? fileKeyHome(p.keyHomes) : { kind: "backend", backend: to });
+  if (!existing) {
+    await storeVaultKey(targetHome, vaultKey, p.keyHomes);
+    const back = await loadVaultKey(targetHome, p.keyHomes);
+    const same = back.length === vaultKey.length && timingSafeEqual(back, vaultKey);
+    back.fill(0);
+    if (!same) throw new VaultError("backend_failed", `the ${to} did not keep the vault key intact`);
+  }
+
+  // 2. new writes go to the target from now on
+  catalog.write(() => {
+    const current = catalog.settings() ?? settings;
+    catalog.saveSettings({
+      ...current,
+      backend: to,
+      selected_by: "migrate",
+      selected_at: clock.now(),
+      probe,
+      key_homes: [targetHome, ...current.key_homes.filter((h) => !sameHome(h, targetHome))],
+    });
+  });
+
+  // 3. move the blobs; a writer that started before step 2 may add one more, hence the rounds
+  const from = new Set<BackendKind>();
+  let moved = 0;
+  let skipped = 0;
+  const total = catalog.notOn(to).length;
+  for (let round = 0; round < 3; round++) {
+    const rows = catalog.notOn(to);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      from.add(row.backend);
+      const ref = `${row.scope}/${row.key}`;
+      const blob = await backends.get(row.backend).get(row.object_id);
+      if (blob === undefined) {
+        if (catalog.secret(row.scope, row.key)?.object_id !== row.object_id) skipped++;
+        else throw new VaultError("backend_failed", `the ${row.backend} no longer holds the blob of ${ref}`);
+        continue;
+      }
+      openValue(vaultKey, row.scope, row.key, blob).fill(0);
+      const id = `pv_${random.bytes(16).toString("hex")}`;
+      const now = clock.now();
+      catalog.write(() => catalog.addOrphan(id, to, now, true));
+      await store.put(id, blob);
+      const repointed = catalog.write(() => {
+        if (!catalog.claimPending(id))
+          throw new VaultError("busy", "the move took too long and was given up");
+        if (!catalog.repoint(row, id, to)) {
+          catalog.addOrphan(id, to, now, false);
+          return false;
+        }
+        catalog.addOrphan(row.object_id, row.backend, now, false);
+        return true;
+      });
+      if (repointed) moved++;
+      else skipped++;
+      onProgress({ moved: moved + skipped, total, ref });
+    }
+  }
+  const left = catalog.notOn(to).length;
+  if (left > 0)
+    throw new VaultError(
+      "busy",
+      `${left} secrets are still on another backend (written during the move); run migrate again`,
+    );
+
+  // 4. one home again
+  const dropped = catalog.write(() => {
+    const current = catalog.settings() ?? settings;
+    catalog.saveSettings({ ...current, key_homes: [targetHome] });
+    return current.key_homes.filter((h) => !sameHome(h, targetHome));
+  });
+  for (const home of dropped) await removeVaultKey(home, p.keyHomes).catch(() => {});
+  await vault.collectGarbage();
+  return { to, from: [...from], moved, skipped, key_home: homeLabel(targetHome) };
+}
