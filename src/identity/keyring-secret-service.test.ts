@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
+import { isolatedKeyringEnv, runInKeyringSession } from "../../test/helpers/keyring-session.js";
 
 /**
  * The real OS keyring path, run in child processes so the test never touches the developer's keyring:
@@ -16,24 +17,6 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const repo = resolve(import.meta.dirname, "../..");
 const fixture = join(repo, "test/fixtures/secret-store-keyring-child.ts");
 
-/** An environment with no trace of the caller's desktop session or keyring. */
-function isolatedEnv(name: string): NodeJS.ProcessEnv {
-  const home = join(root, name, "home");
-  const data = join(root, name, "data");
-  const runtime = join(root, name, "run");
-  for (const dir of [home, data, runtime]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: home,
-    XDG_DATA_HOME: data,
-    XDG_RUNTIME_DIR: runtime,
-  };
-  for (const key of ["DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL", "DISPLAY", "WAYLAND_DISPLAY"])
-    delete env[key];
-  for (const key of Object.keys(env)) if (key.startsWith("PALYRA_")) delete env[key];
-  return env;
-}
-
 function results(stdout: string): Record<string, unknown>[] {
   return stdout
     .split("\n")
@@ -44,18 +27,10 @@ function results(stdout: string): Record<string, unknown>[] {
 test("under a real Secret Service a new store keeps its key in the keyring and reopens from it", () => {
   const store = join(root, "real", "secrets");
   const node = `"${process.execPath}" --import tsx "${fixture}"`;
-  const script = `printf %s pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && ${node} create "${store}" && ${node} reopen "${store}"`;
-  const run = spawnSync("dbus-run-session", ["--", "sh", "-c", script], {
+  const run = runInKeyringSession(`${node} create "${store}" && ${node} reopen "${store}"`, {
     cwd: repo,
-    env: isolatedEnv("real"),
-    encoding: "utf8",
-    timeout: 60_000,
+    env: isolatedKeyringEnv(root, "real"),
   });
-  assert.equal(
-    run.error,
-    undefined,
-    "dbus-run-session must be installed (Debian: dbus-daemon, gnome-keyring)",
-  );
   const [created, reopened] = results(run.stdout);
   assert.equal(run.status, 0, `child failed: ${run.stdout}\n${run.stderr}`);
   assert.equal(created?.mode, "keyring");
@@ -73,7 +48,7 @@ test("under a real Secret Service a new store keeps its key in the keyring and r
 test("with no Secret Service the probe says unavailable quickly and creation falls back", () => {
   const run = spawnSync(process.execPath, ["--import", "tsx", fixture, "unavailable", join(root, "none")], {
     cwd: repo,
-    env: isolatedEnv("none"),
+    env: isolatedKeyringEnv(root, "none"),
     encoding: "utf8",
     timeout: 60_000,
   });

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync } from "node:fs";
-import BetterSqlite3, { type Database } from "better-sqlite3";
+import BetterSqlite3, { type Database, type Statement } from "better-sqlite3";
 import { PRIVATE_FILE_MODE } from "../common/atomic-file.js";
 import type { BackendKind } from "./backends/blob-backend.js";
 import { VaultError } from "./errors.js";
@@ -45,9 +45,20 @@ CREATE TABLE IF NOT EXISTS orphans (
 
 export class VaultCatalog {
   readonly db: Database;
+  readonly #statements = new Map<string, Statement>();
 
   private constructor(db: Database) {
     this.db = db;
+  }
+
+  /** Prepared once per connection: preparing costs more than running these small queries. */
+  #sql(sql: string): Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   static open(path: string, busyTimeoutMs: number): VaultCatalog {
@@ -90,6 +101,20 @@ export class VaultCatalog {
     return new VaultCatalog(db);
   }
 
+  /** The settings of a vault without opening it for use (for `palyra doctor`); undefined if none. */
+  static peek(path: string): VaultSettings | undefined {
+    if (!existsSync(path)) return undefined;
+    const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare("SELECT value FROM settings WHERE name = 'vault'").get() as
+        | { value: string }
+        | undefined;
+      return row === undefined ? undefined : settingsSchema.parse(JSON.parse(row.value));
+    } finally {
+      db.close();
+    }
+  }
+
   /** Runs `fn` in a write transaction that holds the database's write lock from its first statement. */
   write<T>(fn: () => T): T {
     try {
@@ -104,9 +129,9 @@ export class VaultCatalog {
   }
 
   settings(): VaultSettings | undefined {
-    const row = this.db
-      .prepare<[], { value: string }>("SELECT value FROM settings WHERE name = 'vault'")
-      .get();
+    const row = this.#sql("SELECT value FROM settings WHERE name = 'vault'").get() as
+      | { value: string }
+      | undefined;
     if (row === undefined) return undefined;
     const parsed = settingsSchema.safeParse(JSON.parse(row.value));
     if (!parsed.success)
@@ -118,72 +143,67 @@ export class VaultCatalog {
   }
 
   saveSettings(settings: VaultSettings): void {
-    this.db
-      .prepare(
-        "INSERT INTO settings (name, value) VALUES ('vault', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-      )
-      .run(JSON.stringify(settingsSchema.parse(settings)));
+    this.#sql(
+      "INSERT INTO settings (name, value) VALUES ('vault', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    ).run(JSON.stringify(settingsSchema.parse(settings)));
   }
 
   secret(scope: string, key: string): SecretRow | undefined {
-    return this.db
-      .prepare<[string, string], SecretRow>("SELECT * FROM secrets WHERE scope = ? AND key = ?")
-      .get(scope, key);
+    return this.#sql("SELECT * FROM secrets WHERE scope = ? AND key = ?").get(scope, key) as
+      | SecretRow
+      | undefined;
   }
 
   list(scope?: string): SecretRow[] {
     return scope === undefined
-      ? this.db.prepare<[], SecretRow>("SELECT * FROM secrets ORDER BY scope, key").all()
-      : this.db.prepare<[string], SecretRow>("SELECT * FROM secrets WHERE scope = ? ORDER BY key").all(scope);
+      ? (this.#sql("SELECT * FROM secrets ORDER BY scope, key").all() as SecretRow[])
+      : (this.#sql("SELECT * FROM secrets WHERE scope = ? ORDER BY key").all(scope) as SecretRow[]);
   }
 
   notOn(backend: BackendKind): SecretRow[] {
-    return this.db
-      .prepare<[string], SecretRow>("SELECT * FROM secrets WHERE backend != ? ORDER BY scope, key")
-      .all(backend);
+    return this.#sql("SELECT * FROM secrets WHERE backend != ? ORDER BY scope, key").all(
+      backend,
+    ) as SecretRow[];
   }
 
   count(): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM secrets").get() as { n: number }).n;
+    return (this.#sql("SELECT count(*) AS n FROM secrets").get() as { n: number }).n;
   }
 
   upsert(row: SecretRow): void {
-    this.db
-      .prepare(
-        `INSERT INTO secrets (scope, key, object_id, backend, size, created_at, updated_at)
+    this.#sql(
+      `INSERT INTO secrets (scope, key, object_id, backend, size, created_at, updated_at)
          VALUES (@scope, @key, @object_id, @backend, @size, @created_at, @updated_at)
          ON CONFLICT (scope, key) DO UPDATE SET object_id = excluded.object_id, backend = excluded.backend,
            size = excluded.size, updated_at = excluded.updated_at`,
-      )
-      .run(row);
+    ).run(row);
   }
 
   /** Points a secret at a moved blob, only if it still points where it did (a concurrent write wins). */
   repoint(row: SecretRow, objectId: string, backend: BackendKind): boolean {
     return (
-      this.db
-        .prepare(
-          "UPDATE secrets SET object_id = ?, backend = ? WHERE scope = ? AND key = ? AND object_id = ?",
-        )
-        .run(objectId, backend, row.scope, row.key, row.object_id).changes === 1
+      this.#sql(
+        "UPDATE secrets SET object_id = ?, backend = ? WHERE scope = ? AND key = ? AND object_id = ?",
+      ).run(objectId, backend, row.scope, row.key, row.object_id).changes === 1
     );
   }
 
   remove(scope: string, key: string): void {
-    this.db.prepare("DELETE FROM secrets WHERE scope = ? AND key = ?").run(scope, key);
+    this.#sql("DELETE FROM secrets WHERE scope = ? AND key = ?").run(scope, key);
   }
 
   addOrphan(objectId: string, backend: BackendKind, since: number, pending: boolean): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO orphans (object_id, backend, since, pending) VALUES (?, ?, ?, ?)")
-      .run(objectId, backend, since, pending ? 1 : 0);
+    this.#sql("INSERT OR REPLACE INTO orphans (object_id, backend, since, pending) VALUES (?, ?, ?, ?)").run(
+      objectId,
+      backend,
+      since,
+      pending ? 1 : 0,
+    );
   }
 
   /** Claims a pending blob for its secret; false if it was given up (collected) meanwhile. */
   claimPending(objectId: string): boolean {
-    return (
-      this.db.prepare("DELETE FROM orphans WHERE object_id = ? AND pending = 1").run(objectId).changes === 1
-    );
+    return this.#sql("DELETE FROM orphans WHERE object_id = ? AND pending = 1").run(objectId).changes === 1;
   }
 
   /**
@@ -191,18 +211,18 @@ export class VaultCatalog {
    * orphans, and the writer, if it is still alive, fails to claim them and reports an error.
    */
   abandonPending(before: number): void {
-    this.db.prepare("UPDATE orphans SET pending = 0 WHERE pending = 1 AND since < ?").run(before);
+    this.#sql("UPDATE orphans SET pending = 0 WHERE pending = 1 AND since < ?").run(before);
   }
 
   /** Orphans safe to delete from their backend. */
   settled(limit = 256): OrphanRow[] {
-    return this.db
-      .prepare<[number], OrphanRow>("SELECT * FROM orphans WHERE pending = 0 ORDER BY since LIMIT ?")
-      .all(limit);
+    return this.#sql("SELECT * FROM orphans WHERE pending = 0 ORDER BY since LIMIT ?").all(
+      limit,
+    ) as OrphanRow[];
   }
 
   forgetOrphan(objectId: string): void {
-    this.db.prepare("DELETE FROM orphans WHERE object_id = ?").run(objectId);
+    this.#sql("DELETE FROM orphans WHERE object_id = ?").run(objectId);
   }
 
   close(): void {

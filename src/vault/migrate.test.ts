@@ -108,3 +108,22 @@ test("migrating to a backend that does not work here is refused before anything 
     vault.close();
   }
 });
+
+test("migrate --to encrypted-file with PALYRA_VAULT_PASSPHRASE set moves a weak key file behind the passphrase", async () => {
+  const fast = { N: 1024, r: 8, p: 1 };
+  const { dir, vault } = await seeded({ env: { PALYRA_VAULT_BACKEND: "encrypted-file" }, scrypt: fast }, 3);
+  assert.equal(vault.describe().protection, "key-file");
+  vault.close();
+  const env = { PALYRA_VAULT_BACKEND: "encrypted-file", PALYRA_VAULT_PASSPHRASE: "s3cret phrase" };
+  const again = await openVault(dir, { env, scrypt: fast });
+  const report = await migrateVault(again, "encrypted-file");
+  assert.equal(report.moved, 0);
+  assert.equal(report.key_home, "passphrase");
+  assert.equal(again.describe().weak, false);
+  again.close();
+  assert.equal(existsSync(join(dir, "vault.key")), false);
+  await assert.rejects(openVault(dir, { env: { PALYRA_VAULT_BACKEND: "encrypted-file" } }), { code: "vault_locked" });
+  const unlocked = await openVault(dir, { env, scrypt: fast });
+  await assertAllReadable(unlocked, 3);
+  unlocked.close();
+});

@@ -61,11 +61,11 @@ export async function migrateVault(
 
   // 1. the key's new home, verified
   const vaultKey = p.vaultKey.expose();
-  const existing = settings.key_homes.find((h) =>
-    to === "encrypted-file" ? h.kind !== "backend" : h.kind === "backend" && h.backend === to,
-  );
-  const targetHome: KeyHome =
-    existing ?? (to === "encrypted-file" ? fileKeyHome(p.keyHomes) : { kind: "backend", backend: to });
+  // To the file backend: behind PALYRA_VAULT_PASSPHRASE when set (which also moves a key file there).
+  const desired: KeyHome =
+    to === "encrypted-file" ? fileKeyHome(p.keyHomes) : { kind: "backend", backend: to };
+  const existing = settings.key_homes.find((h) => sameHome(h, desired));
+  const targetHome = existing ?? desired;
   if (!existing) {
     await storeVaultKey(targetHome, vaultKey, p.keyHomes);
     const back = await loadVaultKey(targetHome, p.keyHomes);

@@ -18,7 +18,7 @@ export const keyHomeSchema = z.discriminatedUnion("kind", [
   z
     .object({
       kind: z.literal("passphrase"),
-      file: z.literal("vault.key"),
+      file: z.literal("vault-key.sealed"),
       salt: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
       N: z
         .number()

@@ -19,6 +19,7 @@ import type { KeyHome } from "./settings.js";
 
 export const PASSPHRASE_ENV = "PALYRA_VAULT_PASSPHRASE";
 const KEY_FILE = "vault.key";
+const SEALED_KEY_FILE = "vault-key.sealed";
 const PASSPHRASE_FORMAT: EnvelopeFormat = { magic: "PVP1", version: 1 };
 const PASSPHRASE_AAD = Buffer.from("palyra-vault-v1\0passphrase-wrapped-key", "utf8");
 
@@ -40,7 +41,7 @@ export function fileKeyHome(ctx: Pick<KeyHomeContext, "env" | "random" | "scrypt
   if (!ctx.env[PASSPHRASE_ENV]) return { kind: "key-file", file: KEY_FILE };
   return {
     kind: "passphrase",
-    file: KEY_FILE,
+    file: SEALED_KEY_FILE,
     salt: ctx.random.bytes(16).toString("base64url"),
     ...(ctx.scrypt ?? defaultScryptParams()),
   };

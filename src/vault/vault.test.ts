@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   copyFileSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -181,7 +182,8 @@ test("with PALYRA_VAULT_PASSPHRASE the key is sealed by the passphrase, and open
   assert.equal(vault.describe().weak, false);
   await vault.put("global", "k", Buffer.from("v"));
   vault.close();
-  assert.equal(readFileSync(join(dir, "vault.key")).length, 32 + 33, "the key file holds a sealed key");
+  assert.equal(readFileSync(join(dir, "vault-key.sealed")).length, 32 + 33, "the file holds a sealed key");
+  assert.equal(existsSync(join(dir, "vault.key")), false, "no plain key file");
   await assert.rejects(open(dir), { code: "vault_locked", message: /PALYRA_VAULT_PASSPHRASE/ });
   await assert.rejects(open(dir, { env: { ...FILE_ENV, PALYRA_VAULT_PASSPHRASE: "wrong" } }), {
     code: "vault_locked",

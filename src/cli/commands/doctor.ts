@@ -8,6 +8,8 @@ import { describeCaCertificate } from "../../daemon/ca-bootstrap.js";
 import { readDaemonInfo } from "../../daemon/daemon-info.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { describeSecretStore } from "../../identity/key-protection.js";
+import { VaultCatalog } from "../../vault/catalog.js";
+import { protectionOf } from "../../vault/vault-key.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 export interface Check {
@@ -55,6 +57,21 @@ export async function runDoctor(stateRoot: string): Promise<Check[]> {
           : "passphrase mode (PALYRA_STORE_PASSPHRASE, scrypt)",
     );
 
+  try {
+    const vault = VaultCatalog.peek(join(paths.vault, "vault.db"));
+    if (!vault) add("vault", "warn", `no vault at ${paths.vault} yet (created on first use)`);
+    else {
+      const protection = protectionOf(vault.key_homes[0]!);
+      add(
+        "vault",
+        protection.weak ? "warn" : "ok",
+        `${vault.backend} backend, ${protection.protection}${protection.weak ? ` (weak: ${protection.detail}; set PALYRA_VAULT_PASSPHRASE and run palyra secrets migrate --to encrypted-file, or migrate to an OS keyring)` : ""}`,
+      );
+    }
+  } catch (err) {
+    add("vault", "fail", `${paths.vault}: ${(err as Error).message}`);
+  }
+
   if (existsSync(paths.database)) {
     try {
       const db = new BetterSqlite3(paths.database, { readonly: true, fileMustExist: true });
@@ -97,6 +114,10 @@ function looseSecretFiles(paths: ReturnType<typeof statePaths>): string[] {
   check(`${paths.secrets}.kek`, 0o600);
   check(paths.database, 0o600);
   check(paths.daemonInfo, 0o600);
+  check(paths.vault, 0o700);
+  check(join(paths.vault, "vault.db"), 0o600);
+  check(join(paths.vault, "vault.key"), 0o600);
+  check(join(paths.vault, "vault-key.sealed"), 0o600);
   if (existsSync(paths.secrets) && lstatSync(paths.secrets).isDirectory())
     for (const name of readdirSync(paths.secrets)) check(join(paths.secrets, name), 0o600);
   return loose;
