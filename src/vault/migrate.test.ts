@@ -122,7 +122,9 @@ test("migrate --to encrypted-file with PALYRA_VAULT_PASSPHRASE set moves a weak 
   assert.equal(again.describe().weak, false);
   again.close();
   assert.equal(existsSync(join(dir, "vault.key")), false);
-  await assert.rejects(openVault(dir, { env: { PALYRA_VAULT_BACKEND: "encrypted-file" } }), { code: "vault_locked" });
+  await assert.rejects(openVault(dir, { env: { PALYRA_VAULT_BACKEND: "encrypted-file" } }), {
+    code: "vault_locked",
+  });
   const unlocked = await openVault(dir, { env, scrypt: fast });
   await assertAllReadable(unlocked, 3);
   unlocked.close();
