@@ -36,3 +36,15 @@ test("a non-loopback QUIC bind needs the acknowledgement, unless QUIC is off", (
   assert.equal(resolveConfig({ quic: { host: "0.0.0.0", enabled: false } }).quic.enabled, false);
   assert.equal(resolveConfig({ quic: { host: "0.0.0.0" }, allow_non_loopback: true }).quic.host, "0.0.0.0");
 });
+
+test("vault API scopes: deny-by-default list, skill scopes left out, patterns validated", () => {
+  assert.deepEqual(resolveConfig().vault_api_scopes, ["global", "principal:*", "channel:*"]);
+  const env = configFromEnv({ PALYRA_VAULT_API_SCOPES: "global, channel:slack:*,skill:extractor" });
+  assert.deepEqual(resolveConfig(env).vault_api_scopes, ["global", "channel:slack:*", "skill:extractor"]);
+  assert.deepEqual(resolveConfig({ vault_api_scopes: [] }).vault_api_scopes, []);
+  for (const bad of [["GLOBAL"], ["principal:a*"], ["channel:a:b:*"], ["*:x"]])
+    assert.throws(() => resolveConfig({ vault_api_scopes: bad }), {
+      code: "invalid_config",
+      message: /vault_api_scopes\.0: a vault scope or pattern/,
+    });
+});
