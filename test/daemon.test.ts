@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -18,7 +18,12 @@ test("daemon: serves /healthz, reuses its CA across restarts, exits 0 on SIGTERM
   const body = (await health.json()) as { status: string; ca_fingerprint: string };
   assert.equal(body.status, "ok");
   assert.equal(body.ca_fingerprint, first.summary.ca_fingerprint);
-  assert.equal((await fetch(new URL("/nope", first.summary.admin_url))).status, 404);
+  const token = readFileSync(join(stateRoot, "admin.token"), "utf8").trim();
+  const unknown = await fetch(new URL("/v1/nope", first.summary.admin_url), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(unknown.status, 404);
+  assert.equal((await fetch(new URL("/v1/nope", first.summary.admin_url))).status, 401);
   assert.ok(existsSync(join(stateRoot, "daemon.json")));
   assert.equal(statSync(stateRoot).mode & 0o777, 0o700);
 

@@ -150,6 +150,21 @@ export const limits = {
   stalePresenceIntervals: 3,
   terminalRequestRetentionMs: 7 * DAY,
 
+  // --- console (DESIGN section 9) ---
+  /** A console session ends after this long without a request... */
+  consoleSessionIdleMs: 30 * MINUTE,
+  /** ...and this long after login in any case. */
+  consoleSessionMaxMs: 12 * HOUR,
+  /** Live console sessions; the oldest is dropped beyond this. */
+  consoleMaxSessions: 256,
+  /** Login attempts per source address per window (the admin token is 256-bit; this stops hammering). */
+  consoleLoginsPerWindow: 10,
+  consoleLoginWindowMs: MINUTE,
+  /** Open server-sent event streams; one more is refused with 503. */
+  consoleMaxEventStreams: 64,
+  /** A comment line on idle event streams, so proxies and browsers keep them open. */
+  consoleEventKeepAliveMs: 15_000,
+
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */
   shutdownGraceMs: 5_000,
@@ -211,6 +226,9 @@ export function checkLimitInvariants(l: Limits = limits): void {
   if (l.vaultProbeTimeoutMs >= 1_000) fail("falling back from an unusable OS store must take under a second");
   if (l.vaultMaxValueBytes + 1024 > l.maxSecretValueBytes)
     fail("a sealed vault value must fit the secret-store value limit");
+  if (l.consoleSessionIdleMs > l.consoleSessionMaxMs) fail("a console session's idle limit exceeds its life");
+  if (l.consoleEventKeepAliveMs * 2 > l.consoleSessionIdleMs)
+    fail("event-stream keep-alives must come well within the session idle limit");
   if (l.maxRpcMessageBytes < 4 * (l.maxCsrBytes + l.maxCertificateBytes))
     fail("an RPC message must hold a CSR and certificates with room to spare");
 }

@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import QRCode from "qrcode";
 import { z } from "zod";
+import type { AuditRecord } from "../common/audit.js";
 import { asPalyraError, type PalyraError } from "../common/errors.js";
 import { limits } from "../common/limits.js";
-import type { Secret } from "../common/redaction.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
 import { handleSecretsApi, type SecretsApiDeps } from "./admin-secrets.js";
-import { bearerMatches } from "./admin-token.js";
 import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
 import type { NodeRuntime } from "./node-runtime/node-runtime.js";
@@ -34,7 +34,6 @@ const invokeBody = z
   .strict();
 
 export interface AdminApiDeps {
-  token: Secret<string>;
   codes: CodeService;
   approvals: ApprovalService;
   devices: DeviceRegistry;
@@ -45,6 +44,7 @@ export interface AdminApiDeps {
   /** host:port that devices dial, put into QR codes. */
   nodeAddress: () => string;
   secrets: SecretsApiDeps;
+  audit: { recent(limit: number): Promise<AuditRecord[]> };
 }
 
 /** HTTP status for a domain error: the same mapping for every route. */
@@ -85,23 +85,23 @@ export function httpStatusOf(err: PalyraError): number {
   }
 }
 
-/** Routes under /v1/ (JSON in, JSON out, bearer admin token). Returns false if no route matched. */
+/**
+ * Routes under /v1/ (JSON in, JSON out) for an authenticated caller (console-auth.ts): `actor` is what
+ * the audit log records. Answers 404 when no route matches.
+ */
 export async function handleAdminApi(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
   deps: AdminApiDeps,
+  actor: string,
 ): Promise<boolean> {
   if (!url.pathname.startsWith("/v1/")) return false;
-  if (!bearerMatches(req.headers.authorization, deps.token)) {
-    sendJson(res, 401, { error: { code: "unauthenticated", message: "missing or wrong admin token" } });
-    return true;
-  }
   try {
     const path = url.pathname;
     if (
       (path === "/v1/vault" || path.startsWith("/v1/secrets")) &&
-      (await handleSecretsApi(req, res, url, deps.secrets, "admin"))
+      (await handleSecretsApi(req, res, url, deps.secrets, actor))
     )
       return true;
     if (path === "/v1/pairing/codes" && req.method === "POST") {
@@ -112,8 +112,14 @@ export async function handleAdminApi(
         ...(body.ttl_seconds === undefined ? {} : { ttlMs: body.ttl_seconds * 1000 }),
         ...(body.max_attempts === undefined ? {} : { maxAttempts: body.max_attempts }),
         gateway: deps.nodeAddress(),
+        actor,
       });
-      sendJson(res, 201, minted);
+      // The console shows the QR code as an image; drawn here so the page needs no QR library.
+      const qrSvg =
+        minted.qr_uri === undefined
+          ? undefined
+          : await QRCode.toString(minted.qr_uri, { type: "svg", margin: 2 });
+      sendJson(res, 201, qrSvg === undefined ? minted : { ...minted, qr_svg: qrSvg });
       return true;
     }
     if (path === "/v1/pairing/codes" && req.method === "GET") {
@@ -127,7 +133,7 @@ export async function handleAdminApi(
     const decision = /^\/v1\/pairing\/requests\/([0-9A-Z]{26})\/(approve|reject)$/.exec(path);
     if (decision && req.method === "POST") {
       const body = decisionBody.parse(await readJson(req));
-      const options = { actor: "admin", ...(body.reason === undefined ? {} : { reason: body.reason }) };
+      const options = { actor, ...(body.reason === undefined ? {} : { reason: body.reason }) };
       const view =
         decision[2] === "approve"
           ? await deps.approvals.approve(decision[1]!, options)
@@ -169,6 +175,15 @@ export async function handleAdminApi(
       });
       return true;
     }
+    if (path === "/v1/audit" && req.method === "GET") {
+      const limit = Math.min(Math.max(Number(url.searchParams.get("limit") ?? 200) || 200, 1), 1000);
+      const kind = url.searchParams.get("kind") ?? "";
+      const events = (await deps.audit.recent(kind ? 1000 : limit))
+        .filter((e) => !kind || e.kind === kind || e.kind.startsWith(`${kind}.`))
+        .slice(0, limit);
+      sendJson(res, 200, { events });
+      return true;
+    }
     if (path === "/v1/devices" && req.method === "GET") {
       const devices = await deps.devices.list();
       sendJson(res, 200, { devices: devices.map((d) => deviceView(d, deps.connections.count(d.deviceId))) });
@@ -184,7 +199,7 @@ export async function handleAdminApi(
     if (device && req.method === "POST" && device[2] === "revoke") {
       const body = decisionBody.parse(await readJson(req));
       const reason = body.reason ?? "revoked by operator";
-      const revoked = await deps.devices.revoke(device[1]!, reason, "admin");
+      const revoked = await deps.devices.revoke(device[1]!, reason, actor);
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
       sendJson(res, 200, { ...deviceView(revoked, 0), connections_closed: closed });
       return true;
@@ -207,9 +222,9 @@ export async function handleAdminApi(
       if (!existing) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
       // Removing an active device also revokes its certificates first: it must not keep working.
       if (existing.revokedAt === undefined)
-        await deps.devices.revoke(existing.deviceId, "removed by operator", "admin");
+        await deps.devices.revoke(existing.deviceId, "removed by operator", actor);
       const closed = deps.connections.close(existing.deviceId, "device removed");
-      await deps.devices.remove(existing.deviceId, "admin");
+      await deps.devices.remove(existing.deviceId, actor);
       sendJson(res, 200, { device_id: existing.deviceId, removed: true, connections_closed: closed });
       return true;
     }

@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { asPalyraError } from "../common/errors.js";
 import { type AdminApiDeps, handleAdminApi, sendJson as send } from "./admin-api.js";
+import type { ChangeFeed } from "./change-feed.js";
+import { authenticate, type ConsoleAuthDeps, handleConsoleAuth } from "./console/console-auth.js";
+import { serveEventStream } from "./console/event-stream.js";
+import { sessionCookie } from "./console/sessions.js";
+import { serveConsole } from "./console/static-files.js";
 import type { Logger } from "./logger.js";
 
 export interface HealthReport {
@@ -10,20 +16,55 @@ export interface HealthReport {
   uptime_s: number;
 }
 
+export interface AdminServerDeps {
+  api: AdminApiDeps;
+  auth: ConsoleAuthDeps;
+  feed: ChangeFeed;
+  /** Where the built console is (default dist/web). */
+  consoleDir?: string;
+}
+
 /**
- * The admin HTTP listener. It serves `GET /healthz` and the JSON API under `/v1/`; metrics and the
- * console mount here later.
+ * The admin HTTP listener: `GET /healthz`, the JSON API under `/v1/` (bearer token or console session),
+ * the console's sign-in under `/console/`, server-sent events at `/v1/events`, and the console itself
+ * for every other GET.
  */
-export function createAdminServer(health: () => HealthReport, logger: Logger, api?: AdminApiDeps): Server {
+export function createAdminServer(
+  health: () => HealthReport,
+  logger: Logger,
+  deps?: AdminServerDeps,
+): Server {
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    if (api && (await handleAdminApi(req, res, url, api))) return;
-    if (url.pathname === "/healthz") {
-      if (req.method !== "GET" && req.method !== "HEAD")
-        return send(res, 405, { error: { code: "method_not_allowed" } });
-      return send(res, 200, health());
+    try {
+      if (url.pathname === "/healthz") {
+        if (req.method !== "GET" && req.method !== "HEAD")
+          return send(res, 405, { error: { code: "method_not_allowed" } });
+        return send(res, 200, health());
+      }
+      if (deps) {
+        if (url.pathname.startsWith("/console/") && (await handleConsoleAuth(req, res, url, deps.auth)))
+          return;
+        if (url.pathname.startsWith("/v1/")) {
+          const caller = authenticate(req, res, deps.auth);
+          if (!caller) return;
+          if (url.pathname === "/v1/events" && req.method === "GET") {
+            const cookie = sessionCookie(req.headers.cookie);
+            return serveEventStream(req, res, deps.feed, () =>
+              caller.session === undefined ? true : deps.auth.sessions.alive(cookie),
+            );
+          }
+          if (await handleAdminApi(req, res, url, deps.api, caller.actor)) return;
+        }
+        if (!url.pathname.startsWith("/v1/") && serveConsole(req, res, url, deps.consoleDir)) return;
+      }
+      send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });
+    } catch (err) {
+      // A handler that failed after it started answering cannot send a status any more.
+      logger.error({ err: asPalyraError(err).message, path: url.pathname }, "admin request failed");
+      if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error" } });
+      else res.destroy();
     }
-    send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

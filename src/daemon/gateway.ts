@@ -26,8 +26,10 @@ import type { Vault } from "../vault/vault.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
+import { ChangeFeed, topicsOfAuditKind } from "./change-feed.js";
 import type { DaemonConfig } from "./config.js";
 import { ConnectionSweeper } from "./connection-sweeper.js";
+import { ConsoleSessions } from "./console/sessions.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
 import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
@@ -123,6 +125,8 @@ export class Gateway {
 
     const secrets = await openFilesystemSecretStore(paths.secrets, { env: options.env ?? process.env });
     const store = openGatewayStore(paths.database, clock, random);
+    const feed = new ChangeFeed();
+    store.audit.onAppend = (record) => feed.publish(...topicsOfAuditKind(record.kind));
     let vault: Vault | undefined;
     try {
       // The gateway runs without its vault (the API answers 503 with the reason): a locked or missing
@@ -200,7 +204,13 @@ export class Gateway {
       });
       registerPairingService(nodePort, pairing);
       const scheduler = options.scheduler ?? systemScheduler;
-      const nodes = new NodeRuntime({ repo: store.nodes, clock, scheduler, random });
+      const nodes = new NodeRuntime({
+        repo: store.nodes,
+        clock,
+        scheduler,
+        random,
+        onChange: () => feed.publish("nodes"),
+      });
       const reconciled = nodes.reconcile();
       if (reconciled.failed + reconciled.pruned > 0)
         logger.info(reconciled, "reconciled capability requests left by the last run");
@@ -295,25 +305,36 @@ export class Gateway {
         }),
         logger,
         {
-          token: adminToken,
-          codes,
-          approvals,
-          nodeAddress: () => nodeHostPort,
-          devices,
-          nodes,
-          rotations,
-          connections: {
-            count: (deviceId) => nodePort.connections.connectionCount(deviceId),
-            close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
-          },
-          secrets: {
-            vault: vaultAccess,
-            scopes: config.vault_api_scopes,
-            audit: (entry) => store.audit.appendSync(entry),
-            reveals: new FixedWindowLimiter(clock, {
-              limit: limits.vaultRevealsPerWindow,
-              windowMs: limits.vaultRevealWindowMs,
+          feed,
+          auth: {
+            token: adminToken,
+            sessions: new ConsoleSessions(clock, random),
+            logins: new FixedWindowLimiter(clock, {
+              limit: limits.consoleLoginsPerWindow,
+              windowMs: limits.consoleLoginWindowMs,
             }),
+          },
+          api: {
+            audit: store.audit,
+            codes,
+            approvals,
+            nodeAddress: () => nodeHostPort,
+            devices,
+            nodes,
+            rotations,
+            connections: {
+              count: (deviceId) => nodePort.connections.connectionCount(deviceId),
+              close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
+            },
+            secrets: {
+              vault: vaultAccess,
+              scopes: config.vault_api_scopes,
+              audit: (entry) => store.audit.appendSync(entry),
+              reveals: new FixedWindowLimiter(clock, {
+                limit: limits.vaultRevealsPerWindow,
+                windowMs: limits.vaultRevealWindowMs,
+              }),
+            },
           },
         },
       );

@@ -19,6 +19,8 @@ export class SqliteAuditLog {
   readonly #recent;
   readonly #clock: Clock;
   readonly #random: Random;
+  /** Told of every entry after it is written (the console's live updates); never throws into a write. */
+  onAppend: ((record: AuditRecord) => void) | undefined;
 
   constructor(db: Database, clock: Clock, random: Random) {
     this.#clock = clock;
@@ -42,6 +44,11 @@ export class SqliteAuditLog {
       record.deviceId ?? null,
       JSON.stringify(record.detail ?? {}),
     );
+    // After the surrounding transaction has committed (better-sqlite3 commits synchronously).
+    if (this.onAppend) {
+      const listener = this.onAppend;
+      setImmediate(() => listener(record));
+    }
     return record;
   }
 

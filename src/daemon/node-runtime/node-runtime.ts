@@ -90,7 +90,17 @@ export class NodeRuntime {
   /** Names this run's event sequences: sequences restart when the gateway does. */
   readonly #epoch: string;
 
-  constructor(deps: { repo: SqliteNodeRepository; clock: Clock; scheduler: Scheduler; random: Random }) {
+  /** Told when presence, registration or a request changes (the console's live updates). */
+  readonly #onChange: (deviceId: string) => void;
+
+  constructor(deps: {
+    repo: SqliteNodeRepository;
+    clock: Clock;
+    scheduler: Scheduler;
+    random: Random;
+    onChange?: (deviceId: string) => void;
+  }) {
+    this.#onChange = deps.onChange ?? (() => {});
     this.#repo = deps.repo;
     this.#clock = deps.clock;
     this.#scheduler = deps.scheduler;
@@ -133,6 +143,7 @@ export class NodeRuntime {
         detail: { capabilities: info.capabilities.length },
       },
     );
+    this.#onChange(deviceId);
     return { heartbeatIntervalMs: limits.heartbeatIntervalMs };
   }
 
@@ -143,6 +154,7 @@ export class NodeRuntime {
   attach(deviceId: string, sink: NodeSessionSink, resume?: ResumePoint): AttachedSession {
     const session: Session = { sink, lastHeartbeat: this.#clock.now() };
     this.#sessions.set(deviceId, session);
+    this.#onChange(deviceId);
     const outbox = this.#outboxes.get(deviceId);
     let resumed = false;
     let replay: AttachedSession["replay"] = [];
@@ -158,7 +170,9 @@ export class NodeRuntime {
       resumed,
       replay,
       detach: () => {
-        if (this.#sessions.get(deviceId) === session) this.#sessions.delete(deviceId);
+        if (this.#sessions.get(deviceId) !== session) return;
+        this.#sessions.delete(deviceId);
+        this.#onChange(deviceId);
       },
     };
   }
@@ -305,6 +319,8 @@ export class NodeRuntime {
     platform: string;
     version: string;
     capabilities: CapabilityRecord[];
+    /** The last heartbeat of the live session, or the last registration when offline. */
+    last_seen_at: string;
   }[] {
     return this.#repo.nodes().map((n) => ({
       device_id: n.deviceId,
@@ -312,6 +328,7 @@ export class NodeRuntime {
       platform: n.platform,
       version: n.version,
       capabilities: n.capabilities,
+      last_seen_at: new Date(this.#sessions.get(n.deviceId)?.lastHeartbeat ?? n.updatedAt).toISOString(),
     }));
   }
 
@@ -360,6 +377,7 @@ export class NodeRuntime {
     const next = { ...flight.record, ...change };
     if (!this.#repo.updateRequest(next)) return false;
     flight.record = next;
+    this.#onChange(next.deviceId);
     return true;
   }
 

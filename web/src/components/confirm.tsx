@@ -1,0 +1,89 @@
+import { type ReactNode, useEffect, useRef, useState } from "react";
+
+/**
+ * A button that asks before it acts, in a native <dialog> (focus is trapped and Escape cancels). The
+ * action's error, if any, is shown in the dialog.
+ */
+export function ConfirmButton(props: {
+  label: string;
+  title: string;
+  children?: ReactNode;
+  confirmLabel?: string;
+  danger?: boolean;
+  onConfirm: () => Promise<unknown>;
+}) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    const d = dialog.current;
+    const reset = () => setError(undefined);
+    d?.addEventListener("close", reset);
+    return () => d?.removeEventListener("close", reset);
+  }, []);
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      await props.onConfirm();
+      dialog.current?.close();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button
+        type="button"
+        className={props.danger ? "danger" : ""}
+        onClick={() => dialog.current?.showModal()}
+      >
+        {props.label}
+      </button>
+      <dialog ref={dialog} aria-labelledby={`${props.title}-title`}>
+        <h3 id={`${props.title}-title`}>{props.title}</h3>
+        {props.children}
+        {error && (
+          <p role="alert" className="error">
+            {error}
+          </p>
+        )}
+        <div className="actions">
+          <button type="button" onClick={() => dialog.current?.close()}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className={props.danger ? "danger" : "primary"}
+            disabled={busy}
+            onClick={confirm}
+          >
+            {props.confirmLabel ?? props.label}
+          </button>
+        </div>
+      </dialog>
+    </>
+  );
+}
+
+export function Badge(props: { tone: "good" | "warn" | "bad" | "muted"; children: ReactNode }) {
+  return <span className={`badge ${props.tone}`}>{props.children}</span>;
+}
+
+export function useNow(intervalMs = 1000): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+  return now;
+}
+
+export function ErrorLine(props: { error: string | undefined }) {
+  return props.error ? (
+    <p role="alert" className="error">
+      {props.error}
+    </p>
+  ) : null;
+}

@@ -1,0 +1,117 @@
+import { useState } from "react";
+import { api } from "../api";
+import { Badge, ConfirmButton, ErrorLine, useNow } from "../components/confirm";
+import { short, timeLeft, when } from "../format";
+import { useResource } from "../live";
+
+interface Device {
+  device_id: string;
+  client_kind: string;
+  device_name: string;
+  platform: string;
+  certificate_fingerprint: string;
+  certificate_expires_at: string;
+  paired_at: string;
+  state: "active" | "revoked";
+  revoked_at?: string;
+  revoked_reason?: string;
+  connections: number;
+}
+
+function DeviceRow(props: { device: Device; now: number; reload: () => void }) {
+  const d = props.device;
+  const [reason, setReason] = useState("");
+  const act = (action: "revoke" | "remove" | "rotate") => async () => {
+    await api("POST", `/v1/devices/${d.device_id}/${action}`, reason ? { reason } : {});
+    props.reload();
+  };
+  const reasonField = (
+    <label>
+      Reason (recorded in the audit log)
+      <input value={reason} maxLength={512} onChange={(e) => setReason(e.target.value)} />
+    </label>
+  );
+  return (
+    <tr>
+      <td>
+        <strong>{d.device_name}</strong>
+        <div className="muted">
+          <code>{d.device_id}</code>
+        </div>
+      </td>
+      <td>{d.client_kind}</td>
+      <td>
+        {d.state === "active" ? <Badge tone="good">active</Badge> : <Badge tone="bad">revoked</Badge>}
+        {d.revoked_reason && <div className="muted">{d.revoked_reason}</div>}
+      </td>
+      <td>{d.connections}</td>
+      <td title={d.certificate_fingerprint}>
+        <code>{short(d.certificate_fingerprint)}</code>
+        <div className="muted">
+          {d.state === "active" ? `expires in ${timeLeft(d.certificate_expires_at, props.now)}` : "-"}
+        </div>
+      </td>
+      <td>{when(d.paired_at)}</td>
+      <td className="actions">
+        {d.state === "active" && (
+          <>
+            <ConfirmButton
+              label="Rotate"
+              title={`Rotate ${d.device_name}'s certificate?`}
+              onConfirm={act("rotate")}
+            >
+              <p>The node renews its certificate now; the old one stays valid for a short overlap.</p>
+              {reasonField}
+            </ConfirmButton>
+            <ConfirmButton label="Revoke" danger title={`Revoke ${d.device_name}?`} onConfirm={act("revoke")}>
+              <p>
+                Its certificates stop working and its live connections close at once. It cannot pair again
+                until removed.
+              </p>
+              {reasonField}
+            </ConfirmButton>
+          </>
+        )}
+        <ConfirmButton label="Remove" danger title={`Remove ${d.device_name}?`} onConfirm={act("remove")}>
+          <p>The device is forgotten (revoked first if it is active), so it may pair again.</p>
+        </ConfirmButton>
+      </td>
+    </tr>
+  );
+}
+
+export function Devices() {
+  const now = useNow(5000);
+  const devices = useResource<{ devices: Device[] }>("/v1/devices", ["devices"]);
+  const list = devices.data?.devices ?? [];
+  return (
+    <div className="page">
+      <h1>Devices</h1>
+      <ErrorLine error={devices.error} />
+      {list.length === 0 ? (
+        <p className="muted">No paired devices yet. Pair one from the Pairing page.</p>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Device</th>
+                <th scope="col">Kind</th>
+                <th scope="col">State</th>
+                <th scope="col">Connections</th>
+                <th scope="col">Certificate</th>
+                <th scope="col">Paired</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((d) => (
+                <DeviceRow key={d.device_id} device={d} now={now} reload={devices.reload} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
