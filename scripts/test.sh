@@ -14,6 +14,8 @@ command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
 /usr/bin/python3 -c "import grpc" >/dev/null 2>&1 || need+=(python3-grpcio)
 # Debian's ngtcp2 client: a QUIC peer we did not write, for the handshake-coalesced-streams regression test
 command -v gtlsclient >/dev/null 2>&1 || need+=(ngtcp2-client)
+# Debian's chromium, driven by playwright-core for the console's browser test
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   echo "test.sh: installing system packages: ${need[*]}"
   sudo=""
@@ -35,6 +37,7 @@ fi
 
 echo "test.sh: type-check, lint, build"
 npx tsc --noEmit
+npx tsc -p web --noEmit
 npx biome check .
 npm run build --silent
 

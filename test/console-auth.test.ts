@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { startDaemon } from "./helpers/cli.js";
+
+/** The console's HTTP edge against a real daemon: sign-in, cookie, CSRF, origin, events, headers. */
+
+const root = mkdtempSync(join(tmpdir(), "palyra-console-auth-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+test("console auth: no cookie 401, no CSRF 403, foreign origin 403, token never in responses or logs", async () => {
+  const state = join(root, "gateway");
+  const daemon = await startDaemon(state);
+  const token = readFileSync(join(state, "admin.token"), "utf8").trim();
+  const base = daemon.summary.admin_url;
+  const host = new URL(base).host;
+  const seen: string[] = [];
+  const call = async (path: string, init: RequestInit = {}) => {
+    const res = await fetch(new URL(path, base), init);
+    const text = await res.text();
+    seen.push(text, JSON.stringify([...res.headers]));
+    return { status: res.status, text, headers: res.headers };
+  };
+  try {
+    // The console page itself, with a strict policy and no secrets.
+    const index = await call("/");
+    assert.equal(index.status, 200);
+    assert.match(index.headers.get("content-type") ?? "", /text\/html/);
+    assert.match(
+      index.headers.get("content-security-policy") ?? "",
+      /default-src 'self'.*frame-ancestors 'none'/,
+    );
+    assert.equal((await call("/some/deep/link")).status, 200, "client routes fall back to the page");
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(index.text)?.[1];
+    assert.ok(asset);
+    const script = await call(asset);
+    assert.equal(script.status, 200);
+    assert.match(script.headers.get("cache-control") ?? "", /immutable/);
+    // URLs in the bundle: only XML namespace names and React's error-text link, never fetched (the
+    // browser test checks every request stays on this origin; the CSP would block any other).
+    const urls = new Set(script.text.match(/https?:\/\/[a-zA-Z0-9./_-]+/g) ?? []);
+    for (const url of urls)
+      assert.match(url, /^(http:\/\/www\.w3\.org\/|https:\/\/react\.dev\/errors\/)/, url);
+
+    // Requests without the session cookie (or the token) get 401.
+    assert.equal((await call("/v1/devices")).status, 401);
+    assert.equal((await call("/v1/pairing/codes", { method: "POST", body: "{}" })).status, 401);
+    assert.equal((await call("/console/session")).status, 401);
+
+    // Sign-in: wrong token 401; right token sets an HttpOnly, SameSite=Strict cookie.
+    const json = { "content-type": "application/json" };
+    const wrong = await call("/console/login", {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ token: "x" }),
+    });
+    assert.equal(wrong.status, 401);
+    const login = await call("/console/login", {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ token }),
+    });
+    assert.equal(login.status, 200);
+    const setCookie = login.headers.get("set-cookie") ?? "";
+    assert.match(setCookie, /^palyra_console=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\//);
+    const cookie = setCookie.split(";")[0]!;
+    const { csrf } = JSON.parse(login.text) as { csrf: string };
+    assert.match(csrf, /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(!login.text.includes(token));
+
+    // Reads need only the cookie; changes need the CSRF header too, and a same-origin Origin if any.
+    assert.equal((await call("/v1/devices", { headers: { cookie } })).status, 200);
+    assert.equal(JSON.parse((await call("/console/session", { headers: { cookie } })).text).csrf, csrf);
+    const mint = { method: "POST", body: JSON.stringify({ method: "pin" }) };
+    assert.equal((await call("/v1/pairing/codes", { ...mint, headers: { ...json, cookie } })).status, 403);
+    assert.equal(
+      (await call("/v1/pairing/codes", { ...mint, headers: { ...json, cookie, "x-palyra-csrf": "wrong" } }))
+        .status,
+      403,
+    );
+    assert.equal(
+      (
+        await call("/v1/pairing/codes", {
+          ...mint,
+          headers: { ...json, cookie, "x-palyra-csrf": csrf, origin: "http://evil.example" },
+        })
+      ).status,
+      403,
+    );
+    const minted = await call("/v1/pairing/codes", {
+      ...mint,
+      headers: { ...json, cookie, "x-palyra-csrf": csrf, origin: `http://${host}` },
+    });
+    assert.equal(minted.status, 201);
+    assert.equal(
+      (await call(`/v1/secrets/${encodeURIComponent("global/k")}`, { method: "DELETE", headers: { cookie } }))
+        .status,
+      403,
+    );
+
+    // Live updates: a change arrives on the event stream as the topics it touched.
+    const events = await fetch(new URL("/v1/events", base), { headers: { cookie } });
+    assert.equal(events.status, 200);
+    assert.match(events.headers.get("content-type") ?? "", /text\/event-stream/);
+    const reader = events.body!.getReader();
+    const qr = await call("/v1/pairing/codes", {
+      method: "POST",
+      body: JSON.stringify({ method: "qr" }),
+      headers: { ...json, cookie, "x-palyra-csrf": csrf },
+    });
+    assert.equal(qr.status, 201);
+    assert.match(
+      JSON.parse(qr.text).qr_svg,
+      /^<svg /,
+      "the QR code comes drawn, for the page to show as an image",
+    );
+    let stream = "";
+    const deadline = Date.now() + 10_000;
+    while (!/event: change\ndata: \{"topics":\[[^\]]*"pairing"/.test(stream)) {
+      assert.ok(Date.now() < deadline, `no change event: ${stream}`);
+      const { value, done } = await reader.read();
+      if (done) break;
+      stream += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+
+    // Sign-out ends the session for good.
+    assert.equal(
+      (await call("/console/logout", { method: "POST", headers: { cookie, "x-palyra-csrf": csrf } })).status,
+      200,
+    );
+    assert.equal((await call("/v1/devices", { headers: { cookie } })).status, 401);
+  } finally {
+    assert.equal(await daemon.stop(), 0);
+  }
+  for (const text of seen) assert.ok(!text.includes(token), "the admin token appeared in a response");
+  assert.ok(!daemon.stderr().includes(token), "the admin token appeared in the daemon's log");
+});
