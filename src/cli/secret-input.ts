@@ -49,32 +49,42 @@ async function readPiped(maxBytes: number): Promise<Buffer> {
   return value;
 }
 
-/** One line from the terminal in raw mode, echoing nothing; Ctrl-C aborts. */
+/**
+ * One line from the terminal in raw mode, echoing nothing. Characters, not bytes: Backspace removes a
+ * whole character. Enter or Ctrl-D ends the value, Ctrl-C cancels, and other control keys (arrows,
+ * function keys) are ignored rather than stored.
+ */
 function readHidden(prompt: string, maxBytes: number): Promise<Buffer> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
-    let value = Buffer.alloc(0);
+    let chars: string[] = [];
     const done = (err?: Error) => {
       stdin.setRawMode(false);
       stdin.pause();
       stdin.off("data", onData);
       process.stderr.write("\n");
+      const value = Buffer.from(chars.join(""), "utf8");
+      chars = [];
       if (err) {
         value.fill(0);
         reject(err);
+      } else if (value.length > maxBytes) {
+        value.fill(0);
+        reject(new VaultError("value_too_large", `the value is larger than ${maxBytes} bytes`));
       } else resolve(value);
     };
-    const onData = (chunk: Buffer) => {
-      for (const byte of chunk) {
-        if (byte === 3) return done(new CommonError("invalid_input", "cancelled"));
-        if (byte === 13 || byte === 10) return done();
-        if (byte === 127 || byte === 8) value = value.subarray(0, Math.max(0, value.length - 1));
-        else value = Buffer.concat([value, Buffer.of(byte)]);
-        if (value.length > maxBytes)
-          return done(new VaultError("value_too_large", `the value is larger than ${maxBytes} bytes`));
+    const onData = (chunk: string) => {
+      // An escape sequence (arrow keys and the like) arrives as one chunk starting with ESC.
+      if (chunk.startsWith("\u001b")) return;
+      for (const char of chunk) {
+        if (char === "\u0003") return done(new CommonError("invalid_input", "cancelled"));
+        if (char === "\r" || char === "\n" || char === "\u0004") return done();
+        if (char === "\u007f" || char === "\b") chars.pop();
+        else if (char >= " ") chars.push(char);
       }
     };
+    stdin.setEncoding("utf8");
     stdin.setRawMode(true);
     stdin.resume();
     stdin.on("data", onData);

@@ -71,6 +71,8 @@ export const limits = {
   /** A blob whose write started this long ago and never committed is given up and deleted. Far longer
    *  than any single backend call, so a live writer is never robbed of its blob. */
   vaultPendingGraceMs: 10 * MINUTE,
+  /** The daemon retries deleting orphaned vault blobs this often. */
+  vaultCollectIntervalMs: 5 * MINUTE,
   /** Reveals through the admin API, per caller, per window. */
   vaultRevealsPerWindow: 30,
   vaultRevealWindowMs: MINUTE,

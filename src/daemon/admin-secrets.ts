@@ -51,7 +51,15 @@ export async function handleSecretsApi(
 ): Promise<boolean> {
   const path = url.pathname;
   if (path === "/v1/vault" && req.method === "GET") {
-    sendJson(res, 200, deps.vault().describe());
+    // Counts cover only the scopes this caller may see.
+    const vault = deps.vault();
+    const description = vault.describe();
+    const visible = vault.list().filter((m) => scopeAllowed(deps.scopes, m.scope));
+    sendJson(res, 200, {
+      ...description,
+      secrets: visible.length,
+      pending_migration: visible.filter((m) => m.backend !== description.backend).length,
+    });
     return true;
   }
   if (path === "/v1/secrets" && req.method === "GET") {

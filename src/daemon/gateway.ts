@@ -68,6 +68,7 @@ export class Gateway {
   readonly #store: GatewayStore;
   readonly #secrets: FilesystemSecretStore;
   readonly #vault: Vault | undefined;
+  readonly #vaultSweep: NodeJS.Timeout | undefined;
   readonly #serverCert: ServerCertificateManager;
   readonly #sweeper: ConnectionSweeper;
   readonly #admin: Server;
@@ -80,6 +81,7 @@ export class Gateway {
     store: GatewayStore;
     secrets: FilesystemSecretStore;
     vault: Vault | undefined;
+    vaultSweep: NodeJS.Timeout | undefined;
     devices: DeviceRegistry;
     pairing: PairingGatewayService;
     nodePort: NodePortServer;
@@ -97,6 +99,7 @@ export class Gateway {
     this.#store = parts.store;
     this.#secrets = parts.secrets;
     this.#vault = parts.vault;
+    this.#vaultSweep = parts.vaultSweep;
     this.devices = parts.devices;
     this.pairing = parts.pairing;
     this.#nodePort = parts.nodePort;
@@ -128,6 +131,7 @@ export class Gateway {
     const feed = new ChangeFeed();
     store.audit.onAppend = (record) => feed.publish(...topicsOfAuditKind(record.kind));
     let vault: Vault | undefined;
+    let vaultSweep: NodeJS.Timeout | undefined;
     try {
       // The gateway runs without its vault (the API answers 503 with the reason): a locked or missing
       // keyring must not keep devices from connecting.
@@ -140,6 +144,16 @@ export class Gateway {
         const described = vault.describe();
         if (described.weak) logger.warn({ backend: described.backend }, described.detail);
         logger.info({ backend: described.backend, protection: described.protection }, "vault open");
+        // Blobs whose deletion failed (a store that was briefly away) are retried now and then.
+        const openVaultRef = vault;
+        vaultSweep = setInterval(
+          () =>
+            void openVaultRef
+              .collectGarbage()
+              .catch((err: Error) => logger.warn({ err: err.message }, "vault clean-up failed")),
+          limits.vaultCollectIntervalMs,
+        );
+        vaultSweep.unref();
       } catch (err) {
         vaultProblem = (err as Error).message;
         logger.error({ err: vaultProblem }, "vault unavailable");
@@ -377,6 +391,7 @@ export class Gateway {
         store,
         secrets,
         vault,
+        vaultSweep,
         devices,
         pairing,
         nodePort,
@@ -391,6 +406,7 @@ export class Gateway {
         infoPath: paths.daemonInfo,
       });
     } catch (err) {
+      clearInterval(vaultSweep);
       vault?.close();
       store.close();
       secrets.close();
@@ -411,6 +427,7 @@ export class Gateway {
       this.#admin.closeAllConnections();
     });
     removeDaemonInfo(this.#infoPath);
+    clearInterval(this.#vaultSweep);
     this.#vault?.close();
     this.#store.close();
     this.#secrets.close();

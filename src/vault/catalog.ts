@@ -25,6 +25,13 @@ export interface SecretRow {
   updated_at: number;
 }
 
+export interface Lease {
+  owner: string;
+  pid: number;
+  detail: string;
+  expires_at: number;
+}
+
 export interface OrphanRow {
   object_id: string;
   backend: BackendKind;
@@ -94,9 +101,12 @@ export class VaultCatalog {
     } catch (err) {
       db.close();
       if (err instanceof VaultError) throw err;
-      throw new VaultError("busy", `cannot prepare the vault index ${path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const code = (err as { code?: string }).code;
+      throw new VaultError(
+        code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" ? "busy" : "backend_failed",
+        `cannot prepare the vault index ${path}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     return new VaultCatalog(db);
   }
@@ -219,6 +229,34 @@ export class VaultCatalog {
     return this.#sql("SELECT * FROM orphans WHERE pending = 0 ORDER BY since LIMIT ?").all(
       limit,
     ) as OrphanRow[];
+  }
+
+  /** Writes still in progress (pending blobs) to backends other than `backend`. */
+  pendingNotOn(backend: BackendKind): number {
+    return (
+      this.#sql("SELECT count(*) AS n FROM orphans WHERE pending = 1 AND backend != ?").get(backend) as {
+        n: number;
+      }
+    ).n;
+  }
+
+  /** A named lease (one migration at a time), or undefined. */
+  lease(name: string): Lease | undefined {
+    const row = this.#sql("SELECT value FROM settings WHERE name = ?").get(`lease:${name}`) as
+      | { value: string }
+      | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.value) as Lease);
+  }
+
+  takeLease(name: string, lease: Lease): void {
+    this.#sql(
+      "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    ).run(`lease:${name}`, JSON.stringify(lease));
+  }
+
+  releaseLease(name: string, owner: string): void {
+    if (this.lease(name)?.owner === owner)
+      this.#sql("DELETE FROM settings WHERE name = ?").run(`lease:${name}`);
   }
 
   forgetOrphan(objectId: string): void {

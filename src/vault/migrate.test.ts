@@ -129,3 +129,72 @@ test("migrate --to encrypted-file with PALYRA_VAULT_PASSPHRASE set moves a weak 
   await assertAllReadable(unlocked, 3);
   unlocked.close();
 });
+
+test("a write that started on the old backend during a migration is waited for and moved too", async () => {
+  const dir = join(root, `m${n++}`);
+  const gate: { open?: () => void; reached?: () => void } = {};
+  let gated = false;
+  const base = new RecordedRunner();
+  const gatedRunner = {
+    run: async (request: Parameters<RecordedRunner["run"]>[0]) => {
+      const script = Buffer.from(request.args.at(-1) ?? "", "base64").toString("utf16le");
+      if (gated && script.includes("Protect(")) {
+        gated = false;
+        gate.reached?.();
+        await new Promise<void>((resolve) => {
+          gate.open = resolve;
+        });
+      }
+      return base.run(request);
+    },
+  };
+  const options: VaultOptions = { platform: "win32", runner: base, env: {} };
+  const setup = await openVault(dir, options);
+  await setup.put("global", "a", Buffer.from("A"));
+  setup.close();
+  const writer = await openVault(dir, { ...options, runner: gatedRunner });
+  const mover = await openVault(dir, { ...options, ignoreBackendOverride: true });
+  gated = true;
+  const reached = new Promise<void>((resolve) => {
+    gate.reached = resolve;
+  });
+  const put = writer.put("global", "b", Buffer.from("B"));
+  await reached; // the writer chose DPAPI and is inside its write
+  const report = await migrateVault(mover, "encrypted-file", () => gate.open?.());
+  assert.equal(report.moved, 2, "the late write was moved as well");
+  assert.equal((await put).backend, "windows-dpapi");
+  assert.equal(mover.describe().pending_migration, 0);
+  assert.deepEqual(mover.describe().key_homes, ["key-file"]);
+  assert.equal((await mover.get("global", "b")).expose().toString(), "B");
+  writer.close();
+  mover.close();
+});
+
+test("a second migration while one is running is refused; a dead one's lease is taken over", async () => {
+  const { vault } = await seeded({ env: { PALYRA_VAULT_BACKEND: "encrypted-file" } }, 1);
+  try {
+    const { catalog, clock } = vault.parts;
+    const hold = (pid: number) =>
+      catalog.write(() =>
+        catalog.takeLease("migration", {
+          owner: "other",
+          pid,
+          detail: "secret-service",
+          expires_at: clock.now() + 60_000,
+        }),
+      );
+    hold(process.pid);
+    await assert.rejects(migrateVault(vault, "encrypted-file"), {
+      code: "busy",
+      message: /another migration \(pid \d+, to secret-service\) is running/,
+    });
+    const { spawnSync } = await import("node:child_process");
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    hold(dead);
+    const report = await migrateVault(vault, "encrypted-file");
+    assert.equal(report.to, "encrypted-file");
+    assert.equal(catalog.lease("migration"), undefined, "released when done");
+  } finally {
+    vault.close();
+  }
+});

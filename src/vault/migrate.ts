@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
+import { limits } from "../common/limits.js";
 import { usableOn } from "./backends/backend-set.js";
 import { type BackendKind, parseBackendKind } from "./backends/blob-backend.js";
 import { probeBackend } from "./backends/probe.js";
@@ -10,13 +11,15 @@ import { fileKeyHome, loadVaultKey, removeVaultKey, sameHome, storeVaultKey } fr
 
 /**
  * Moves every secret to another backend, safely against interruption at any point:
+ * 0. one migration at a time: a lease in vault.db (a second one is refused while the first lives);
  * 1. the vault key gets a home on the target (read back and compared) before anything else;
- * 2. the target becomes the backend for new writes, and the target's home is listed beside the old;
+ * 2. the target becomes the backend for new writes, and the target's home is listed first;
  * 3. each blob is copied (checked to open under its name first), then its row is repointed in one
- *    transaction, only if no one rewrote the secret meanwhile; the old blob becomes an orphan;
- * 4. only when nothing is left on another backend are the old homes dropped.
- * Stopped anywhere, every secret is readable (from the old blob or the new), and running it again
- * finishes the job.
+ *    transaction, only if no one rewrote the secret meanwhile; the old blob becomes an orphan. Writes
+ *    that began before step 2 are waited for, and moved too;
+ * 4. only then are the old homes removed, and after that the vault records the single home.
+ * Stopped anywhere, every secret is readable (from the old blob or the new) with the key from some
+ * listed home, and running it again finishes the job.
  */
 
 export interface MigrationProgress {
@@ -38,6 +41,8 @@ function homeLabel(home: KeyHome): string {
   return home.kind === "backend" ? home.backend : home.kind;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export async function migrateVault(
   vault: Vault,
   target: string,
@@ -45,9 +50,47 @@ export async function migrateVault(
 ): Promise<MigrationReport> {
   const to = parseBackendKind(target);
   const p = vault.parts;
-  const { catalog, backends, clock, random } = p;
   if (!usableOn(to, p.platform))
     throw new VaultError("backend_unavailable", `the ${to} backend cannot work on ${p.platform}`);
+  const lease = p.random.bytes(16).toString("hex");
+  const { catalog, clock } = p;
+  catalog.write(() => {
+    const held = catalog.lease("migration");
+    if (held && held.expires_at > clock.now() && processAlive(held.pid))
+      throw new VaultError(
+        "busy",
+        `another migration (pid ${held.pid}, to ${held.detail}) is running on this vault; wait for it`,
+      );
+    catalog.takeLease("migration", {
+      owner: lease,
+      pid: process.pid,
+      detail: to,
+      expires_at: clock.now() + limits.vaultPendingGraceMs,
+    });
+  });
+  try {
+    return await migrate(vault, to, onProgress);
+  } finally {
+    catalog.write(() => catalog.releaseLease("migration", lease));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function migrate(
+  vault: Vault,
+  to: BackendKind,
+  onProgress: (progress: MigrationProgress) => void,
+): Promise<MigrationReport> {
+  const p = vault.parts;
+  const { catalog, backends, clock, random } = p;
   const store = backends.get(to);
   const settings = catalog.settings();
   if (!settings) throw new VaultError("backend_failed", "the vault settings disappeared");
@@ -59,9 +102,9 @@ export async function migrateVault(
     if (!result.ok) throw new VaultError("backend_unavailable", `cannot migrate to ${to}: ${result.reason}`);
   }
 
-  // 1. the key's new home, verified
+  // 1. the key's new home, verified. To the file backend: behind PALYRA_VAULT_PASSPHRASE when set
+  //    (which also moves a plain key file there).
   const vaultKey = p.vaultKey.expose();
-  // To the file backend: behind PALYRA_VAULT_PASSPHRASE when set (which also moves a key file there).
   const desired: KeyHome =
     to === "encrypted-file" ? fileKeyHome(p.keyHomes) : { kind: "backend", backend: to };
   const existing = settings.key_homes.find((h) => sameHome(h, desired));
@@ -87,15 +130,14 @@ export async function migrateVault(
     });
   });
 
-  // 3. move the blobs; a writer that started before step 2 may add one more, hence the rounds
+  // 3. move the blobs, then wait for writers that chose the old backend before step 2, and repeat
   const from = new Set<BackendKind>();
   let moved = 0;
   let skipped = 0;
   const total = catalog.notOn(to).length;
-  for (let round = 0; round < 3; round++) {
-    const rows = catalog.notOn(to);
-    if (rows.length === 0) break;
-    for (const row of rows) {
+  const waitLimitMs = 2 * Math.max(limits.vaultCommandTimeoutMs, limits.vaultKeyringTimeoutMs);
+  for (let waitedMs = 0; ; waitedMs += 50) {
+    for (const row of catalog.notOn(to)) {
       from.add(row.backend);
       const ref = `${row.scope}/${row.key}`;
       const blob = await backends.get(row.backend).get(row.object_id);
@@ -123,21 +165,25 @@ export async function migrateVault(
       else skipped++;
       onProgress({ moved: moved + skipped, total, ref });
     }
+    // A writer that crashed long ago is not waited for (its blob is collected as an orphan).
+    catalog.write(() => catalog.abandonPending(clock.now() - limits.vaultPendingGraceMs));
+    const writing = catalog.pendingNotOn(to);
+    if (writing === 0 && catalog.notOn(to).length === 0) break;
+    if (waitedMs > waitLimitMs)
+      throw new VaultError("busy", "writes to the old backend are still in progress; run migrate again");
+    await sleep(50);
   }
-  const left = catalog.notOn(to).length;
-  if (left > 0)
-    throw new VaultError(
-      "busy",
-      `${left} secrets are still on another backend (written during the move); run migrate again`,
-    );
 
-  // 4. one home again
-  const dropped = catalog.write(() => {
-    const current = catalog.settings() ?? settings;
-    catalog.saveSettings({ ...current, key_homes: [targetHome] });
-    return current.key_homes.filter((h) => !sameHome(h, targetHome));
-  });
-  for (const home of dropped) await removeVaultKey(home, p.keyHomes).catch(() => {});
+  // 4. drop the old homes, then record the single one (a crash between leaves a listed home that is
+  //    gone: harmless, the target's home is listed first)
+  const current = catalog.settings() ?? settings;
+  if (current.backend !== to)
+    throw new VaultError("busy", "another migration changed the backend meanwhile; run migrate again");
+  for (const home of current.key_homes.filter((h) => !sameHome(h, targetHome))) {
+    await removeVaultKey(home, p.keyHomes);
+    if (home.kind === "backend") await backends.get(home.backend).forget?.();
+  }
+  catalog.write(() => catalog.saveSettings({ ...(catalog.settings() ?? current), key_homes: [targetHome] }));
   await vault.collectGarbage();
   return { to, from: [...from], moved, skipped, key_home: homeLabel(targetHome) };
 }

@@ -137,7 +137,13 @@ export async function openVault(dir: string, options: VaultOptions = {}): Promis
 /** First open: choose the backend, make the vault key, give it a home, record all of it. */
 async function initialize(ctx: Ctx, catalog: VaultCatalog): Promise<VaultSettings> {
   // BEGIN IMMEDIATE takes the write lock, so two processes opening a new vault at once choose once.
-  catalog.db.exec("BEGIN IMMEDIATE");
+  try {
+    catalog.db.exec("BEGIN IMMEDIATE");
+  } catch (err) {
+    throw new VaultError("busy", "another process is creating this vault and took too long; try again", {
+      cause: err,
+    });
+  }
   let stored: { home: KeyHome; khc: KeyHomeContext } | undefined;
   try {
     const existing = catalog.settings();
@@ -173,11 +179,13 @@ async function initialize(ctx: Ctx, catalog: VaultCatalog): Promise<VaultSetting
     const selectedBy = requested !== undefined ? "env" : backend === candidate ? "auto" : "fallback";
     const khc = keyHomeContext(ctx, vaultId, backends);
     const home: KeyHome = backend === "encrypted-file" ? fileKeyHome(khc) : { kind: "backend", backend };
-    if (selectedBy === "fallback" && home.kind === "key-file")
+    if (selectedBy === "fallback")
       ctx.options.onWarning?.(
-        `no OS keyring is usable here (${probe?.reason ?? `no OS store on ${ctx.platform}`}); secrets go to encrypted files in ${ctx.dir} ` +
-          `and the vault key to a key file there, so anyone who can read that directory can decrypt them. ` +
-          `Set ${PASSPHRASE_ENV} before the first use to seal the key with a passphrase, or run ` +
+        `no OS keyring is usable here (${probe?.reason ?? `no OS store on ${ctx.platform}`}); secrets go to encrypted files in ${ctx.dir}` +
+          (home.kind === "key-file"
+            ? ", with the vault key in a key file there, so anyone who can read that directory can decrypt them. " +
+              `Set ${PASSPHRASE_ENV} before the first use to seal the key with a passphrase, or run `
+            : `, with the vault key sealed by ${PASSPHRASE_ENV}. Run `) +
           `'palyra secrets migrate --to ${candidate ?? "secret-service"}' once a keyring works.`,
       );
     const vaultKey = ctx.random.bytes(VAULT_KEY_BYTES);

@@ -235,3 +235,11 @@ test("blobs left by a writer that died are collected once their grace period is 
     reopened.close();
   }
 });
+
+test("a vault index that is not a database is reported as a failure, not as busy", async () => {
+  const dir = fresh();
+  const { mkdirSync } = await import("node:fs");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, "vault.db"), "this is not sqlite".repeat(100), { mode: 0o600 });
+  await assert.rejects(open(dir), { code: "backend_failed", message: /not a database/ });
+});

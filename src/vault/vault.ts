@@ -108,14 +108,14 @@ export class Vault {
     const now = clock.now();
     catalog.write(() => catalog.addOrphan(id, backend, now, true));
     const store = this.#p.backends.get(backend);
-    let previous: SecretRow | undefined;
+    let written: { row: SecretRow; previous: SecretRow | undefined };
     try {
       await store.put(id, sealed);
-      previous = catalog.write(() => {
+      written = catalog.write(() => {
         if (!catalog.claimPending(id))
           throw new VaultError("busy", "the write took too long and was given up; try again");
         const old = catalog.secret(s, k);
-        catalog.upsert({
+        const row: SecretRow = {
           scope: s,
           key: k,
           object_id: id,
@@ -123,20 +123,19 @@ export class Vault {
           size: value.length,
           created_at: old?.created_at ?? now,
           updated_at: now,
-        });
+        };
+        catalog.upsert(row);
         if (old) catalog.addOrphan(old.object_id, old.backend, now, false);
-        return old;
+        return { row, previous: old };
       });
     } catch (err) {
-      // Nothing points at the new blob: remove it now, or leave it listed for collection.
-      await store.delete(id).then(
-        () => catalog.write(() => catalog.forgetOrphan(id)),
-        () => catalog.write(() => catalog.addOrphan(id, backend, now, false)),
-      );
+      // Nothing points at the new blob. It stays listed (settled) and the next collection deletes it:
+      // a store that timed out may still write it after this, so deleting now could leave it behind.
+      catalog.write(() => catalog.addOrphan(id, backend, now, false));
       throw err;
     }
-    if (previous) await this.#collect(previous.object_id, previous.backend);
-    return metadataOf(catalog.secret(s, k) as SecretRow);
+    if (written.previous) await this.#collect(written.previous.object_id, written.previous.backend);
+    return metadataOf(written.row);
   }
 
   /** The value under `scope`/`key`, wrapped so that printing or logging it shows nothing. */

@@ -63,6 +63,13 @@ export class RecordedRunner implements CommandRunner {
       if (rest.at(-1) !== "-w") return { status: 2, stdout: Buffer.alloc(0), stderr: "usage" };
       if (!call.detached)
         return { status: 1, stdout: Buffer.alloc(0), stderr: "would prompt on the terminal" };
+      if (!rest.includes("-U") && this.keychain.has(item))
+        return {
+          status: 45,
+          stdout: Buffer.alloc(0),
+          stderr:
+            "security: SecKeychainItemCreateFromContent (<default>): The specified item already exists in the keychain.\n",
+        };
       const [first, second] = call.stdin.toString("utf8").split("\n");
       const prompts = "password data for new item: retype password for new item: ";
       if (first !== second) {

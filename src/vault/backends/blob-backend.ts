@@ -18,6 +18,8 @@ export interface BlobBackend {
   get(id: string): Promise<Buffer | undefined>;
   /** Idempotent: deleting a missing id succeeds. */
   delete(id: string): Promise<void>;
+  /** Removes what the backend keeps besides blobs (a Keychain wrapping key), once nothing uses it. */
+  forget?(): Promise<void>;
 }
 
 /** `pv_` value blobs, `vk_` the vault key, `pr_` probes: a prefix and 32 lowercase hex digits. */

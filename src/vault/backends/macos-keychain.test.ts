@@ -41,7 +41,6 @@ test("macOS Keychain (recorded `security` double): exact argv, key only on stdin
   ]);
   assert.deepEqual(runner.calls[1]?.args, [
     "add-generic-password",
-    "-U",
     "-s",
     KEYCHAIN_SERVICE,
     "-a",
@@ -101,4 +100,34 @@ test("macOS Keychain, real `security` (runs on macOS only)", {
     await (vault.parts.backends.get("macos-keychain") as MacosKeychainBackend).forget();
     vault.close();
   }
+});
+
+test("macOS Keychain (recorded `security` double): two processes creating the wrapping key at once share the first", async () => {
+  const runner = new RecordedRunner();
+  const namespace = "1".repeat(32);
+  const make = (r: RecordedRunner | { run: RecordedRunner["run"] }) =>
+    new MacosKeychainBackend({
+      dir: join(root, "shared"),
+      namespace,
+      random: systemRandom,
+      timeoutMs: 1000,
+      maxBlobBytes: 1024,
+      runner: r,
+    });
+  const first = make(runner);
+  await first.put(`pv_${"a".repeat(32)}`, Buffer.from("from the first"));
+  // The second looked before the first wrote, so it tries to create the key too.
+  let raced = false;
+  const second = make({
+    run: (request) => {
+      if (request.args[0] === "find-generic-password" && !raced) {
+        raced = true;
+        return Promise.resolve({ status: 44, stdout: Buffer.alloc(0), stderr: "could not be found" });
+      }
+      return runner.run(request);
+    },
+  });
+  await second.put(`pv_${"b".repeat(32)}`, Buffer.from("from the second"));
+  assert.equal((await first.get(`pv_${"b".repeat(32)}`))?.toString(), "from the second");
+  assert.equal((await second.get(`pv_${"a".repeat(32)}`))?.toString(), "from the first");
 });

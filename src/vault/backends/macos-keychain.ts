@@ -16,7 +16,8 @@ import { type CommandRunner, stderrReason, systemCommandRunner } from "./command
  * prompted copies differ.
  *
  * The key is written through the prompt: a bare `-w` as the last argument, the key twice on stdin, the
- * tool detached from any terminal so the prompt reads the pipe and not /dev/tty.
+ * tool detached from any terminal so the prompt reads the pipe and not /dev/tty. It is never replaced
+ * (no `-U`): two processes creating it at once end up sharing the first one.
  */
 
 export const SECURITY = "/usr/bin/security";
@@ -75,7 +76,6 @@ export class MacosKeychainBackend implements BlobBackend {
         file: SECURITY,
         args: [
           "add-generic-password",
-          "-U",
           "-s",
           KEYCHAIN_SERVICE,
           "-a",
@@ -88,6 +88,13 @@ export class MacosKeychainBackend implements BlobBackend {
         timeoutMs: this.#timeoutMs,
         detached: true,
       });
+      // No -U: a key another process created meanwhile is never overwritten (its blobs would be lost);
+      // it is read and used instead.
+      if (result.status === 45 || /already exists/i.test(result.stderr)) {
+        key.fill(0);
+        const theirs = await this.#findKey();
+        if (theirs?.length === KEY_BYTES) return theirs;
+      }
       if (result.status !== 0)
         throw new VaultError("backend_failed", `the Keychain refused a write: ${stderrReason(result)}`);
     } finally {
