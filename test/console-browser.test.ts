@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
@@ -25,6 +26,7 @@ after(async () => {
 });
 
 const WAIT = { timeout: 30_000 };
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 test("console: sign in, pair a node live, approve, invoke echo, revoke; every page screenshotted", async () => {
   assert.ok(existsSync(CHROMIUM), "Debian's chromium must be installed (scripts/test.sh installs it)");
@@ -51,9 +53,24 @@ test("console: sign in, pair a node live, approve, invoke echo, revoke; every pa
   const urls: string[] = [];
   const htmls: string[] = [];
   page.on("request", (request) => urls.push(request.url()));
+  const violations: string[] = [];
   const shot = async (name: string, target: Page = page) => {
     htmls.push(await target.content());
     await target.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+    // axe-core's WCAG 2 A/AA rules on every page; evaluated over DevTools, so the page's CSP stays on.
+    await target.evaluate(AXE_SOURCE);
+    const found = (await target.evaluate(async () => {
+      const axe = (globalThis as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } })
+        .axe;
+      return axe.run((globalThis as unknown as { document: unknown }).document, {
+        runOnly: ["wcag2a", "wcag2aa"],
+      });
+    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
+    for (const v of found.violations)
+      if (v.impact === "serious" || v.impact === "critical")
+        violations.push(
+          `${name}: ${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
+        );
   };
   let node: ReturnType<typeof spawnCli> | undefined;
   try {
@@ -134,6 +151,13 @@ test("console: sign in, pair a node live, approve, invoke echo, revoke; every pa
     const row = page.getByRole("row", { name: /browser-test-node/ });
     await row.waitFor(WAIT);
     await shot("06-devices");
+    // Rotate first (the node renews over its own connection), then revoke.
+    const before = (await row.locator("td").nth(4).locator("code").textContent()) ?? "";
+    await row.getByRole("button", { name: "Rotate" }).click();
+    const rotateDialog = page.getByRole("dialog");
+    await rotateDialog.getByRole("button", { name: "Rotate" }).click();
+    await rotateDialog.waitFor({ state: "hidden", ...WAIT });
+    await row.locator("td").nth(4).locator("code").filter({ hasNotText: before }).waitFor(WAIT);
     await row.getByRole("button", { name: "Revoke" }).click();
     const dialog = page.getByRole("dialog");
     await dialog.getByLabel("Reason (recorded in the audit log)").fill("browser test revoke");
@@ -161,15 +185,27 @@ test("console: sign in, pair a node live, approve, invoke echo, revoke; every pa
     await page.getByRole("cell", { name: "device.revoked" }).waitFor(WAIT);
     await shot("10-audit");
 
+    // A QR code, drawn as an image with its palyra://pair URI.
+    await page.getByRole("link", { name: "Pairing" }).click();
+    await page.getByLabel("QR code").check();
+    await page.getByRole("button", { name: "Create code" }).click();
+    await page.getByRole("img", { name: "QR code to scan with the device" }).waitFor(WAIT);
+    assert.match(
+      await page.getByLabel("Or paste this URI on the device").inputValue(),
+      /^palyra:\/\/pair\?v=1&/,
+    );
+    await page.getByRole("region", { name: "Live codes" }).getByRole("cell", { name: "qr" }).waitFor(WAIT);
+    await shot("11-pairing-qr");
+
     // Readable on a phone.
     const phone = await context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
     await phone.goto(`${daemon.summary.admin_url}/#/pairing`);
     await phone.getByRole("heading", { name: "Pairing", level: 1 }).waitFor(WAIT);
-    await shot("11-pairing-phone", phone);
+    await shot("12-pairing-phone", phone);
     await phone.goto(`${daemon.summary.admin_url}/#/nodes`);
     await phone.getByRole("heading", { name: "Nodes", level: 1 }).waitFor(WAIT);
-    await shot("12-nodes-phone", phone);
+    await shot("13-nodes-phone", phone);
     await phone.close();
     assert.ok(deviceId.length === 26);
   } finally {
@@ -177,6 +213,7 @@ test("console: sign in, pair a node live, approve, invoke echo, revoke; every pa
     await daemon.stop();
   }
 
+  assert.deepEqual(violations, [], "axe-core found serious accessibility problems");
   for (const url of urls) assert.equal(new URL(url).origin, origin, `a request left the gateway: ${url}`);
   for (const url of urls) assert.ok(!url.includes(token), "the admin token appeared in a URL");
   for (const html of htmls) assert.ok(!html.includes(token), "the admin token appeared in page HTML");

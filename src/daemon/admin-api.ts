@@ -119,7 +119,11 @@ export async function handleAdminApi(
         minted.qr_uri === undefined
           ? undefined
           : await QRCode.toString(minted.qr_uri, { type: "svg", margin: 2 });
-      sendJson(res, 201, qrSvg === undefined ? minted : { ...minted, qr_svg: qrSvg });
+      sendJson(res, 201, {
+        ...minted,
+        gateway: deps.nodeAddress(),
+        ...(qrSvg === undefined ? {} : { qr_svg: qrSvg }),
+      });
       return true;
     }
     if (path === "/v1/pairing/codes" && req.method === "GET") {

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { ErrorLine } from "../components/confirm";
+import { ErrorLine, TableWrap } from "../components/ui";
 import { when } from "../format";
 import { useResource } from "../live";
 
@@ -46,7 +46,7 @@ export function Audit() {
         </label>
       </div>
       <ErrorLine error={events.error} />
-      <div className="table-wrap">
+      <TableWrap label="Audit events">
         <table>
           <thead>
             <tr>
@@ -75,7 +75,7 @@ export function Audit() {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       {list.length === 0 && <p className="muted">No events match.</p>}
     </div>
   );

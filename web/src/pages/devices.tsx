@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api } from "../api";
-import { Badge, ConfirmButton, ErrorLine, useNow } from "../components/confirm";
+import { Badge, ConfirmButton, ErrorLine, TableWrap, useNow } from "../components/ui";
 import { short, timeLeft, when } from "../format";
 import { useResource } from "../live";
 
@@ -91,7 +91,7 @@ export function Devices() {
       {list.length === 0 ? (
         <p className="muted">No paired devices yet. Pair one from the Pairing page.</p>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label="Devices">
           <table>
             <thead>
               <tr>
@@ -110,7 +110,7 @@ export function Devices() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </div>
   );

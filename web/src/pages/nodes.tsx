@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { Badge, ErrorLine, useNow } from "../components/confirm";
+import { Badge, ErrorLine, TableWrap, useNow } from "../components/ui";
 import { ago, when } from "../format";
 import { useResource } from "../live";
 
@@ -158,7 +158,7 @@ function NodePanel(props: { deviceId: string; now: number }) {
       {node.recent_requests.length === 0 ? (
         <p className="muted">None yet.</p>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label="Recent calls">
           <table>
             <thead>
               <tr>
@@ -181,7 +181,7 @@ function NodePanel(props: { deviceId: string; now: number }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </section>
   );

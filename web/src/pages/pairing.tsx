@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { Badge, ErrorLine, useNow } from "../components/confirm";
+import { Badge, ErrorLine, TableWrap, useNow } from "../components/ui";
 import { short, timeLeft, when } from "../format";
 import { useResource } from "../live";
 
@@ -12,6 +12,8 @@ interface Minted {
   typed?: string;
   qr_uri?: string;
   qr_svg?: string;
+  /** host:port devices dial (the node port). */
+  gateway?: string;
 }
 interface Request {
   request_id: string;
@@ -122,8 +124,9 @@ function MintedCode(props: { minted: Minted; now: number; onDone: () => void }) 
       <p>
         Expires in {timeLeft(minted.expires_at, props.now)}. On the node:{" "}
         <code>
-          palyra node run --gateway &lt;host:port&gt;{" "}
-          {minted.typed ? `--code ${minted.typed}` : "--qr-uri '<uri>'"}
+          {minted.typed
+            ? `palyra node run --gateway ${minted.gateway ?? "<host:port>"} --code ${minted.typed}`
+            : "palyra node run --qr-uri '<uri>'"}
         </code>
       </p>
       <button type="button" onClick={props.onDone}>
@@ -197,9 +200,7 @@ export function Pairing() {
     (r) => r.state === "pending_approval" && Date.parse(r.expires_at) > now,
   );
   const decided = (requests.data?.requests ?? []).filter((r) => r.state !== "pending_approval").slice(0, 10);
-  const live = (codes.data?.codes ?? []).filter(
-    (c) => c.state === "active" && Date.parse(c.expires_at) > now,
-  );
+  const live = (codes.data?.codes ?? []).filter((c) => c.state === "live" && Date.parse(c.expires_at) > now);
   return (
     <div className="page">
       <h1>Pairing</h1>
@@ -231,7 +232,7 @@ export function Pairing() {
         {live.length === 0 ? (
           <p className="muted">None.</p>
         ) : (
-          <div className="table-wrap">
+          <TableWrap label="Live codes">
             <table>
               <thead>
                 <tr>
@@ -258,7 +259,7 @@ export function Pairing() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </section>
       <section aria-labelledby="decided-title">
@@ -266,7 +267,7 @@ export function Pairing() {
         {decided.length === 0 ? (
           <p className="muted">None yet.</p>
         ) : (
-          <div className="table-wrap">
+          <TableWrap label="Recent decisions">
             <table>
               <thead>
                 <tr>
@@ -289,7 +290,7 @@ export function Pairing() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </section>
     </div>

@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
-import { Badge, ConfirmButton, ErrorLine } from "../components/confirm";
+import { Badge, ConfirmButton, ErrorLine, TableWrap } from "../components/ui";
 import { when } from "../format";
 import { useResource } from "../live";
 
@@ -108,7 +108,7 @@ export function Secrets() {
       {list.length === 0 ? (
         <p className="muted">No secrets in the scopes this console may see.</p>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label="Secrets">
           <table>
             <thead>
               <tr>
@@ -146,7 +146,7 @@ export function Secrets() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </div>
   );

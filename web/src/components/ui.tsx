@@ -87,3 +87,13 @@ export function ErrorLine(props: { error: string | undefined }) {
     </p>
   ) : null;
 }
+
+/** A table that may scroll sideways on a narrow screen: a labelled region keyboard users can reach. */
+export function TableWrap(props: { label: string; children: ReactNode }) {
+  return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be focusable to scroll by keyboard
+    <section className="table-wrap" aria-label={props.label} tabIndex={0}>
+      {props.children}
+    </section>
+  );
+}
