@@ -24,6 +24,16 @@ test("daemon: serves /healthz, reuses its CA across restarts, exits 0 on SIGTERM
   });
   assert.equal(unknown.status, 404);
   assert.equal((await fetch(new URL("/v1/nope", first.summary.admin_url))).status, 401);
+  assert.equal((await fetch(new URL("/metrics", first.summary.admin_url))).status, 401);
+  const metrics = await fetch(new URL("/metrics", first.summary.admin_url), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  const exposition = await metrics.text();
+  assert.match(exposition, /\npalyra_devices\{state="active"\} 0\n/);
+  assert.match(exposition, /\npalyra_nodes\{presence="online"\} 0\n/);
+  assert.match(exposition, /\npalyra_vault_secrets 0\n/);
   assert.ok(existsSync(join(stateRoot, "daemon.json")));
   assert.equal(statSync(stateRoot).mode & 0o777, 0o700);
 

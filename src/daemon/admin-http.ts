@@ -8,6 +8,7 @@ import { serveEventStream } from "./console/event-stream.js";
 import { sessionCookie } from "./console/sessions.js";
 import { serveConsole } from "./console/static-files.js";
 import type { Logger } from "./logger.js";
+import { type MetricsSnapshot, renderMetrics } from "./metrics.js";
 
 export interface HealthReport {
   status: "ok";
@@ -20,12 +21,13 @@ export interface AdminServerDeps {
   api: AdminApiDeps;
   auth: ConsoleAuthDeps;
   feed: ChangeFeed;
+  metrics: () => Promise<MetricsSnapshot>;
   /** Where the built console is (default dist/web). */
   consoleDir?: string;
 }
 
 /**
- * The admin HTTP listener: `GET /healthz`, the JSON API under `/v1/` (bearer token or console session),
+ * The admin HTTP listener: `GET /healthz`, `GET /metrics` (Prometheus), the JSON API under `/v1/` (bearer token or console session),
  * the console's sign-in under `/console/`, server-sent events at `/v1/events`, and the console itself
  * for every other GET.
  */
@@ -45,6 +47,15 @@ export function createAdminServer(
       if (deps) {
         if (url.pathname.startsWith("/console/") && (await handleConsoleAuth(req, res, url, deps.auth)))
           return;
+        if (url.pathname === "/metrics" && req.method === "GET") {
+          if (!authenticate(req, res, deps.auth)) return;
+          const body = renderMetrics(await deps.metrics());
+          res.writeHead(200, {
+            "content-type": "text/plain; version=0.0.4; charset=utf-8",
+            "cache-control": "no-store",
+          });
+          return void res.end(body);
+        }
         if (url.pathname.startsWith("/v1/")) {
           const caller = authenticate(req, res, deps.auth);
           if (!caller) return;

@@ -320,6 +320,27 @@ export class Gateway {
         logger,
         {
           feed,
+          metrics: async () => {
+            const paired = await devices.list();
+            const presence = nodes.list().map((n) => n.presence);
+            const count = (p: string) => presence.filter((x) => x === p).length;
+            return {
+              version: VERSION,
+              uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
+              devices: {
+                active: paired.filter((d) => d.revokedAt === undefined).length,
+                revoked: paired.filter((d) => d.revokedAt !== undefined).length,
+              },
+              nodes: { online: count("online"), stale: count("stale"), offline: count("offline") },
+              pendingPairingRequests: approvals.list(1000).filter((r) => r.state === "pending_approval")
+                .length,
+              nodeConnections: paired.reduce(
+                (n, d) => n + nodePort.connections.connectionCount(d.deviceId),
+                0,
+              ),
+              vaultSecrets: vault ? vault.list().length : null,
+            };
+          },
           auth: {
             token: adminToken,
             sessions: new ConsoleSessions(clock, random),
