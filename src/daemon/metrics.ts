@@ -21,7 +21,8 @@ interface Family {
   samples: [labels: Record<string, string>, value: number][];
 }
 
-const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const escapeLabel = (value: string) =>
+  value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 
 export function renderMetrics(s: MetricsSnapshot): string {
   const families: Family[] = [
