@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { startDaemon } from "./helpers/cli.js";
+import { adminHttp } from "../src/cli/admin-http-client.js";
+import { runCli, startDaemon, testEnv } from "./helpers/cli.js";
 
 /** The console's HTTP edge against a real daemon: sign-in, cookie, CSRF, origin, events, headers. */
 
@@ -137,4 +139,49 @@ test("console auth: no cookie 401, no CSRF 403, foreign origin 403, token never 
   }
   for (const text of seen) assert.ok(!text.includes(token), "the admin token appeared in a response");
   assert.ok(!daemon.stderr().includes(token), "the admin token appeared in the daemon's log");
+});
+
+test("beyond loopback the admin port serves HTTPS only, with the gateway's certificate; cookies are Secure", async () => {
+  const state = join(root, "wide");
+  const daemon = await startDaemon(state, testEnv(), ["--admin-host", "0.0.0.0", "--allow-non-loopback"]);
+  try {
+    const url = new URL(daemon.summary.admin_url);
+    assert.equal(url.protocol, "https:");
+    assert.equal(url.hostname, "127.0.0.1", "a wildcard bind is announced through loopback");
+    const caPem = readFileSync(join(state, "ca.pem"), "utf8");
+    await assert.rejects(fetch(new URL("/healthz", url)), "an unknown CA is refused by a default client");
+    const health = await adminHttp(new URL("/healthz", url), {
+      method: "GET",
+      headers: {},
+      timeoutMs: 5000,
+      caPem,
+    });
+    assert.equal(health.status, 200);
+    const plain = await adminHttp(new URL(`http://127.0.0.1:${url.port}/healthz`), {
+      method: "GET",
+      headers: {},
+      timeoutMs: 5000,
+    }).catch((err: Error) => err);
+    assert.ok(plain instanceof Error || plain.status !== 200, "no plain HTTP on the TLS port");
+    const token = readFileSync(join(state, "admin.token"), "utf8").trim();
+    const login = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(
+        new URL("/console/login", url),
+        { method: "POST", ca: caPem, headers: { "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          resolve(String(res.headers["set-cookie"] ?? ""));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify({ token }));
+    });
+    assert.match(login, /; Secure/);
+    // The local CLI finds the daemon through daemon.json and trusts the gateway's CA for it.
+    const listed = await runCli(["devices", "list", "--state-root", state, "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), { devices: [] });
+  } finally {
+    assert.equal(await daemon.stop(), 0);
+  }
 });

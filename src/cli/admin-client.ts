@@ -1,7 +1,20 @@
+import { readFileSync } from "node:fs";
 import { CommonError, defineErrorFamily, ExitCode } from "../common/errors.js";
 import { readAdminToken } from "../daemon/admin-token.js";
 import { readDaemonInfo } from "../daemon/daemon-info.js";
 import { resolveStateRoot, statePaths } from "../daemon/state-root.js";
+import { type AdminHttpResponse, adminHttp } from "./admin-http-client.js";
+
+function readCaPem(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new AdminClientError(
+      "unreachable",
+      `cannot read the gateway CA at ${path}: ${(err as Error).message}`,
+    );
+  }
+}
 
 export class AdminClientError extends defineErrorFamily("admin", {
   unreachable: ExitCode.unreachable,
@@ -18,9 +31,12 @@ export class AdminClient {
   readonly #baseUrl: string;
   readonly #token: string;
 
-  private constructor(baseUrl: string, token: string) {
+  readonly #caPem: string | undefined;
+
+  private constructor(baseUrl: string, token: string, caPem: string | undefined) {
     this.#baseUrl = baseUrl;
     this.#token = token;
+    this.#caPem = caPem;
   }
 
   static fromStateRoot(flag: string | undefined): AdminClient {
@@ -34,7 +50,9 @@ export class AdminClient {
     const token = readAdminToken(paths.adminToken);
     if (!token)
       throw new AdminClientError("unauthenticated", `cannot read the admin token at ${paths.adminToken}`);
-    return new AdminClient(info.admin_url, token.expose());
+    // An https admin URL (a non-loopback bind) is verified against the gateway's own CA.
+    const caPem = info.admin_url.startsWith("https:") ? readCaPem(paths.caCertificate) : undefined;
+    return new AdminClient(info.admin_url, token.expose(), caPem);
   }
 
   /** `timeoutMs` must outlast whatever the daemon waits for (an invoke's deadline, a rotation). */
@@ -44,16 +62,17 @@ export class AdminClient {
     body?: unknown,
     options: { timeoutMs?: number } = {},
   ): Promise<T> {
-    let res: Response;
+    let res: AdminHttpResponse;
     try {
-      res = await fetch(new URL(path, this.#baseUrl), {
+      res = await adminHttp(new URL(path, this.#baseUrl), {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        timeoutMs: options.timeoutMs ?? 30_000,
+        ...(this.#caPem ? { caPem: this.#caPem } : {}),
       });
     } catch (err) {
       throw new AdminClientError(
@@ -64,14 +83,14 @@ export class AdminClient {
         },
       );
     }
-    const text = await res.text();
+    const { text } = res;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
     } catch {
       throw new CommonError("internal", `the daemon answered ${res.status} with a body that is not JSON`);
     }
-    if (res.ok) return parsed as T;
+    if (res.status >= 200 && res.status < 300) return parsed as T;
     const message = (parsed as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
     const code =
       res.status === 401

@@ -1,6 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { asPalyraError } from "../common/errors.js";
+import type { ServerIdentitySource } from "../transport/tls/tls-server.js";
 import { type AdminApiDeps, handleAdminApi, sendJson as send } from "./admin-api.js";
 import type { ChangeFeed } from "./change-feed.js";
 import { authenticate, type ConsoleAuthDeps, handleConsoleAuth } from "./console/console-auth.js";
@@ -35,8 +43,10 @@ export function createAdminServer(
   health: () => HealthReport,
   logger: Logger,
   deps?: AdminServerDeps,
+  /** Serve HTTPS with the gateway's server certificate (required beyond loopback), following renewals. */
+  tls?: ServerIdentitySource,
 ): Server {
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const handler: RequestListener = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     try {
       if (url.pathname === "/healthz") {
@@ -76,7 +86,18 @@ export function createAdminServer(
       if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error" } });
       else res.destroy();
     }
-  });
+  };
+  let server: Server;
+  if (tls) {
+    const options = (id: ReturnType<ServerIdentitySource["current"]>) => ({
+      key: id.keyPem,
+      cert: id.certChainPem,
+    });
+    const secure = createTlsServer({ ...options(tls.current()), minVersion: "TLSv1.2" }, handler);
+    const stop = tls.onRenew((id) => secure.setSecureContext(options(id)));
+    secure.on("close", () => stop());
+    server = secure;
+  } else server = createServer(handler);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.on("clientError", (err, socket) => {

@@ -141,13 +141,17 @@ function merge(base: PartialConfig, over: PartialConfig): PartialConfig {
   return out as PartialConfig;
 }
 
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
 /** Merges the sources (lowest precedence first) over the defaults and validates the result. */
 export function resolveConfig(...sources: PartialConfig[]): DaemonConfig {
   const merged = sources.reduce(merge, DEFAULT_CONFIG as PartialConfig);
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new DaemonError("invalid_config", formatIssues(result.error));
   const config = result.data;
-  const loopback = (h: string) => h === "localhost" || h === "::1" || h.startsWith("127.");
+  const loopback = isLoopbackHost;
   for (const [name, bind] of [
     ["admin", config.admin],
     ["node", config.node],

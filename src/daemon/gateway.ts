@@ -27,7 +27,7 @@ import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
 import { ChangeFeed, topicsOfAuditKind } from "./change-feed.js";
-import type { DaemonConfig } from "./config.js";
+import { type DaemonConfig, isLoopbackHost } from "./config.js";
 import { ConnectionSweeper } from "./connection-sweeper.js";
 import { ConsoleSessions } from "./console/sessions.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
@@ -310,6 +310,7 @@ export class Gateway {
         }
       }
       const startedAt = clock.now();
+      const adminTls = !isLoopbackHost(config.admin.host);
       const admin = createAdminServer(
         () => ({
           status: "ok",
@@ -372,6 +373,8 @@ export class Gateway {
             },
           },
         },
+        // Beyond loopback the admin port carries the token and console cookies over a network: HTTPS only.
+        adminTls ? serverCert : undefined,
       );
       let address: AddressInfo;
       try {
@@ -386,8 +389,11 @@ export class Gateway {
           { cause: err },
         );
       }
-      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      const adminUrl = `http://${host}:${address.port}`;
+      // A wildcard bind is reached locally through loopback (which the server certificate names).
+      const reachable =
+        address.address === "0.0.0.0" ? "127.0.0.1" : address.address === "::" ? "::1" : address.address;
+      const host = reachable.includes(":") ? `[${reachable}]` : reachable;
+      const adminUrl = `${adminTls ? "https" : "http"}://${host}:${address.port}`;
       sweeper.start();
       writeDaemonInfo(paths.daemonInfo, {
         pid: process.pid,

@@ -10,6 +10,7 @@ import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { describeSecretStore } from "../../identity/key-protection.js";
 import { VaultCatalog } from "../../vault/catalog.js";
 import { protectionOf } from "../../vault/vault-key.js";
+import { adminHttp } from "../admin-http-client.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 export interface Check {
@@ -92,8 +93,17 @@ export async function runDoctor(stateRoot: string): Promise<Check[]> {
   const daemon = readDaemonInfo(paths.daemonInfo);
   if (!daemon) add("daemon", "warn", "not running");
   else {
-    const healthy = await fetch(new URL("/healthz", daemon.admin_url), { signal: AbortSignal.timeout(2000) })
-      .then((r) => r.ok)
+    const caPem =
+      daemon.admin_url.startsWith("https:") && existsSync(paths.caCertificate)
+        ? readFileSync(paths.caCertificate, "utf8")
+        : undefined;
+    const healthy = await adminHttp(new URL("/healthz", daemon.admin_url), {
+      method: "GET",
+      headers: {},
+      timeoutMs: 2000,
+      ...(caPem ? { caPem } : {}),
+    })
+      .then((r) => r.status === 200)
       .catch(() => false);
     add(
       "daemon",
