@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { isAlive, runningProcess } from "../src/node-host/pid-file.js";
+import { processAlive } from "../src/common/process-alive.js";
+import { runningProcess } from "../src/node-host/pid-file.js";
 import { type DaemonProcess, runCli, startDaemon } from "./helpers/cli.js";
 import { pairNodeViaCli } from "./helpers/devices.js";
 
@@ -52,7 +53,7 @@ test("node install / start / status / restart / stop / uninstall", async () => {
   const started = await cli(["node", "start"]);
   assert.equal(started.state, "connected", JSON.stringify(started));
   const pid = started.pid as number;
-  assert.ok(isAlive(pid));
+  assert.ok(processAlive(pid));
   const status = await cli(["node", "status"]);
   assert.deepEqual([status.running, status.pid, status.state], [true, pid, "connected"]);
   assert.ok(Date.parse(status.next_renewal_at as string) > Date.now());
@@ -74,11 +75,11 @@ test("node install / start / status / restart / stop / uninstall", async () => {
     forced: false,
   });
   assert.notEqual(newPid, pid);
-  assert.equal(isAlive(pid), false);
+  assert.equal(processAlive(pid), false);
 
   const stopped = await cli(["node", "stop"]);
   assert.deepEqual(stopped, { stopped: true, pid: newPid, forced: false });
-  assert.equal(isAlive(newPid), false);
+  assert.equal(processAlive(newPid), false);
   assert.equal(existsSync(join(nodeRoot, "node", "node.pid")), false, "a clean exit removes its pid file");
   assert.deepEqual(await cli(["node", "stop"]), { stopped: false, reason: "not running" });
 
@@ -88,7 +89,7 @@ test("node install / start / status / restart / stop / uninstall", async () => {
   assert.equal(refused.code, 2, "no terminal to confirm on: --yes is required");
   const uninstalled = await cli(["node", "uninstall", "--yes"]);
   assert.equal((uninstalled.gateway as { revoked: boolean }).revoked, true, JSON.stringify(uninstalled));
-  assert.equal(isAlive(running.pid as number), false);
+  assert.equal(processAlive(running.pid as number), false);
   assert.equal(existsSync(join(nodeRoot, "device")), false);
   assert.equal(existsSync(join(nodeRoot, "node")), false);
   const device = JSON.parse(

@@ -1,6 +1,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { z } from "zod";
 import { writeFileAtomic } from "../common/atomic-file.js";
+import { processAlive } from "../common/process-alive.js";
 
 /** What a running daemon tells local CLI commands: its pid and where it actually listens. */
 const daemonInfoSchema = z
@@ -40,13 +41,4 @@ export function readDaemonInfo(path: string): DaemonInfo | undefined {
 export function removeDaemonInfo(path: string, pid = process.pid): void {
   const info = readDaemonInfo(path);
   if (!info || info.pid === pid) rmSync(path, { force: true });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

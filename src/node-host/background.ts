@@ -4,6 +4,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { PRIVATE_FILE_MODE } from "../common/atomic-file.js";
 import { splitHostPort } from "../common/host-port.js";
 import { limits } from "../common/limits.js";
+import { processAlive } from "../common/process-alive.js";
 import { NodeService } from "../gen/palyra/v1/node_pb.js";
 import { DeviceIdentity } from "../identity/device-identity.js";
 import { openFilesystemSecretStore } from "../identity/filesystem-secret-store.js";
@@ -12,7 +13,7 @@ import { type DeviceCredentials, loadDeviceCredentials } from "../pairing/device
 import { NodePortClient } from "../transport/grpc/client.js";
 import { NodeHostError } from "./errors.js";
 import { nodePaths, readNodeConfig, readNodeStatus } from "./node-files.js";
-import { isAlive, runningProcess } from "./pid-file.js";
+import { runningProcess } from "./pid-file.js";
 
 /** How long `node start` waits for the background node to connect before reporting where it is. */
 const START_WAIT_MS = 15_000;
@@ -121,7 +122,7 @@ export async function stopBackground(stateRoot: string) {
   process.kill(running.pid, "SIGTERM");
   let forced = false;
   const deadline = Date.now() + STOP_WAIT_MS;
-  while (isAlive(running.pid)) {
+  while (processAlive(running.pid)) {
     if (Date.now() >= deadline && !forced) {
       process.kill(running.pid, "SIGKILL");
       forced = true;

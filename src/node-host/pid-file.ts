@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDirectory, readFileLimited, writeFileAtomic } from "../common/atomic-file.js";
+import { processAlive } from "../common/process-alive.js";
 import { NodeHostError } from "./errors.js";
 
 const pidRecord = z.object({ pid: z.number().int().positive(), start_time: z.string().nullable() }).strict();
@@ -22,15 +23,6 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** The process the pid file names, if it is still that process. */
 export function runningProcess(path: string): PidRecord | undefined {
   if (!existsSync(path)) return undefined;
@@ -40,7 +32,7 @@ export function runningProcess(path: string): PidRecord | undefined {
   } catch {
     return undefined;
   }
-  if (!isAlive(record.pid)) return undefined;
+  if (!processAlive(record.pid)) return undefined;
   const now = processStartTime(record.pid);
   if (record.start_time !== null && now !== undefined && now !== record.start_time) return undefined;
   return record;

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { limits } from "../common/limits.js";
+import { processAlive } from "../common/process-alive.js";
 import { usableOn } from "./backends/backend-set.js";
 import { type BackendKind, parseBackendKind } from "./backends/blob-backend.js";
 import { probeBackend } from "./backends/probe.js";
@@ -72,15 +73,6 @@ export async function migrateVault(
     return await migrate(vault, to, onProgress);
   } finally {
     catalog.write(() => catalog.releaseLease("migration", lease));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

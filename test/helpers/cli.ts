@@ -37,9 +37,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `palyra <args>` to completion. */
-export async function runCli(args: string[], env = testEnv(), timeoutMs = 30_000): Promise<CliResult> {
+/** Runs `palyra <args>` to completion, with `input` on its stdin when given. */
+export async function runCli(
+  args: string[],
+  env = testEnv(),
+  timeoutMs = 30_000,
+  input?: string,
+): Promise<CliResult> {
   const child = spawnCli(args, env);
+  if (input !== undefined) child.stdin.end(input);
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => {
