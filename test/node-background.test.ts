@@ -55,7 +55,10 @@ test("node install / start / status / restart / stop / uninstall", async () => {
   const pid = started.pid as number;
   assert.ok(processAlive(pid));
   const status = await cli(["node", "status"]);
-  assert.deepEqual([status.running, status.pid, status.state], [true, pid, "connected"]);
+  assert.deepEqual(
+    [status.running, status.pid, status.state, status.transport],
+    [true, pid, "connected", "grpc"],
+  );
   assert.ok(Date.parse(status.next_renewal_at as string) > Date.now());
   assert.equal(status.last_error, null);
   const nodes = JSON.parse(

@@ -59,6 +59,8 @@ export const nodeStatusSchema = z
     device_id: z.string(),
     gateway: z.string(),
     state: z.string(),
+    /** What carries the session: grpc or quic. Optional: a status written by an older host lacks it. */
+    transport: z.enum(["grpc", "quic"]).optional(),
     certificate_expires_at: z.string(),
     next_renewal_at: z.string().nullable(),
     last_error: z.string().nullable(),

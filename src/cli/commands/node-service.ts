@@ -159,6 +159,7 @@ export function registerNodeServiceCommands(node: Command): void {
         running: running !== undefined,
         pid: running?.pid ?? null,
         state: current?.state ?? (running ? "starting" : "stopped"),
+        transport: current?.transport ?? readNodeConfig(paths)?.transport ?? "grpc",
         device_id: paired?.deviceId ?? null,
         gateway: current?.gateway ?? paired?.gateway ?? null,
         certificate_expires_at: current?.certificate_expires_at ?? paired?.certificateExpiresAt ?? null,

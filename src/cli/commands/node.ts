@@ -93,6 +93,7 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
         device_id: identity.deviceId,
         gateway: session.credentials().gateway,
         state: info.state,
+        transport,
         certificate_expires_at: new Date(info.certificateExpiresAt).toISOString(),
         next_renewal_at: info.nextRenewalAt === undefined ? null : new Date(info.nextRenewalAt).toISOString(),
         last_error: info.lastError ?? null,
