@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -72,9 +73,14 @@ test("console auth: no cookie 401, no CSRF 403, foreign origin 403, token never 
     assert.match(csrf, /^[A-Za-z0-9_-]{43}$/);
     assert.ok(!login.text.includes(token));
 
-    // Reads need only the cookie; changes need the CSRF header too, and a same-origin Origin if any.
-    assert.equal((await call("/v1/devices", { headers: { cookie } })).status, 200);
-    assert.equal(JSON.parse((await call("/console/session", { headers: { cookie } })).text).csrf, csrf);
+    // The cookie alone is not enough, even to read: a page on another port of this host gets the
+    // cookie too, but not the CSRF token the console keeps in its own origin's storage.
+    assert.equal((await call("/v1/devices", { headers: { cookie } })).status, 403);
+    assert.equal((await call("/console/session", { headers: { cookie } })).status, 403);
+    assert.equal((await call("/v1/devices", { headers: { cookie, "x-palyra-csrf": csrf } })).status, 200);
+    const resumed = await call("/console/session", { headers: { cookie, "x-palyra-csrf": csrf } });
+    assert.equal(resumed.status, 200);
+    assert.ok(!resumed.text.includes(csrf), "no endpoint hands the CSRF token out again");
     const mint = { method: "POST", body: JSON.stringify({ method: "pin" }) };
     assert.equal((await call("/v1/pairing/codes", { ...mint, headers: { ...json, cookie } })).status, 403);
     assert.equal(
@@ -103,7 +109,7 @@ test("console auth: no cookie 401, no CSRF 403, foreign origin 403, token never 
     );
 
     // Live updates: a change arrives on the event stream as the topics it touched.
-    const events = await fetch(new URL("/v1/events", base), { headers: { cookie } });
+    const events = await fetch(new URL("/v1/events", base), { headers: { cookie, "x-palyra-csrf": csrf } });
     assert.equal(events.status, 200);
     assert.match(events.headers.get("content-type") ?? "", /text\/event-stream/);
     const reader = events.body!.getReader();
@@ -133,7 +139,29 @@ test("console auth: no cookie 401, no CSRF 403, foreign origin 403, token never 
       (await call("/console/logout", { method: "POST", headers: { cookie, "x-palyra-csrf": csrf } })).status,
       200,
     );
-    assert.equal((await call("/v1/devices", { headers: { cookie } })).status, 401);
+    assert.equal((await call("/v1/devices", { headers: { cookie, "x-palyra-csrf": csrf } })).status, 401);
+
+    // Only this gateway's names are served (a DNS-rebinding page names its own host).
+    const rebound = await adminHttp(new URL("/healthz", base), {
+      method: "GET",
+      headers: { host: `evil.example:${new URL(base).port}` },
+      timeoutMs: 5000,
+    });
+    assert.equal(rebound.status, 421);
+    // A malformed request target is answered 400, and the daemon lives on.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(base).port), "127.0.0.1", () =>
+        socket.end("GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+      );
+      let answer = "";
+      socket.on("data", (d) => {
+        answer += d;
+      });
+      socket.on("end", () => resolve(answer));
+      socket.on("error", reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 (400|404|200)/);
+    assert.equal((await call("/healthz")).status, 200, "still serving");
   } finally {
     assert.equal(await daemon.stop(), 0);
   }

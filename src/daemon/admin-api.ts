@@ -239,6 +239,8 @@ export async function handleAdminApi(
       sendJson(res, 400, { error: { code: "invalid_input", message } });
     } else {
       const error = asPalyraError(err);
+      // Unexpected failures are logged by the caller and answered without their inner details.
+      if (error.code === "internal") throw err;
       sendJson(res, httpStatusOf(error), { error: error.toJSON() });
     }
   }

@@ -30,6 +30,8 @@ export interface AdminServerDeps {
   auth: ConsoleAuthDeps;
   feed: ChangeFeed;
   metrics: () => Promise<MetricsSnapshot>;
+  /** Whether a request's Host header names this gateway; absent: every host is served. */
+  hostAllowed?: (host: string | undefined) => boolean;
   /** Where the built console is (default dist/web). */
   consoleDir?: string;
 }
@@ -47,8 +49,16 @@ export function createAdminServer(
   tls?: ServerIdentitySource,
 ): Server {
   const handler: RequestListener = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    let url: URL | undefined;
     try {
+      url = requestPath(req.url);
+      if (!url)
+        return send(res, 400, { error: { code: "bad_request", message: "malformed request target" } });
+      // Only names this gateway answers to: a page on another name (DNS rebinding) gets nothing.
+      if (deps?.hostAllowed && !deps.hostAllowed(req.headers.host))
+        return send(res, 421, {
+          error: { code: "misdirected", message: "this gateway does not serve that host name" },
+        });
       if (url.pathname === "/healthz") {
         if (req.method !== "GET" && req.method !== "HEAD")
           return send(res, 405, { error: { code: "method_not_allowed" } });
@@ -82,7 +92,7 @@ export function createAdminServer(
       send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });
     } catch (err) {
       // A handler that failed after it started answering cannot send a status any more.
-      logger.error({ err: asPalyraError(err).message, path: url.pathname }, "admin request failed");
+      logger.error({ err: asPalyraError(err).message, path: url?.pathname }, "admin request failed");
       if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error" } });
       else res.destroy();
     }
@@ -105,6 +115,22 @@ export function createAdminServer(
     socket.destroy();
   });
   return server;
+}
+
+/**
+ * The path and query of a request target, read against a fixed origin: an absolute or `//authority`
+ * target cannot change how the path is read. Undefined when it cannot be parsed at all.
+ */
+export function requestPath(target: string | undefined): URL | undefined {
+  const raw = target ?? "/";
+  if (raw.length > 8192) return undefined;
+  try {
+    return new URL(
+      `http://gateway${raw.startsWith("/") && !raw.startsWith("//") ? raw : `/${raw.replace(/^\/+/, "")}`}`,
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {

@@ -22,7 +22,13 @@ export class ChangeFeed {
       this.#timer = undefined;
       const batch = [...this.#pending];
       this.#pending.clear();
-      for (const listener of this.#listeners) listener(batch);
+      for (const listener of this.#listeners) {
+        try {
+          listener(batch);
+        } catch {
+          // one broken listener (a stream that died mid-write) must not stop the others, or the daemon
+        }
+      }
     }, COALESCE_MS);
     this.#timer.unref();
   }

@@ -51,6 +51,23 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** The Host names the admin port answers to: loopback, the bound address, configured names and IPs. */
+function hostFilter(config: DaemonConfig): (host: string | undefined) => boolean {
+  const names = new Set(
+    ["localhost", "127.0.0.1", "::1", config.admin.host, ...config.server_names, ...config.server_ips].map(
+      (n) => n.toLowerCase(),
+    ),
+  );
+  return (host) => {
+    if (host === undefined) return true;
+    try {
+      return names.has(new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, "").toLowerCase());
+    } catch {
+      return false;
+    }
+  };
+}
+
 export type GatewayState = "starting" | "running" | "stopping" | "stopped";
 
 /** The composition root: state root, secret store, database, CA, server certificate, listeners. */
@@ -321,6 +338,7 @@ export class Gateway {
         logger,
         {
           feed,
+          hostAllowed: hostFilter(config),
           metrics: async () => {
             const paired = await devices.list();
             const presence = nodes.list().map((n) => n.presence);

@@ -18,12 +18,18 @@ import {
 
 /**
  * Who is calling the admin API: the local CLI with the bearer token, or the console with its session
- * cookie. With the cookie, every request that changes something must carry the session's CSRF token
- * in a header, and a browser's Origin (when sent) must be this server.
+ * cookie and the session's CSRF token in a header, on every request, reads included. The cookie alone
+ * is worth nothing: browsers send cookies to every port of a host, so a page served from another port
+ * of this machine gets the cookie too; it cannot get the CSRF token, which the page keeps in its own
+ * origin's sessionStorage and which no endpoint hands out again. A browser's Origin, when sent, must
+ * be this server.
  *
  *   POST /console/login    {token} -> cookie + {csrf, expires_at}   (rate limited per address)
- *   GET  /console/session  -> {csrf, expires_at} for a live cookie (after a page reload)
+ *   GET  /console/session  (cookie + CSRF) -> {expires_at}: is this tab still signed in?
  *   POST /console/logout
+ *
+ * Requests the page makes by itself (refreshes, the event stream) say so in `x-palyra-background` and
+ * do not count as activity, so an unattended tab still reaches the idle limit.
  */
 
 export interface ConsoleAuthDeps {
@@ -35,7 +41,7 @@ export interface ConsoleAuthDeps {
 export type Caller = { actor: "admin"; session?: undefined } | { actor: "console"; session: ActiveSession };
 
 const loginBody = z.object({ token: z.string().max(256) }).strict();
-const SAFE_METHODS = new Set(["GET", "HEAD"]);
+export const BACKGROUND_HEADER = "x-palyra-background";
 
 function isSecure(req: IncomingMessage): boolean {
   return Boolean((req.socket as TLSSocket).encrypted);
@@ -59,17 +65,15 @@ export function authenticate(
   deps: ConsoleAuthDeps,
 ): Caller | undefined {
   if (bearerMatches(req.headers.authorization, deps.token)) return { actor: "admin" };
-  const session = deps.sessions.touch(sessionCookie(req.headers.cookie));
+  const activity = req.headers[BACKGROUND_HEADER] !== "1";
+  const session = deps.sessions.touch(sessionCookie(req.headers.cookie), activity);
   if (!session) {
     sendJson(res, 401, { error: { code: "unauthenticated", message: "missing or wrong admin token" } });
     return undefined;
   }
-  if (
-    !SAFE_METHODS.has(req.method ?? "GET") &&
-    (!deps.sessions.csrfMatches(session, req.headers[CSRF_HEADER]) || !sameOrigin(req))
-  ) {
+  if (!deps.sessions.csrfMatches(session, req.headers[CSRF_HEADER]) || !sameOrigin(req)) {
     sendJson(res, 403, {
-      error: { code: "csrf", message: `a change needs the ${CSRF_HEADER} header of this session` },
+      error: { code: "csrf", message: `a console request needs the ${CSRF_HEADER} header of its session` },
     });
     return undefined;
   }
@@ -104,9 +108,10 @@ export async function handleConsoleAuth(
     return true;
   }
   if (url.pathname === "/console/session" && req.method === "GET") {
-    const session = deps.sessions.touch(sessionCookie(req.headers.cookie));
-    if (!session) sendJson(res, 401, { error: { code: "unauthenticated", message: "not signed in" } });
-    else sendJson(res, 200, { csrf: session.csrf, expires_at: new Date(session.expiresAt).toISOString() });
+    const caller = authenticate(req, res, deps);
+    if (caller?.session) sendJson(res, 200, { expires_at: new Date(caller.session.expiresAt).toISOString() });
+    else if (caller)
+      sendJson(res, 400, { error: { code: "invalid_input", message: "not a console session" } });
     return true;
   }
   if (url.pathname === "/console/logout" && req.method === "POST") {

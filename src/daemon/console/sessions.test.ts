@@ -46,3 +46,14 @@ test("the session cookie is HttpOnly and SameSite=Strict, and parses back out of
   assert.equal(sessionCookie("other=1"), undefined);
   assert.equal(sessionCookie(undefined), undefined);
 });
+
+test("background requests do not keep a session alive", () => {
+  const clock = new ManualClock();
+  const sessions = new ConsoleSessions(clock, new SeededRandom("background"));
+  const issued = sessions.create();
+  for (let t = 0; t < limits.consoleSessionIdleMs; t += 15_000) {
+    assert.ok(sessions.touch(issued.id, false), "a refresh still sees the live session");
+    clock.advance(15_000);
+  }
+  assert.equal(sessions.touch(issued.id, false), undefined, "idle despite the page's own refreshes");
+});

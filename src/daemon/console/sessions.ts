@@ -56,8 +56,8 @@ export class ConsoleSessions {
     return { id, csrf, expiresAt: this.#expiry({ csrf, createdAt: now, lastSeenAt: now }) };
   }
 
-  /** The live session for a cookie value, touched; undefined if unknown or expired. */
-  touch(id: string | undefined): ActiveSession | undefined {
+  /** The live session for a cookie value (counted as activity unless told otherwise); undefined if none. */
+  touch(id: string | undefined, activity = true): ActiveSession | undefined {
     if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
     const key = digest(id);
     const record = this.#sessions.get(key);
@@ -67,7 +67,7 @@ export class ConsoleSessions {
       this.#sessions.delete(key);
       return undefined;
     }
-    record.lastSeenAt = now;
+    if (activity) record.lastSeenAt = now;
     return { csrf: record.csrf, expiresAt: this.#expiry(record) };
   }
 
