@@ -6,7 +6,7 @@ import { assertScopeAllowed, scopeAllowed } from "../vault/entitlements.js";
 import { VaultError } from "../vault/errors.js";
 import { parseRef } from "../vault/ref.js";
 import { assertScope } from "../vault/scope.js";
-import type { Vault } from "../vault/vault.js";
+import { revealedValue, type Vault } from "../vault/vault.js";
 import { readJson, sendJson } from "./admin-api.js";
 import { DaemonError } from "./errors.js";
 
@@ -93,13 +93,7 @@ export async function handleSecretsApi(
     try {
       // Recorded before the value leaves: an unrecorded reveal never happens.
       deps.audit({ kind: "secret.revealed", actor, detail: { ref: name, reason: body.reason ?? null } });
-      let text: string | null = null;
-      try {
-        text = new TextDecoder("utf-8", { fatal: true }).decode(value);
-      } catch {
-        // binary value: value_base64 carries it
-      }
-      sendJson(res, 200, { ...metadata, value_base64: value.toString("base64"), value_utf8: text });
+      sendJson(res, 200, { ...metadata, ...revealedValue(value) });
     } finally {
       value.fill(0);
     }
@@ -117,7 +111,7 @@ export async function handleSecretsApi(
         ? Buffer.from(body.value_base64, "base64")
         : Buffer.from(body.value ?? "", "utf8");
     try {
-      const existed = vault.list({ scope: ref.scope }).some((m) => m.key === ref.key);
+      const existed = vault.has(ref.scope, ref.key);
       const metadata = await vault.put(ref.scope, ref.key, value);
       deps.audit({
         kind: "secret.set",

@@ -8,7 +8,14 @@ import { VaultError } from "./errors.js";
 import { openValue } from "./sealed-blob.js";
 import type { KeyHome } from "./settings.js";
 import type { Vault } from "./vault.js";
-import { fileKeyHome, loadVaultKey, removeVaultKey, sameHome, storeVaultKey } from "./vault-key.js";
+import {
+  fileKeyHome,
+  homeLabel,
+  loadVaultKey,
+  removeVaultKey,
+  sameHome,
+  storeVaultKey,
+} from "./vault-key.js";
 
 /**
  * Moves every secret to another backend, safely against interruption at any point:
@@ -36,10 +43,6 @@ export interface MigrationReport {
   /** Secrets rewritten by someone else while moving; their new values are already on the target. */
   skipped: number;
   key_home: string;
-}
-
-function homeLabel(home: KeyHome): string {
-  return home.kind === "backend" ? home.backend : home.kind;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

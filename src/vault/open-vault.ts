@@ -17,6 +17,7 @@ import type { KeyHome, VaultSettings } from "./settings.js";
 import { Vault } from "./vault.js";
 import {
   fileKeyHome,
+  homeLabel,
   type KeyHomeContext,
   loadVaultKey,
   PASSPHRASE_ENV,
@@ -220,9 +221,9 @@ async function unlock(settings: VaultSettings, khc: KeyHomeContext): Promise<Buf
       const key = await loadVaultKey(home, khc);
       if (key.length === VAULT_KEY_BYTES && vaultKeyId(key).toString("hex") === settings.key_id) return key;
       key.fill(0);
-      reasons.push(`${home.kind === "backend" ? home.backend : home.kind}: holds a different key`);
+      reasons.push(`${homeLabel(home)}: holds a different key`);
     } catch (err) {
-      reasons.push(`${home.kind === "backend" ? home.backend : home.kind}: ${(err as Error).message}`);
+      reasons.push(`${homeLabel(home)}: ${(err as Error).message}`);
     }
   }
   throw new VaultError("vault_locked", `cannot unlock the vault in ${khc.dir}: ${reasons.join("; ")}`);

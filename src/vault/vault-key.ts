@@ -139,6 +139,11 @@ export async function removeVaultKey(home: KeyHome, ctx: KeyHomeContext): Promis
   fsyncDirectory(ctx.dir);
 }
 
+/** A home's short name for people: the backend's kind, or key-file / passphrase. */
+export function homeLabel(home: KeyHome): string {
+  return home.kind === "backend" ? home.backend : home.kind;
+}
+
 export function sameHome(a: KeyHome, b: KeyHome): boolean {
   return a.kind === b.kind && (a.kind !== "backend" || a.backend === (b as typeof a).backend);
 }

@@ -9,7 +9,7 @@ import { VaultError } from "./errors.js";
 import { assertKey } from "./ref.js";
 import { assertScope } from "./scope.js";
 import { openValue, sealValue } from "./sealed-blob.js";
-import { type KeyHomeContext, protectionOf } from "./vault-key.js";
+import { homeLabel, type KeyHomeContext, protectionOf } from "./vault-key.js";
 
 /**
  * Scoped secrets (DESIGN section 8). Values are sealed here (sealed-blob.ts) and handed to a backend
@@ -68,6 +68,17 @@ function metadataOf(row: SecretRow): SecretMetadata {
     created_at: new Date(row.created_at).toISOString(),
     updated_at: new Date(row.updated_at).toISOString(),
   };
+}
+
+/** A revealed value for JSON output: always base64, and as text when it is valid UTF-8. */
+export function revealedValue(value: Buffer): { value_base64: string; value_utf8: string | null } {
+  let text: string | null = null;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(value);
+  } catch {
+    // not text: value_base64 carries it
+  }
+  return { value_base64: value.toString("base64"), value_utf8: text };
 }
 
 export class Vault {
@@ -159,6 +170,11 @@ export class Vault {
     throw new VaultError("busy", `${s}/${k} kept changing while being read; try again`);
   }
 
+  /** Whether a secret exists (one index lookup). */
+  has(scope: string, key: string): boolean {
+    return this.#p.catalog.secret(assertScope(scope), assertKey(key)) !== undefined;
+  }
+
   metadata(scope: string, key: string): SecretMetadata {
     const s = assertScope(scope);
     const k = assertKey(key);
@@ -200,7 +216,7 @@ export class Vault {
       selected_by: settings.selected_by,
       selected_at: new Date(settings.selected_at).toISOString(),
       probe: settings.probe,
-      key_homes: settings.key_homes.map((h) => (h.kind === "backend" ? h.backend : h.kind)),
+      key_homes: settings.key_homes.map(homeLabel),
       secrets: this.#p.catalog.count(),
       pending_migration: this.#p.catalog.notOn(settings.backend).length,
     };

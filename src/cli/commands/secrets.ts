@@ -8,7 +8,7 @@ import { migrateVault } from "../../vault/migrate.js";
 import { openVault } from "../../vault/open-vault.js";
 import { parseRef } from "../../vault/ref.js";
 import { assertScope } from "../../vault/scope.js";
-import type { Vault } from "../../vault/vault.js";
+import { revealedValue, type Vault } from "../../vault/vault.js";
 import { auditLocally } from "../local-audit.js";
 import { printResult } from "../output.js";
 import { readSecretInput } from "../secret-input.js";
@@ -86,17 +86,7 @@ export function registerSecretsCommands(program: Command): void {
         // The record comes first: if it cannot be written, nothing is revealed.
         auditLocally(paths, { kind: "secret.revealed", detail: { ref: metadata.ref } });
         if (flags.json) {
-          const utf8 = new TextDecoder("utf-8", { fatal: true });
-          let text: string | null = null;
-          try {
-            text = utf8.decode(value);
-          } catch {
-            // not text: value_base64 carries it
-          }
-          printResult(
-            { ...metadata, value_base64: value.toString("base64"), value_utf8: text },
-            { json: true },
-          );
+          printResult({ ...metadata, ...revealedValue(value) }, { json: true });
         } else {
           if (process.stdout.isTTY) warn("printing a secret to the terminal");
           process.stdout.write(value);
