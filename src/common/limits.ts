@@ -90,6 +90,11 @@ export const limits = {
   /** A session must finish Begin..Complete within this. Shorter than any code TTL. */
   pairingSessionLifeMs: 5 * MINUTE,
   maxLivePairingSessions: 10_000,
+  /** Sessions open at once on one code; at the bound the oldest not yet exchanged is dropped. A Begin
+   *  proves nothing, so a session never locks its code: attempts are what is scarce, and they are
+   *  counted on the code. More than one address can open within a session's life, and more than a
+   *  code can have exchanged sessions (so there is always a begun one to drop). */
+  pairingSessionsPerCode: 64,
   /** BeginPairing rate limits (per source address, and overall) per window. Per-address <= global. */
   beginPerAddressPerWindow: 10,
   beginGlobalPerWindow: 1024,
@@ -200,6 +205,13 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("default client life above maximum");
   if (l.statusLongPollMs >= l.pairingRequestTtlMs)
     fail("a status long-poll must end before its request expires");
+  if (
+    l.pairingSessionsPerCode <=
+    l.beginPerAddressPerWindow * Math.ceil(l.pairingSessionLifeMs / l.beginRateWindowMs)
+  )
+    fail("one source address alone must not be able to push another device's session off a code");
+  if (l.pairingSessionsPerCode <= l.pairingMaxAttempts)
+    fail("a code's session bound must exceed its exchanged sessions (at most max attempts)");
   if (l.beginPerAddressPerWindow > l.beginGlobalPerWindow)
     fail("per-address begin limit above the global one");
   if (

@@ -76,7 +76,6 @@ export function httpStatusOf(err: PalyraError): number {
     case "node_offline":
     case "already_decided":
     case "request_expired":
-    case "code_busy":
       return 409;
     case "rate_limited":
       return 429;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { AuditEntry } from "../common/audit.js";
-import type { FixedWindowLimiter } from "../common/rate-limiter.js";
+import type { SlidingWindowLimiter } from "../common/rate-limiter.js";
 import { assertScopeAllowed, scopeAllowed } from "../vault/entitlements.js";
 import { VaultError } from "../vault/errors.js";
 import { parseRef } from "../vault/ref.js";
@@ -29,7 +29,7 @@ export interface SecretsApiDeps {
   vault(): Vault;
   scopes: readonly string[];
   audit(entry: AuditEntry): void;
-  reveals: FixedWindowLimiter;
+  reveals: SlidingWindowLimiter;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

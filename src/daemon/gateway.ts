@@ -4,7 +4,7 @@ import { ensurePrivateDirectory } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import type { Random } from "../common/random.js";
-import { FixedWindowLimiter } from "../common/rate-limiter.js";
+import { SlidingWindowLimiter } from "../common/rate-limiter.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
@@ -363,7 +363,7 @@ export class Gateway {
           auth: {
             token: adminToken,
             sessions: new ConsoleSessions(clock, random),
-            logins: new FixedWindowLimiter(clock, {
+            logins: new SlidingWindowLimiter(clock, {
               limit: limits.consoleLoginsPerWindow,
               windowMs: limits.consoleLoginWindowMs,
             }),
@@ -384,7 +384,7 @@ export class Gateway {
               vault: vaultAccess,
               scopes: config.vault_api_scopes,
               audit: (entry) => store.audit.appendSync(entry),
-              reveals: new FixedWindowLimiter(clock, {
+              reveals: new SlidingWindowLimiter(clock, {
                 limit: limits.vaultRevealsPerWindow,
                 windowMs: limits.vaultRevealWindowMs,
               }),

@@ -7,6 +7,7 @@ import {
   verify,
 } from "node:crypto";
 import { inspect } from "node:util";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import type { Clock } from "../common/clock.js";
 import { assertCanonicalId, newId } from "../common/ids.js";
 import type { Random } from "../common/random.js";
@@ -107,13 +108,34 @@ export function rawEd25519PublicKey(publicKey: KeyObject): Buffer {
   return publicKey.export({ type: "spki", format: "der" }).subarray(-32);
 }
 
-/** Verifies an Ed25519 signature by a raw 32-byte public key; malformed input is simply "not valid". */
+/**
+ * True for a canonical encoding of an Ed25519 point in the prime-order subgroup. OpenSSL (and so
+ * `crypto.verify`) accepts a small-order key such as `01 00..00`, for which one signature verifies for
+ * every message: such a "key" binds nothing, so it is refused wherever a device presents one. Non-
+ * canonical encodings (y >= p, or x = 0 with the sign bit set) are refused too, so one key has one
+ * encoding. A key made by any RFC 8032 key generation passes.
+ */
+export function isValidIdentityKey(rawPublicKey: Uint8Array): boolean {
+  if (rawPublicKey.length !== 32) return false;
+  try {
+    const point = ed25519.Point.fromBytes(rawPublicKey, false);
+    return !point.isSmallOrder() && point.isTorsionFree();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies an Ed25519 signature by a raw 32-byte public key; malformed input, and a key that
+ * `isValidIdentityKey` refuses, is simply "not valid".
+ */
 export function verifyIdentitySignature(
   rawPublicKey: Uint8Array,
   message: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  if (rawPublicKey.length !== 32 || signature.length !== 64) return false;
+  if (rawPublicKey.length !== 32 || signature.length !== 64 || !isValidIdentityKey(rawPublicKey))
+    return false;
   const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), rawPublicKey]);
   try {
     return verify(null, message, { key: spki, format: "der", type: "spki" }, signature);

@@ -7,7 +7,7 @@ import { defineErrorFamily, ExitCode } from "../common/errors.js";
 export class PairingError extends defineErrorFamily("pairing", {
   invalid_input: ExitCode.usage,
   code_invalid: ExitCode.precondition,
-  code_busy: ExitCode.precondition,
+  kind_mismatch: ExitCode.precondition,
   rate_limited: ExitCode.denied,
   session_invalid: ExitCode.precondition,
   confirmation_failed: ExitCode.authentication,

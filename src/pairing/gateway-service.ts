@@ -2,21 +2,26 @@ import type { Clock } from "../common/clock.js";
 import { isCanonicalId, newId } from "../common/ids.js";
 import { limits } from "../common/limits.js";
 import type { Random } from "../common/random.js";
-import { FixedWindowLimiter } from "../common/rate-limiter.js";
+import { addressBucket, SlidingWindowLimiter } from "../common/rate-limiter.js";
 import { Secret } from "../common/redaction.js";
 import { identityFingerprint } from "../crypto/fingerprint.js";
 import { comparisonCode, decodeScalar, verifierRespond, verifyConfirmation } from "../crypto/spake2plus.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { parseAndVerifyCsr } from "../identity/csr.js";
-import { verifyIdentitySignature } from "../identity/device-identity.js";
+import { isValidIdentityKey, verifyIdentitySignature } from "../identity/device-identity.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
 import type { SqliteAuditLog } from "../store/audit-log.js";
-import type { PairingRequestRecord, SqlitePairingRepository } from "../store/pairing-repository.js";
+import type {
+  PairingCodeRecord,
+  PairingRequestRecord,
+  SqlitePairingRepository,
+} from "../store/pairing-repository.js";
 import type { ApprovalService } from "./approvals.js";
 import type { CodeService } from "./code-service.js";
 import { CODE_NOT_VALID, PairingError } from "./errors.js";
+import { kindMismatchMessage } from "./pair-command.js";
 import { CLIENT_KIND } from "./qr-uri.js";
-import { SessionTable } from "./sessions.js";
+import { type PairingSession, SessionTable } from "./sessions.js";
 import {
   completionMessage,
   PROTOCOL,
@@ -73,8 +78,8 @@ export class PairingGatewayService {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #sessions: SessionTable;
-  readonly #perAddress: FixedWindowLimiter;
-  readonly #global: FixedWindowLimiter;
+  readonly #perAddress: SlidingWindowLimiter;
+  readonly #global: SlidingWindowLimiter;
   readonly #idVerifier: Buffer;
 
   constructor(deps: {
@@ -98,13 +103,14 @@ export class PairingGatewayService {
     this.#sessions = new SessionTable(deps.clock, deps.random, {
       lifeMs: limits.pairingSessionLifeMs,
       maxLive: limits.maxLivePairingSessions,
+      maxPerCode: limits.pairingSessionsPerCode,
     });
     const windowMs = limits.beginRateWindowMs;
-    this.#perAddress = new FixedWindowLimiter(deps.clock, {
+    this.#perAddress = new SlidingWindowLimiter(deps.clock, {
       limit: limits.beginPerAddressPerWindow,
       windowMs,
     });
-    this.#global = new FixedWindowLimiter(deps.clock, { limit: limits.beginGlobalPerWindow, windowMs });
+    this.#global = new SlidingWindowLimiter(deps.clock, { limit: limits.beginGlobalPerWindow, windowMs });
     this.#idVerifier = verifierIdentity(deps.ca.spkiFingerprint);
   }
 
@@ -114,10 +120,12 @@ export class PairingGatewayService {
     if (!isCanonicalId(input.deviceId))
       throw new PairingError("invalid_input", "device id must be a canonical ULID");
     if (!CLIENT_KIND.test(input.clientKind)) throw new PairingError("invalid_input", "bad client kind");
-    if (!this.#perAddress.take(sourceAddress) || !this.#global.take())
+    if (!this.#perAddress.take(addressBucket(sourceAddress)) || !this.#global.take())
       throw new PairingError("rate_limited", "too many pairing attempts; wait a minute and try again");
+    // The code's client kind is not checked here: that would tell anyone, code or not, which code ids
+    // are live. It is checked at Complete, once the device has proved it knows the code.
     const code = this.#codes.resolve(input.codeId);
-    if (!code || code.clientKind !== input.clientKind) throw new PairingError("code_invalid", CODE_NOT_VALID);
+    if (!code) throw new PairingError("code_invalid", CODE_NOT_VALID);
     const device = await this.#registry.get(input.deviceId);
     if (device?.revokedAt !== undefined)
       throw new PairingError(
@@ -158,8 +166,14 @@ export class PairingGatewayService {
   }): Promise<{ shareV: Buffer; confirmV: Buffer }> {
     const session = this.#sessions.require(input.sessionId, "begun");
     const code = this.#repo.codeByRowId(session.codeRowId);
-    if (code?.state !== "live") {
-      this.#sessions.end(session.sessionId);
+    if (code?.state !== "live" || this.#clock.now() >= code.expiresAt) {
+      this.#sessions.endCode(session.codeRowId);
+      throw new PairingError("code_invalid", CODE_NOT_VALID);
+    }
+    // Attempts are counted on the code across all its sessions (and gateway restarts): however many
+    // sessions are open, at most maxAttempts Exchanges ever run against one code.
+    if (code.failedAttempts >= code.maxAttempts) {
+      this.#exhaust(code, session);
       throw new PairingError("code_invalid", CODE_NOT_VALID);
     }
     const context = pairingContext({ ...session, caCertDer: this.#ca.certDer });
@@ -206,20 +220,42 @@ export class PairingGatewayService {
     if (code?.state !== "live") throw new PairingError("code_invalid", CODE_NOT_VALID);
     if (!verifyConfirmation(exchange.expectedConfirmP, input.confirmP)) {
       const failed = code.failedAttempts;
-      const exhausted = failed >= code.maxAttempts;
-      this.#repo.saveCode(
-        { ...code, ...(exhausted ? { state: "exhausted", endedAt: this.#clock.now() } : {}) },
-        {
-          kind: exhausted ? "pairing.code_exhausted" : "pairing.failed_attempt",
+      if (failed >= code.maxAttempts) this.#exhaust(code, session);
+      else
+        this.#repo.saveCode(code, {
+          kind: "pairing.failed_attempt",
           actor: `device:${session.deviceId}`,
           deviceId: session.deviceId,
           detail: { code_id: code.codeId, failed_attempts: failed, source: session.sourceAddress },
+        });
+      throw new PairingError("confirmation_failed", "wrong pairing code");
+    }
+    if (code.clientKind !== session.clientKind) {
+      // The device knows the code, so it may learn the code's kind; the attempt is given back, since
+      // the right kind of device may still use the code.
+      this.#repo.saveCode(
+        { ...code, failedAttempts: Math.max(0, code.failedAttempts - 1) },
+        {
+          kind: "pairing.kind_mismatch",
+          actor: `device:${session.deviceId}`,
+          deviceId: session.deviceId,
+          detail: {
+            code_id: code.codeId,
+            code_kind: code.clientKind,
+            device_kind: session.clientKind,
+            source: session.sourceAddress,
+          },
         },
       );
-      throw new PairingError("confirmation_failed", "wrong pairing code");
+      throw new PairingError("kind_mismatch", kindMismatchMessage(code.clientKind, session.clientKind));
     }
     if (input.identityPublic.length !== 32)
       throw new PairingError("invalid_input", "identity_public must be 32 bytes");
+    if (!isValidIdentityKey(input.identityPublic))
+      throw new PairingError(
+        "invalid_input",
+        "identity_public is not a valid Ed25519 public key (small-order or non-canonical point)",
+      );
     const message = completionMessage(exchange.kMain.expose(), input.identityPublic, input.csrDer);
     if (!verifyIdentitySignature(input.identityPublic, message, input.signature))
       throw new PairingError("signature_invalid", "the device's identity signature does not verify");
@@ -270,6 +306,7 @@ export class PairingGatewayService {
         detail: { code_id: code.codeId, request_id: request.requestId, source: session.sourceAddress },
       },
     );
+    this.#sessions.endCode(code.id);
     return {
       requestId: request.requestId,
       state: "pending_approval",
@@ -315,6 +352,20 @@ export class PairingGatewayService {
   /** For tests and metrics: sessions in flight. */
   liveSessions(): number {
     return this.#sessions.size;
+  }
+
+  /** Kills a code whose attempts are used up, and ends every session on it. */
+  #exhaust(code: PairingCodeRecord, session: PairingSession): void {
+    this.#repo.saveCode(
+      { ...code, state: "exhausted", endedAt: this.#clock.now() },
+      {
+        kind: "pairing.code_exhausted",
+        actor: `device:${session.deviceId}`,
+        deviceId: session.deviceId,
+        detail: { code_id: code.codeId, failed_attempts: code.failedAttempts, source: session.sourceAddress },
+      },
+    );
+    this.#sessions.endCode(code.id);
   }
 }
 

@@ -7,6 +7,11 @@ import { PairingError } from "./errors.js";
 /**
  * Live pairing sessions (Begin to Complete). In memory on purpose: they live 5 minutes, and a restart
  * that drops them only makes a device start over. State machine: begun -> exchanged -> (removed).
+ *
+ * A session never locks its code. Begin proves nothing (the code id is not secret, and an empty one
+ * names the only live PIN code), so a code that one session could hold would let anyone who knows
+ * nothing lock the real device out. Several sessions may be open per code instead; what is scarce is
+ * attempts, and those are counted on the code itself at Exchange (see PairingGatewayService).
  */
 export interface PairingSession {
   sessionId: string;
@@ -31,14 +36,21 @@ export class SessionTable {
   readonly #random: Random;
   readonly #lifeMs: number;
   readonly #max: number;
+  readonly #maxPerCode: number;
   readonly #sessions = new Map<string, PairingSession>();
-  readonly #byCode = new Map<string, string>();
+  /** Sessions per code, oldest first (a Set keeps insertion order). */
+  readonly #byCode = new Map<string, Set<string>>();
 
-  constructor(clock: Clock, random: Random, options: { lifeMs: number; maxLive: number }) {
+  constructor(
+    clock: Clock,
+    random: Random,
+    options: { lifeMs: number; maxLive: number; maxPerCode: number },
+  ) {
     this.#clock = clock;
     this.#random = random;
     this.#lifeMs = options.lifeMs;
     this.#max = options.maxLive;
+    this.#maxPerCode = options.maxPerCode;
   }
 
   get size(): number {
@@ -46,17 +58,28 @@ export class SessionTable {
     return this.#sessions.size;
   }
 
-  /** Opens a session on a code; one in flight per code, and a bounded number overall. */
+  /** Sessions open on one code (for tests and metrics). */
+  sessionsFor(codeRowId: string): number {
+    return this.#byCode.get(codeRowId)?.size ?? 0;
+  }
+
+  /**
+   * Opens a session on a code. At the per-code bound the oldest session that has not exchanged yet
+   * makes room: a device's own session is milliseconds old when it exchanges, so a flood of Begins
+   * (rate limited per address) cannot push it out in time, while idle squatters are pushed out first.
+   */
   open(
     fields: Omit<PairingSession, "sessionId" | "createdAt" | "expiresAt" | "state">,
     codeExpiresAt: number,
   ): PairingSession {
     this.sweep();
-    const busyId = this.#byCode.get(fields.codeRowId);
-    const busy = busyId === undefined ? undefined : this.#sessions.get(busyId);
-    // The same device may start over (e.g. after a mistyped PIN); anyone else waits for the session to end.
-    if (busy && busy.deviceId === fields.deviceId) this.end(busy.sessionId);
-    else if (busy) throw new PairingError("code_busy", "code busy: another device is pairing with this code");
+    const onCode = this.#byCode.get(fields.codeRowId);
+    if (onCode && onCode.size >= this.#maxPerCode) {
+      const oldestBegun = [...onCode].find((id) => this.#sessions.get(id)?.state === "begun");
+      if (oldestBegun === undefined)
+        throw new PairingError("rate_limited", "too many pairing sessions on this code; try again shortly");
+      this.end(oldestBegun);
+    }
     if (this.#sessions.size >= this.#max)
       throw new PairingError("rate_limited", "too many pairing sessions in flight; try again shortly");
     const now = this.#clock.now();
@@ -68,7 +91,12 @@ export class SessionTable {
       state: "begun",
     };
     this.#sessions.set(session.sessionId, session);
-    this.#byCode.set(session.codeRowId, session.sessionId);
+    let set = this.#byCode.get(session.codeRowId);
+    if (!set) {
+      set = new Set();
+      this.#byCode.set(session.codeRowId, set);
+    }
+    set.add(session.sessionId);
     return session;
   }
 
@@ -89,7 +117,14 @@ export class SessionTable {
     const session = this.#sessions.get(sessionId);
     if (!session) return;
     this.#sessions.delete(sessionId);
-    if (this.#byCode.get(session.codeRowId) === sessionId) this.#byCode.delete(session.codeRowId);
+    const set = this.#byCode.get(session.codeRowId);
+    set?.delete(sessionId);
+    if (set?.size === 0) this.#byCode.delete(session.codeRowId);
+  }
+
+  /** Ends every session on a code (it was used, or it died). */
+  endCode(codeRowId: string): void {
+    for (const sessionId of this.#byCode.get(codeRowId) ?? []) this.end(sessionId);
   }
 
   sweep(): void {

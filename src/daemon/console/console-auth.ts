@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { z } from "zod";
 import { limits } from "../../common/limits.js";
-import type { FixedWindowLimiter } from "../../common/rate-limiter.js";
+import type { SlidingWindowLimiter } from "../../common/rate-limiter.js";
 import type { Secret } from "../../common/redaction.js";
 import { constantTimeEqual } from "../../crypto/constant-time.js";
 import { readJson, sendJson } from "../admin-api.js";
@@ -35,7 +35,7 @@ import {
 export interface ConsoleAuthDeps {
   token: Secret<string>;
   sessions: ConsoleSessions;
-  logins: FixedWindowLimiter;
+  logins: SlidingWindowLimiter;
 }
 
 export type Caller = { actor: "admin"; session?: undefined } | { actor: "console"; session: ActiveSession };

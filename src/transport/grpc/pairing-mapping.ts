@@ -77,7 +77,7 @@ export const statusToWire = (o: StatusOutput) =>
     certExpiresAtUnixMs: BigInt(o.certExpiresAt),
   });
 
-/** gRPC status for a domain error (DESIGN: code busy is RESOURCE_EXHAUSTED, bad codes FAILED_PRECONDITION). */
+/** gRPC status for a domain error (rate limits RESOURCE_EXHAUSTED, bad or mismatched codes FAILED_PRECONDITION). */
 export function grpcStatusOf(err: unknown): { code: GrpcStatus; details: string } {
   const error = asPalyraError(err);
   const code = (
@@ -88,7 +88,7 @@ export function grpcStatusOf(err: unknown): { code: GrpcStatus; details: string 
       unsupported_key: GrpcStatus.INVALID_ARGUMENT,
       device_not_found: GrpcStatus.NOT_FOUND,
       code_invalid: GrpcStatus.FAILED_PRECONDITION,
-      code_busy: GrpcStatus.RESOURCE_EXHAUSTED,
+      kind_mismatch: GrpcStatus.FAILED_PRECONDITION,
       rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,
       session_invalid: GrpcStatus.FAILED_PRECONDITION,
       confirmation_failed: GrpcStatus.UNAUTHENTICATED,
