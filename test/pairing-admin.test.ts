@@ -90,3 +90,74 @@ test("pairing commands without a running daemon exit 4 with a clear message", as
   assert.equal(result.code, 4);
   assert.match(result.stderr, /no running daemon/);
 });
+
+test("finding 8: pairing code prints the exact device command; a code used by the wrong kind says which command fits", async () => {
+  const nodeAddress = daemon.summary.node_address;
+  const pin = await runCli(["pairing", "code", "--state-root", stateRoot]);
+  assert.equal(pin.code, 0, pin.stderr);
+  const typed = /pairing code {2}(\S+)/.exec(pin.stdout)![1]!;
+  assert.ok(
+    pin.stdout.includes(`palyra node run --gateway ${nodeAddress} --code ${typed}\n`),
+    `the node command, filled in: ${pin.stdout}`,
+  );
+  const cliQr = await runCli([
+    "pairing",
+    "code",
+    "--method",
+    "qr",
+    "--client-kind",
+    "cli",
+    "--state-root",
+    stateRoot,
+    "--json",
+  ]);
+  const qr = JSON.parse(cliQr.stdout) as { qr_uri: string; device_command: string };
+  assert.equal(qr.device_command, `palyra pair --qr-uri '${qr.qr_uri}'`);
+  const desktop = JSON.parse(
+    (await runCli(["pairing", "code", "--client-kind", "desktop", "--state-root", stateRoot, "--json"]))
+      .stdout,
+  ) as { typed: string; device_command: string };
+  assert.equal(
+    desktop.device_command,
+    `palyra pair --gateway ${nodeAddress} --code ${desktop.typed} --client-kind desktop`,
+  );
+
+  // `palyra pair` (kind cli) with the node code: refused once the device has proved the code, with the
+  // command that fits; the code stays usable.
+  const wrongKind = await runCli([
+    "pair",
+    "--gateway",
+    nodeAddress,
+    "--code",
+    typed,
+    "--state-root",
+    join(root, "device-wrong-kind"),
+  ]);
+  assert.equal(wrongKind.code, 7, wrongKind.stderr);
+  assert.equal(
+    wrongKind.stderr,
+    `error: this pairing code was minted for client kind "node", not "cli"; use it with: palyra node run --gateway ${nodeAddress} --code ${typed}\n`,
+  );
+  // `node run` with a QR code minted for a cli device is refused before anything is sent.
+  const nodeWithCliQr = await runCli([
+    "node",
+    "run",
+    "--qr-uri",
+    qr.qr_uri,
+    "--state-root",
+    join(root, "node-cli-qr"),
+  ]);
+  assert.equal(nodeWithCliQr.code, 7, nodeWithCliQr.stderr);
+  assert.match(
+    nodeWithCliQr.stderr,
+    /minted for client kind "cli", not "node"; use it with: palyra pair --qr-uri 'palyra:\/\/pair\?/,
+  );
+  const list = JSON.parse(
+    (await runCli(["pairing", "list", "--state-root", stateRoot, "--json"])).stdout,
+  ) as {
+    codes: { code_id: string; state: string; failed_attempts: number }[];
+  };
+  const used = list.codes.find((c) => typed.startsWith(c.code_id));
+  assert.equal(used?.state, "live");
+  assert.equal(used?.failed_attempts, 0);
+});

@@ -8,6 +8,7 @@ import type { DeviceRegistry } from "../identity/device-registry.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
+import { pairCommand } from "../pairing/pair-command.js";
 import { handleSecretsApi, type SecretsApiDeps } from "./admin-secrets.js";
 import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
@@ -121,6 +122,12 @@ export async function handleAdminApi(
       sendJson(res, 201, {
         ...minted,
         gateway: deps.nodeAddress(),
+        device_command: pairCommand({
+          clientKind: minted.client_kind,
+          gateway: deps.nodeAddress(),
+          ...(minted.typed === undefined ? {} : { typed: minted.typed }),
+          ...(minted.qr_uri === undefined ? {} : { qrUri: minted.qr_uri }),
+        }),
         ...(qrSvg === undefined ? {} : { qr_svg: qrSvg }),
       });
       return true;

@@ -81,7 +81,7 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
           "precondition",
           "this node is not paired yet: pass --gateway and --code (or --qr-uri)",
         );
-      credentials = await pairThisDevice(store, { ...flags, clientKind: "node" });
+      credentials = await pairThisDevice(store, { ...flags, clientKind: "node", requiredKind: "node" });
     }
     const identity = await DeviceIdentity.load(store);
     if (!identity)

@@ -20,12 +20,15 @@ import {
   saveDeviceCredentials,
 } from "../../pairing/device-store.js";
 import { PairingError } from "../../pairing/errors.js";
+import { kindMismatchMessage, pairCommand, parseKindMismatch } from "../../pairing/pair-command.js";
 import { parseQrUri } from "../../pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../../transport/grpc/pairing-client.js";
 import { printResult } from "../output.js";
 import { formatRemaining, Spinner } from "../spinner.js";
 
 export interface PairFlags {
+  /** Set by `node run`: the only kind this command pairs as (a QR code for another kind is refused). */
+  requiredKind?: string;
   gateway?: string;
   code?: string;
   qrUri?: string;
@@ -71,20 +74,42 @@ export async function pairThisDevice(
   const gateway = qr?.gateway ?? flags.gateway;
   if (!gateway) throw new CommonError("invalid_input", "--gateway <host:port> is required with --code");
   const { host, port } = splitHostPort(gateway);
+  const clientKind = qr?.clientKind ?? flags.clientKind;
+  if (flags.requiredKind !== undefined && clientKind !== flags.requiredKind)
+    throw new PairingError(
+      "kind_mismatch",
+      `${kindMismatchMessage(clientKind, flags.requiredKind)}; use it with: ${pairCommand({ clientKind, qrUri: flags.qrUri! })}`,
+    );
 
   const identity = await DeviceIdentity.loadOrCreate(store, systemClock, systemRandom);
   const transport = new GrpcPairingTransport(host, port, qr?.caSpkiSha256);
   const spinner = new Spinner();
   try {
     const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
-    const pending = await client.pair({
-      codeId: qr?.codeId ?? typed?.codeId ?? "",
-      secret: qr?.secret ?? typed!.pin,
-      clientKind: qr?.clientKind ?? flags.clientKind,
-      deviceName: flags.name ?? hostname(),
-      platform: platform(),
-      ...(qr ? { caPin: qr.caSpkiSha256 } : {}),
-    });
+    const pending = await client
+      .pair({
+        codeId: qr?.codeId ?? typed?.codeId ?? "",
+        secret: qr?.secret ?? typed!.pin,
+        clientKind,
+        deviceName: flags.name ?? hostname(),
+        platform: platform(),
+        ...(qr ? { caPin: qr.caSpkiSha256 } : {}),
+      })
+      .catch((err: unknown) => {
+        // The gateway names the code's kind (only to a device that proved the code): say what to run.
+        const codeKind = err instanceof Error ? parseKindMismatch(err.message) : undefined;
+        if (codeKind === undefined) throw err;
+        const command = pairCommand({
+          clientKind: codeKind,
+          gateway,
+          ...(qr ? { qrUri: flags.qrUri! } : { typed: flags.code!.trim() }),
+        });
+        throw new PairingError(
+          "kind_mismatch",
+          `${kindMismatchMessage(codeKind, clientKind)}; use it with: ${command}`,
+          { cause: err },
+        );
+      });
     if (!flags.json)
       process.stdout.write(
         `request id       ${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,

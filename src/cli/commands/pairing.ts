@@ -42,7 +42,9 @@ export function registerPairingCommands(program: Command): void {
       const maxAttempts = Number(flags.maxAttempts);
       if (!Number.isInteger(maxAttempts))
         throw new CommonError("invalid_input", "--max-attempts must be a whole number");
-      const minted = await AdminClient.fromStateRoot(flags.stateRoot).request<MintedCode>(
+      const minted = await AdminClient.fromStateRoot(flags.stateRoot).request<
+        MintedCode & { gateway: string; device_command: string }
+      >(
         "POST",
         "/v1/pairing/codes",
         {
@@ -62,9 +64,7 @@ export function registerPairingCommands(program: Command): void {
       process.stdout.write(
         `code id       ${minted.code_id}\nclient kind   ${minted.client_kind}\nexpires at    ${minted.expires_at}\n`,
       );
-      process.stdout.write(
-        "This is shown once. On the device: palyra node run --gateway <host:port> --code <code>\n",
-      );
+      process.stdout.write(`This is shown once. On the device:\n  ${minted.device_command}\n`);
     },
   );
 

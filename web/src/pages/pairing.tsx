@@ -14,6 +14,7 @@ interface Minted {
   qr_svg?: string;
   /** host:port devices dial (the node port). */
   gateway?: string;
+  device_command: string;
 }
 interface Request {
   request_id: string;
@@ -122,12 +123,8 @@ function MintedCode(props: { minted: Minted; now: number; onDone: () => void }) 
         </>
       )}
       <p>
-        Expires in {timeLeft(minted.expires_at, props.now)}. On the node:{" "}
-        <code>
-          {minted.typed
-            ? `palyra node run --gateway ${minted.gateway ?? "<host:port>"} --code ${minted.typed}`
-            : "palyra node run --qr-uri '<uri>'"}
-        </code>
+        Expires in {timeLeft(minted.expires_at, props.now)}. On the device:{" "}
+        <code>{minted.device_command}</code>
       </p>
       <button type="button" onClick={props.onDone}>
         Hide
