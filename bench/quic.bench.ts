@@ -35,11 +35,20 @@ export async function run(): Promise<BenchResult[]> {
     registry: new ConnectionRegistry(),
   });
   // Echoes each frame after the request: the transport's cost, not a handler's.
-  quic.handle("bench.echo", async (call) => {
-    await call.respond({});
-    for await (const message of call.messages(QuicRequestSchema)) await call.send(QuicRequestSchema, message);
-  });
-  quic.handle("node.health", (call) => call.respond({ body: { case: "health", value: { status: "ok" } } }));
+  quic.handle(
+    "bench.echo",
+    async (call) => {
+      await call.respond({});
+      for await (const message of call.messages(QuicRequestSchema))
+        await call.send(QuicRequestSchema, message);
+    },
+    "device",
+  );
+  quic.handle(
+    "node.health",
+    (call) => call.respond({ body: { case: "health", value: { status: "ok" } } }),
+    "device",
+  );
   const tlsServer = startTlsEcho(identity, gw.ca.certPem);
   try {
     const { port: quicPort } = await quic.listen("127.0.0.1", 0);

@@ -169,3 +169,42 @@ test("NodeService over mTLS: register, connect, a pushed dispatch round-trips th
   assert.equal(badJson.code, 2);
   assert.match(badJson.stderr, /not valid JSON/);
 });
+
+test("finding 6: a device paired as cli gets PERMISSION_DENIED on every NodeService call and never becomes a node", async () => {
+  const cli = await pairNodeViaCli(gatewayRoot, `${host}:${port}`, join(root, "cli-device"), "cli");
+  const client = clientFor(cli.creds);
+  const rpc = client.service(NodeService);
+  const denied = (e: RpcError) =>
+    e.status === RpcStatus.PERMISSION_DENIED &&
+    /for devices paired as "node"; this device was paired as "cli"/.test(e.message);
+  try {
+    await assert.rejects(
+      rpc.registerNode({
+        deviceId: cli.deviceId,
+        platform: "linux",
+        version: "1",
+        capabilities: [{ name: "echo", requiresMediation: false, description: "" }],
+      }),
+      denied,
+    );
+    await assert.rejects(
+      rpc.renewCertificate({
+        deviceId: cli.deviceId,
+        csrDer: new Uint8Array(10),
+        identitySignature: new Uint8Array(64),
+      }),
+      denied,
+    );
+    await assert.rejects(rpc.deregister({ deviceId: cli.deviceId, reason: "" }), denied);
+    const stream = rpc.connect();
+    await stream.send({ body: { case: "hello", value: { deviceId: cli.deviceId } } }).catch(() => undefined);
+    await assert.rejects(stream[Symbol.asyncIterator]().next(), denied);
+  } finally {
+    client.close();
+  }
+  const nodes = await runCli(["nodes", "list", "--state-root", gatewayRoot, "--json"]);
+  assert.equal(nodes.code, 0, nodes.stderr);
+  assert.ok(!nodes.stdout.includes(cli.deviceId), "the cli device is not in nodes list");
+  const devices = await runCli(["devices", "list", "--state-root", gatewayRoot, "--json"]);
+  assert.ok(devices.stdout.includes(cli.deviceId), "it is a paired device all the same");
+});

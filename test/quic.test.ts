@@ -95,6 +95,18 @@ test("mTLS QUIC health round trip with a paired device's certificate", async () 
   }
 });
 
+test("finding 6: a device paired as cli is refused the QUIC node methods (node.health here) with permission_denied", async () => {
+  const cli = await pairNodeViaCli(gatewayRoot, daemon.summary.node_address, join(root, "cli-a"), "cli");
+  const client = await connect(identityOf(cli.creds));
+  try {
+    await assert.rejects(within(client.health(), "node.health"), (err: unknown) => {
+      return isCode("permission_denied")(err) && /paired as "cli"/.test((err as Error).message);
+    });
+  } finally {
+    client.close();
+  }
+});
+
 test("no client certificate, and a certificate from another CA, are refused in the handshake", async () => {
   const anonymous = await connect();
   try {

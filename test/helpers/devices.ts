@@ -26,15 +26,16 @@ export async function mintCode(
   return JSON.parse(result.stdout);
 }
 
-/** Pairs a node with `palyra pair`, approves it, and reads back what it stored. */
+/** Pairs a node (or a device of another kind) with `palyra pair`, approves it, and reads back what it stored. */
 export async function pairNodeViaCli(
   gatewayRoot: string,
   nodeAddress: string,
   deviceRoot: string,
+  clientKind = "node",
 ): Promise<{ deviceId: string; creds: DeviceCredentials }> {
-  const code = await mintCode(gatewayRoot);
+  const code = await mintCode(gatewayRoot, "pin", clientKind);
   const pair = startPair(
-    ["--gateway", nodeAddress, "--code", code.typed!, "--client-kind", "node"],
+    ["--gateway", nodeAddress, "--code", code.typed!, "--client-kind", clientKind],
     deviceRoot,
   );
   assert.equal(

@@ -55,12 +55,13 @@ export async function issueLeaf(
 export async function recordPairedDevice(
   devices: DeviceRegistry,
   authority: CertificateAuthority,
+  clientKind = "node",
 ): Promise<Credential & { deviceId: string }> {
   const deviceId = newId(systemClock, systemRandom);
   const credential = await issueLeaf(authority, "client", deviceId);
   await devices.recordPairing({
     deviceId,
-    clientKind: "node",
+    clientKind,
     deviceName: "worker",
     platform: "linux",
     identityPublicKey: Buffer.alloc(32, 3),

@@ -44,16 +44,12 @@ export function registerPairingCommands(program: Command): void {
         throw new CommonError("invalid_input", "--max-attempts must be a whole number");
       const minted = await AdminClient.fromStateRoot(flags.stateRoot).request<
         MintedCode & { gateway: string; device_command: string }
-      >(
-        "POST",
-        "/v1/pairing/codes",
-        {
-          method: flags.method,
-          client_kind: flags.clientKind,
-          ttl_seconds: parseDuration(flags.ttl),
-          max_attempts: maxAttempts,
-        },
-      );
+      >("POST", "/v1/pairing/codes", {
+        method: flags.method,
+        client_kind: flags.clientKind,
+        ttl_seconds: parseDuration(flags.ttl),
+        max_attempts: maxAttempts,
+      });
       if (flags.json) return printResult({ ...minted }, { json: true });
       if (minted.method === "pin") {
         process.stdout.write(`pairing code  ${minted.typed}\n`);

@@ -129,6 +129,6 @@ export function registerNodeService(server: NodePortServer, deps: NodeServiceDep
           };
         }),
     },
-    { registerNode: "device", connect: "device", renewCertificate: "device", deregister: "device" },
+    { registerNode: "node", connect: "node", renewCertificate: "node", deregister: "node" },
   );
 }

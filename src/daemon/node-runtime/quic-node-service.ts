@@ -15,36 +15,43 @@ export function registerQuicNodeMethods(
   server: QuicGatewayServer,
   deps: { runtime: NodeRuntime; clock: Clock },
 ): void {
-  server.handle("node.health", (call) =>
-    call.respond({
-      body: {
-        case: "health",
-        value: {
-          status: "ok",
-          version: VERSION,
-          deviceId: call.deviceId,
-          serverTimeUnixMs: BigInt(deps.clock.now()),
+  server.handle(
+    "node.health",
+    (call) =>
+      call.respond({
+        body: {
+          case: "health",
+          value: {
+            status: "ok",
+            version: VERSION,
+            deviceId: call.deviceId,
+            serverTimeUnixMs: BigInt(deps.clock.now()),
+          },
         },
-      },
-    }),
+      }),
+    "node",
   );
-  server.handle("node.session", async (call) => {
-    await call.respond({ body: { case: "session", value: {} } });
-    const stream: NodeSessionStream = {
-      [Symbol.asyncIterator]: () => call.messages(NodeMessageSchema)[Symbol.asyncIterator](),
-      send: (message) => call.send(GatewayMessageSchema, message),
-    };
-    try {
-      await serveNodeSession(stream, call.deviceId, deps.runtime, {
-        // A dispatch and its envelope must fit in one QUIC frame.
-        maxPayloadBytes: limits.quicMaxFrameBytes - limits.sessionEnvelopeBytes,
-      });
-    } catch (err) {
-      if (!(err instanceof NodeRuntimeError)) throw err;
-      // The session is already accepted: a protocol violation ends it with GoAway and the reason.
-      await call
-        .send(GatewayMessageSchema, { body: { case: "goAway", value: { reason: err.message } } })
-        .catch(() => undefined);
-    }
-  });
+  server.handle(
+    "node.session",
+    async (call) => {
+      await call.respond({ body: { case: "session", value: {} } });
+      const stream: NodeSessionStream = {
+        [Symbol.asyncIterator]: () => call.messages(NodeMessageSchema)[Symbol.asyncIterator](),
+        send: (message) => call.send(GatewayMessageSchema, message),
+      };
+      try {
+        await serveNodeSession(stream, call.deviceId, deps.runtime, {
+          // A dispatch and its envelope must fit in one QUIC frame.
+          maxPayloadBytes: limits.quicMaxFrameBytes - limits.sessionEnvelopeBytes,
+        });
+      } catch (err) {
+        if (!(err instanceof NodeRuntimeError)) throw err;
+        // The session is already accepted: a protocol violation ends it with GoAway and the reason.
+        await call
+          .send(GatewayMessageSchema, { body: { case: "goAway", value: { reason: err.message } } })
+          .catch(() => undefined);
+      }
+    },
+    "node",
+  );
 }

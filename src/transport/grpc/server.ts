@@ -18,6 +18,7 @@ import {
 } from "@grpc/grpc-js";
 import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
+import { ACCESS_POLICIES, type AccessPolicy, clientKindRefusal } from "../access-policy.js";
 import { TransportError } from "../errors.js";
 import { ConnectionRegistry } from "../tls/connection-registry.js";
 import type { ConnectionPeer, PeerIdentity } from "../tls/peer-identity.js";
@@ -37,14 +38,15 @@ import { messageEncoder, type ServedMethodNames, serviceDefinition } from "./ser
  * request is read:
  * - `anonymous`: any accepted connection (pairing);
  * - `device`: a device certificate is required (UNAUTHENTICATED without one), and the allowlist is
- *   checked again on every call (PERMISSION_DENIED once the device or certificate is no longer trusted).
+ *   checked again on every call (PERMISSION_DENIED once the device or certificate is no longer trusted);
+ * - `node`: as `device`, and the device must have been paired as a node (PERMISSION_DENIED otherwise).
  * Unary handlers are plain async functions of (request, context); bidi-streaming handlers get a
  * BidiStream and the context. The context carries the peer identity and the remote address. Throw
  * RpcError to answer with a status; anything else becomes INTERNAL. Server- and client-streaming
  * methods are not served (registering a handler for one is refused).
  */
 
-export type RpcPolicy = "anonymous" | "device";
+export type RpcPolicy = AccessPolicy;
 export type ServerState = "idle" | "listening" | "closing" | "closed";
 
 export interface RpcContext {
@@ -198,7 +200,7 @@ export class NodePortServer {
     const newPolicies = new Map<string, RpcPolicy>();
     for (const method of desc.methods) {
       const methodPolicy = policies[method.localName];
-      if (methodPolicy !== "anonymous" && methodPolicy !== "device")
+      if (methodPolicy === undefined || !ACCESS_POLICIES.includes(methodPolicy))
         throw new TransportError("invalid_config", `${desc.typeName}.${method.name} has no access policy`);
     }
     for (const method of desc.methods) {
@@ -404,6 +406,8 @@ export class NodePortServer {
         RpcStatus.PERMISSION_DENIED,
         `the client certificate is no longer authorized (${decision.ok ? "device mismatch" : decision.reason})`,
       );
+    const refusal = clientKindRefusal(policy, decision.device.clientKind);
+    if (refusal !== undefined) throw new RpcError(RpcStatus.PERMISSION_DENIED, refusal);
     return info;
   }
 

@@ -5,6 +5,7 @@ import {
   QuicRequestSchema,
   type QuicResponseSchema as ResponseSchema,
 } from "../../gen/palyra/v1/quic_pb.js";
+import { type AccessPolicy, clientKindRefusal } from "../access-policy.js";
 import type { ConnectionPeer } from "../tls/peer-identity.js";
 import type { AuthorizePeer } from "../tls/tls-server.js";
 import { QuicTransportError } from "./errors.js";
@@ -73,7 +74,7 @@ export class QuicCall {
 export async function serveStream(
   stream: QUICStream,
   peer: ConnectionPeer,
-  handlers: ReadonlyMap<string, (call: QuicCall) => Promise<void>>,
+  handlers: ReadonlyMap<string, { handler: (call: QuicCall) => Promise<void>; policy: AccessPolicy }>,
   authorizePeer: AuthorizePeer,
   onError: (method: string, error: unknown) => void,
 ): Promise<void> {
@@ -91,8 +92,8 @@ export async function serveStream(
         "unsupported_version",
         `protocol version ${request.protocolVersion} is not supported; this gateway speaks ${PROTOCOL_VERSION}`,
       );
-    const handler = handlers.get(request.method);
-    if (!handler) throw new QuicTransportError("unknown_method", `unknown method ${JSON.stringify(method)}`);
+    const served = handlers.get(request.method);
+    if (!served) throw new QuicTransportError("unknown_method", `unknown method ${JSON.stringify(method)}`);
     const decision = peer.leafDer ? await authorizePeer(peer.leafDer) : undefined;
     if (
       !decision?.ok ||
@@ -100,8 +101,10 @@ export async function serveStream(
       decision.device.deviceId !== peer.identity.deviceId
     )
       throw new QuicTransportError("permission_denied", "the client certificate is no longer authorized");
+    const refusal = clientKindRefusal(served.policy, decision.device.clientKind);
+    if (refusal !== undefined) throw new QuicTransportError("permission_denied", refusal);
     call = new QuicCall(peer, request, frames, writer);
-    await handler(call);
+    await served.handler(call);
     await writer.close();
   } catch (err) {
     const known = err instanceof QuicTransportError;

@@ -4,6 +4,7 @@ import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
 import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { verifyIssuedBy } from "../../identity/verify-chain.js";
+import type { AccessPolicy } from "../access-policy.js";
 import type { ConnectionRegistry, RegistrableSocket } from "../tls/connection-registry.js";
 import { type ConnectionPeer, normalizeAddress } from "../tls/peer-identity.js";
 import type { AuthorizePeer, ServerIdentitySource, TlsIdentity } from "../tls/tls-server.js";
@@ -53,7 +54,7 @@ export class QuicGatewayServer {
   readonly #options: QuicServerOptions;
   readonly #clock: Clock;
   readonly #caDer: Uint8Array;
-  readonly #handlers = new Map<string, QuicMethodHandler>();
+  readonly #handlers = new Map<string, { handler: QuicMethodHandler; policy: AccessPolicy }>();
   readonly #live = new Set<QUICConnection>();
   #server: QUICServer | undefined;
   #quic: QuicLibrary | undefined;
@@ -71,9 +72,10 @@ export class QuicGatewayServer {
     return this.#state;
   }
 
-  handle(method: string, handler: QuicMethodHandler): void {
+  /** Serves `method` to devices the policy admits (every QUIC peer has a device certificate). */
+  handle(method: string, handler: QuicMethodHandler, policy: Exclude<AccessPolicy, "anonymous">): void {
     if (this.#handlers.has(method)) throw new Error(`QUIC method ${method} is already handled`);
-    this.#handlers.set(method, handler);
+    this.#handlers.set(method, { handler, policy });
   }
 
   /** Live QUIC connections. */

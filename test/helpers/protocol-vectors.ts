@@ -1,4 +1,7 @@
+/** Shared by scripts/protocol-vectors.ts (which writes docs/protocol-vectors.json) and its test. */
 import { type DescMessage, fromBinary, ScalarType } from "@bufbuild/protobuf";
+import { DeviceIdentity } from "../../src/identity/device-identity.js";
+import { InMemorySecretStore } from "../../src/identity/secret-store.js";
 
 /** A field's value in the vector file: bytes in hex, 64-bit integers and enums as numbers, text as is. */
 export type ReadableValue = string | number | boolean;
@@ -21,4 +24,21 @@ export function readableFields(schema: DescMessage, bytes: Uint8Array): Record<s
     else out[field.name] = value as string | number | boolean;
   }
   return out;
+}
+
+/** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed (RFC 8032 private key) follows. */
+const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
+/** A device identity with a given id and a fixed 32-byte Ed25519 seed, loaded the way a device loads its own. */
+export async function identityFromSeed(deviceId: string, seed: Uint8Array): Promise<DeviceIdentity> {
+  const store = new InMemorySecretStore();
+  const record = {
+    version: 1,
+    deviceId,
+    privateKey: Buffer.concat([ED25519_PKCS8_PREFIX, seed]).toString("base64"),
+  };
+  await store.write("device/identity", Buffer.from(JSON.stringify(record)));
+  const identity = await DeviceIdentity.load(store);
+  if (!identity) throw new Error("the identity did not load");
+  return identity;
 }
