@@ -113,8 +113,33 @@ export const limits = {
    *  length prefix before the body is buffered, and again when decoding. Must hold the largest request we
    *  define (a Dispatch or CapabilityResult carrying a 4 MiB payload) with room for its envelope. */
   maxRpcMessageBytes: 5 * 1024 * 1024,
-  /** A TLS handshake (TCP accept to secure connection) must finish within this on the node port. */
+  /** A TLS handshake (TCP accept to secure connection) must finish within this on the node port; the
+   *  socket is destroyed then, whatever state it is in (idle TCP, partial ClientHello, stalled). */
   tlsHandshakeTimeoutMs: 10_000,
+  /** An anonymous node-port connection (no client certificate: pairing) with no open stream is closed
+   *  after this. Pairing keeps a stream open while it waits (the status long-poll), so this never cuts
+   *  a device that is using its connection. */
+  anonymousIdleMs: 30_000,
+  /** ...and after this in all, streams or not (GOAWAY, then the socket is destroyed). A device still
+   *  waiting for approval reconnects and polls again. */
+  anonymousMaxAgeMs: 5 * MINUTE,
+  /** Grace between the GOAWAY at the age limit and destroying the socket. */
+  anonymousGoawayGraceMs: 1_000,
+  /** An anonymous connection that received bytes is checked this often for a dead HTTP/2 session (one
+   *  that sent GOAWAY for a protocol error and will never write again): a PING is submitted, and if no
+   *  byte leaves by the next check the socket is destroyed. Two checks fit in a second. */
+  anonymousDeadSessionCheckMs: 400,
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to anonymous connections and to devices. */
+  anonymousMaxStreams: 8,
+  deviceMaxStreams: 100,
+  /** Anonymous connections open at once per source address (IPv6 by /64) and in all; one more is
+   *  destroyed when its handshake completes. */
+  anonymousConnectionsPerAddress: 16,
+  anonymousConnectionsTotal: 1024,
+  /** Device connections are pinged this often and dropped if no answer comes within the timeout, so a
+   *  vanished or wedged peer does not hold its connection until TCP gives up. */
+  deviceKeepaliveMs: 60_000,
+  deviceKeepaliveTimeoutMs: 20_000,
   /** After answering a call that ends its own device's access (Deregister), its connections are closed
    *  this much later, so the answer's bytes leave first. */
   replyFlushGraceMs: 20,
@@ -212,6 +237,18 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("one source address alone must not be able to push another device's session off a code");
   if (l.pairingSessionsPerCode <= l.pairingMaxAttempts)
     fail("a code's session bound must exceed its exchanged sessions (at most max attempts)");
+  if (l.anonymousMaxAgeMs <= l.statusLongPollMs + l.anonymousGoawayGraceMs)
+    fail("an anonymous connection must outlive at least one status long-poll");
+  if (l.anonymousIdleMs <= l.tlsHandshakeTimeoutMs)
+    fail("an anonymous connection's idle limit must exceed the handshake limit");
+  if (l.anonymousDeadSessionCheckMs * 2 > 1_000)
+    fail("a dead anonymous HTTP/2 session must be found within a second (two checks)");
+  if (l.anonymousConnectionsPerAddress > l.anonymousConnectionsTotal)
+    fail("per-address anonymous connections above the total");
+  if (l.anonymousMaxStreams > l.deviceMaxStreams)
+    fail("anonymous peers may not open more streams than devices");
+  if (l.deviceKeepaliveTimeoutMs >= l.deviceKeepaliveMs)
+    fail("a keepalive answer must be due before the next ping");
   if (l.beginPerAddressPerWindow > l.beginGlobalPerWindow)
     fail("per-address begin limit above the global one");
   if (

@@ -18,10 +18,11 @@ import {
 } from "@grpc/grpc-js";
 import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
+import { type Scheduler, systemScheduler } from "../../common/scheduler.js";
 import { ACCESS_POLICIES, type AccessPolicy, clientKindRefusal } from "../access-policy.js";
 import { TransportError } from "../errors.js";
 import { ConnectionRegistry } from "../tls/connection-registry.js";
-import type { ConnectionPeer, PeerIdentity } from "../tls/peer-identity.js";
+import { type ConnectionPeer, connectionPeerOf, type PeerIdentity } from "../tls/peer-identity.js";
 import {
   type AuthorizePeer,
   NodePortTlsServer,
@@ -29,6 +30,12 @@ import {
   type TlsIdentity,
   type TlsServerEvent,
 } from "../tls/tls-server.js";
+import {
+  type AnonymousSessionLimits,
+  type GuardEnd,
+  guardAnonymousSession,
+  injectorHttp2Server,
+} from "./anonymous-session-guard.js";
 import { RpcError, RpcStatus } from "./rpc-error.js";
 import { messageEncoder, type ServedMethodNames, serviceDefinition } from "./service-definition.js";
 
@@ -113,8 +120,13 @@ export interface NodePortServerOptions {
   maxMessageBytes?: number;
   clock?: Clock;
   handshakeTimeoutMs?: number;
+  /** How anonymous connections are limited (defaults from limits.ts). */
+  anonymous?: Partial<AnonymousSessionLimits> & { perAddress?: number; total?: number };
+  scheduler?: Scheduler;
   onTlsEvent?: (event: TlsServerEvent) => void;
   onRpcEvent?: (event: RpcEvent) => void;
+  /** An anonymous connection cut for idleness, age or a dead HTTP/2 session. */
+  onAnonymousEnd?: (why: GuardEnd, peer: ConnectionPeer | undefined) => void;
 }
 
 /** What the interceptor found out about a call, handed to the handler through the call's metadata object. */
@@ -138,7 +150,15 @@ class RejectedRequest {
 
 export class NodePortServer {
   readonly connections: ConnectionRegistry;
-  readonly #grpc: Server;
+  /**
+   * Two grpc-js servers with the same services and policy, differing only in HTTP/2 settings: an
+   * anonymous connection is told MAX_CONCURRENT_STREAMS 8 in its very first SETTINGS frame, a device
+   * 100 (with keepalive). A connection goes to one or the other when its handshake is done.
+   */
+  readonly #grpc: { anonymous: Server; device: Server };
+  readonly #anonymousLimits: AnonymousSessionLimits;
+  readonly #scheduler: Scheduler;
+  readonly #onAnonymousEnd: NonNullable<NodePortServerOptions["onAnonymousEnd"]>;
   readonly #tls: NodePortTlsServer;
   readonly #authorizePeer: AuthorizePeer;
   readonly #maxMessageBytes: number;
@@ -150,7 +170,7 @@ export class NodePortServer {
   readonly #services = new Set<string>();
   /** Live bidi streams per device: ends one with PERMISSION_DENIED, resolving once its status is out. */
   readonly #streams = new Map<string, Set<(reason: string) => Promise<void>>>();
-  #injector: ConnectionInjector | undefined;
+  #injectors: { anonymous: ConnectionInjector; device: ConnectionInjector } | undefined;
   #state: ServerState = "idle";
   #closed: Promise<void> | undefined;
 
@@ -160,12 +180,29 @@ export class NodePortServer {
     this.#maxMessageBytes = options.maxMessageBytes ?? limits.maxRpcMessageBytes;
     this.#clock = options.clock ?? systemClock;
     this.#onRpcEvent = options.onRpcEvent ?? (() => {});
-    this.#grpc = new Server({
+    this.#onAnonymousEnd = options.onAnonymousEnd ?? (() => {});
+    this.#scheduler = options.scheduler ?? systemScheduler;
+    this.#anonymousLimits = {
+      idleMs: options.anonymous?.idleMs ?? limits.anonymousIdleMs,
+      maxAgeMs: options.anonymous?.maxAgeMs ?? limits.anonymousMaxAgeMs,
+      goawayGraceMs: options.anonymous?.goawayGraceMs ?? limits.anonymousGoawayGraceMs,
+      deadSessionCheckMs: options.anonymous?.deadSessionCheckMs ?? limits.anonymousDeadSessionCheckMs,
+    };
+    const common = {
       interceptors: [this.#policyInterceptor],
       // Checked on the 5-byte length prefix, before the body is buffered: RESOURCE_EXHAUSTED.
       "grpc.max_receive_message_length": this.#maxMessageBytes,
       "grpc.max_send_message_length": this.#maxMessageBytes,
-    });
+    };
+    this.#grpc = {
+      anonymous: new Server({ ...common, "grpc.max_concurrent_streams": limits.anonymousMaxStreams }),
+      device: new Server({
+        ...common,
+        "grpc.max_concurrent_streams": limits.deviceMaxStreams,
+        "grpc.keepalive_time_ms": limits.deviceKeepaliveMs,
+        "grpc.keepalive_timeout_ms": limits.deviceKeepaliveTimeoutMs,
+      }),
+    };
     this.#tls = new NodePortTlsServer({
       identity: options.identity,
       caPem: options.caPem,
@@ -173,9 +210,14 @@ export class NodePortServer {
       registry: this.connections,
       clock: this.#clock,
       ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+      ...(options.anonymous?.perAddress === undefined
+        ? {}
+        : { anonymousPerAddress: options.anonymous.perAddress }),
+      ...(options.anonymous?.total === undefined ? {} : { anonymousTotal: options.anonymous.total }),
       ...(options.onTlsEvent ? { onEvent: options.onTlsEvent } : {}),
-      onSecureConnection: (socket) => {
-        if (this.#injector && this.#state === "listening") this.#injector.injectConnection(socket);
+      onSecureConnection: (socket, peer) => {
+        if (this.#injectors && this.#state === "listening")
+          this.#injectors[peer.identity.kind === "device" ? "device" : "anonymous"].injectConnection(socket);
         else socket.destroy();
       },
     });
@@ -237,7 +279,8 @@ export class NodePortServer {
       }
       newPolicies.set(base.path, methodPolicy);
     }
-    this.#grpc.addService(served, implementation);
+    this.#grpc.anonymous.addService(served, implementation);
+    this.#grpc.device.addService(served, implementation);
     for (const [path, p] of newPolicies) this.#policies.set(path, p);
     this.#services.add(desc.typeName);
   }
@@ -251,12 +294,30 @@ export class NodePortServer {
       throw new TransportError("invalid_state", `cannot listen: the server is ${this.#state}`);
     this.#state = "listening";
     // TLS is done by our own server; grpc-js only sees decrypted sockets.
-    this.#injector = this.#grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    let anonymous: ConnectionInjector | undefined;
+    const anonymousHttp2 = injectorHttp2Server(this.#grpc.anonymous, () => {
+      anonymous = this.#grpc.anonymous.createConnectionInjector(ServerCredentials.createInsecure());
+    });
+    if (!anonymousHttp2)
+      throw new TransportError("invalid_state", "cannot watch anonymous HTTP/2 sessions (grpc-js changed?)");
+    anonymousHttp2.on("session", (session) =>
+      guardAnonymousSession(
+        session,
+        this.#anonymousLimits,
+        (why) => this.#onAnonymousEnd(why, connectionPeerOf(session.socket)),
+        this.#scheduler,
+      ),
+    );
+    this.#injectors = {
+      anonymous: anonymous!,
+      device: this.#grpc.device.createConnectionInjector(ServerCredentials.createInsecure()),
+    };
     try {
       return await this.#tls.listen(host, port);
     } catch (err) {
-      this.#injector.destroy();
-      this.#injector = undefined;
+      this.#injectors.anonymous.destroy();
+      this.#injectors.device.destroy();
+      this.#injectors = undefined;
       this.#state = "idle";
       throw err;
     }
@@ -327,19 +388,20 @@ export class NodePortServer {
    */
   close(graceMs: number = limits.shutdownGraceMs): Promise<void> {
     if (this.#closed) return this.#closed;
+    const grpcServers = [this.#grpc.anonymous, this.#grpc.device];
     if (this.#state === "idle") {
       this.#state = "closed";
-      this.#grpc.forceShutdown();
+      for (const grpc of grpcServers) grpc.forceShutdown();
       this.#closed = Promise.resolve();
       return this.#closed;
     }
     this.#state = "closing";
-    const injector = this.#injector;
-    injector?.drain(graceMs);
+    const injectors = this.#injectors ? [this.#injectors.anonymous, this.#injectors.device] : [];
+    for (const injector of injectors) injector.drain(graceMs);
     this.#closed = this.#tls.close(graceMs).then(() => {
       this.connections.closeAll();
-      injector?.destroy();
-      this.#grpc.forceShutdown();
+      for (const injector of injectors) injector.destroy();
+      for (const grpc of grpcServers) grpc.forceShutdown();
       this.#state = "closed";
     });
     return this.#closed;

@@ -38,12 +38,23 @@ export interface ConnectionPeer {
  */
 const kConnectionPeer = Symbol("palyra.connectionPeer");
 
+/** The socket itself, readable through that Proxy, whose own `destroy` throws (Node forbids it). */
+const kSocket = Symbol("palyra.socket");
+
 interface Tagged {
   [kConnectionPeer]?: ConnectionPeer;
+  [kSocket]?: { destroy(): void };
 }
 
-export function tagConnection(socket: object, peer: ConnectionPeer): void {
+export function tagConnection(socket: { destroy(): void }, peer: ConnectionPeer): void {
   (socket as Tagged)[kConnectionPeer] = Object.freeze(peer);
+  (socket as Tagged)[kSocket] = socket;
+}
+
+/** The tagged socket behind an HTTP/2 session's socket Proxy (or the socket itself). */
+export function underlyingSocket(socket: object | null | undefined): { destroy(): void } | undefined {
+  if (socket === null || socket === undefined) return undefined;
+  return (socket as Tagged)[kSocket];
 }
 
 /** The peer recorded on a socket (or on the HTTP/2 proxy of one); undefined if it was never accepted. */

@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import * as tls from "node:tls";
 import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
+import { addressBucket } from "../../common/rate-limiter.js";
 import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import type { PeerDecision, PeerRefusal } from "../../identity/device-registry.js";
 import { TransportError } from "../errors.js";
@@ -36,7 +37,11 @@ export interface ServerIdentitySource {
 /** The allowlist check (`DeviceRegistry.authorizePeer`). */
 export type AuthorizePeer = (leafDer: Uint8Array) => Promise<PeerDecision>;
 
-export type ConnectionRefusal = PeerRefusal | "certificate_invalid" | "authorization_failed";
+export type ConnectionRefusal =
+  | PeerRefusal
+  | "certificate_invalid"
+  | "authorization_failed"
+  | "anonymous_limit";
 
 /** What happened to a connection, for logs and metrics. Holds no secrets. */
 export type TlsServerEvent =
@@ -50,6 +55,7 @@ export type TlsServerEvent =
       deviceId?: string;
     }
   | { kind: "handshake_failed"; detail: string; remoteAddress: string }
+  | { kind: "handshake_timeout"; remoteAddress: string }
   | { kind: "identity_updated" };
 
 export interface NodePortTlsServerOptions {
@@ -63,6 +69,9 @@ export interface NodePortTlsServerOptions {
   onEvent?: (event: TlsServerEvent) => void;
   clock?: Clock;
   handshakeTimeoutMs?: number;
+  /** Anonymous connections open at once per source address (IPv6 by /64), and in all. */
+  anonymousPerAddress?: number;
+  anonymousTotal?: number;
 }
 
 export class NodePortTlsServer {
@@ -75,6 +84,15 @@ export class NodePortTlsServer {
   readonly #clock: Clock;
   /** Every TCP connection, from accept to close, including ones still in the handshake. */
   readonly #sockets = new Set<Socket>();
+  /** Handshake deadlines, by the TCP connection's remote address and port (the TLS socket that
+   *  completes the handshake is another object than the raw socket accepted). */
+  readonly #handshakeTimers = new Map<string, NodeJS.Timeout>();
+  readonly #handshakeTimeoutMs: number;
+  readonly #anonymousPerAddress: number;
+  readonly #anonymousTotal: number;
+  /** Open anonymous connections per address bucket. */
+  readonly #anonymous = new Map<string, number>();
+  #anonymousCount = 0;
   #listening = false;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -86,6 +104,9 @@ export class NodePortTlsServer {
     this.#onSecureConnection = options.onSecureConnection;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#clock = options.clock ?? systemClock;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? limits.tlsHandshakeTimeoutMs;
+    this.#anonymousPerAddress = options.anonymousPerAddress ?? limits.anonymousConnectionsPerAddress;
+    this.#anonymousTotal = options.anonymousTotal ?? limits.anonymousConnectionsTotal;
     const contextOptions = this.#contextOptions(options.identity);
     validateContext(contextOptions);
     this.#server = tls.createServer({
@@ -94,14 +115,31 @@ export class NodePortTlsServer {
       // Verification still runs (socket.authorized); we decide what a failure means ourselves.
       rejectUnauthorized: false,
       ALPNProtocols: ["h2"],
-      handshakeTimeout: options.handshakeTimeoutMs ?? limits.tlsHandshakeTimeoutMs,
+      handshakeTimeout: this.#handshakeTimeoutMs,
     });
     this.#server.on("connection", (socket: Socket) => {
       this.#sockets.add(socket);
-      socket.once("close", () => this.#sockets.delete(socket));
+      // An absolute deadline: Node's handshakeTimeout only reports (tlsClientError) and leaves the socket
+      // open, and it is an inactivity timer that a peer trickling bytes never trips.
+      const key = socketKey(socket);
+      const timer = setTimeout(() => {
+        this.#handshakeTimers.delete(key);
+        if (socket.destroyed) return;
+        socket.destroy();
+        this.#onEvent({ kind: "handshake_timeout", remoteAddress: normalizeAddress(socket.remoteAddress) });
+      }, this.#handshakeTimeoutMs);
+      timer.unref();
+      this.#handshakeTimers.set(key, timer);
+      socket.once("close", () => {
+        this.#sockets.delete(socket);
+        clearTimeout(timer);
+        if (this.#handshakeTimers.get(key) === timer) this.#handshakeTimers.delete(key);
+      });
     });
     this.#server.on("secureConnection", (socket) => this.#onSecure(socket));
     this.#server.on("tlsClientError", (err, socket) => {
+      // A failed handshake is over: nothing may keep its socket open.
+      socket.destroy();
       this.#onEvent({
         kind: "handshake_failed",
         detail: (err as NodeJS.ErrnoException).code ?? err.message,
@@ -171,6 +209,11 @@ export class NodePortTlsServer {
     return this.#sockets.size;
   }
 
+  /** Anonymous connections open now. */
+  get anonymousCount(): number {
+    return this.#anonymousCount;
+  }
+
   /**
    * Stops accepting, waits up to `graceMs` for open connections to end (the caller asks them to, e.g.
    * with HTTP/2 GOAWAY), then destroys what is left. Resolves once every connection is closed.
@@ -212,6 +255,9 @@ export class NodePortTlsServer {
   #onSecure(socket: tls.TLSSocket): void {
     // Errors on a socket we drop, or that HTTP/2 has not claimed yet, must not crash the process.
     socket.on("error", () => {});
+    const key = socketKey(socket);
+    clearTimeout(this.#handshakeTimers.get(key));
+    this.#handshakeTimers.delete(key);
     const remoteAddress = normalizeAddress(socket.remoteAddress);
     if (this.#closing) {
       socket.destroy();
@@ -220,7 +266,7 @@ export class NodePortTlsServer {
     const certificate = socket.getPeerCertificate();
     const raw = certificate?.raw;
     if (!raw || raw.length === 0) {
-      this.#accept(socket, { identity: ANONYMOUS });
+      this.#acceptAnonymous(socket, remoteAddress);
       return;
     }
     const fingerprint = certificateFingerprint(raw);
@@ -263,6 +309,32 @@ export class NodePortTlsServer {
     );
   }
 
+  /** Anonymous connections are capped per address and in all: they cost nothing to open. */
+  #acceptAnonymous(socket: tls.TLSSocket, remoteAddress: string): void {
+    const bucket = addressBucket(remoteAddress);
+    const here = this.#anonymous.get(bucket) ?? 0;
+    if (here >= this.#anonymousPerAddress || this.#anonymousCount >= this.#anonymousTotal) {
+      this.#refuse(socket, {
+        reason: "anonymous_limit",
+        detail:
+          here >= this.#anonymousPerAddress
+            ? `more than ${this.#anonymousPerAddress} anonymous connections from this address`
+            : `more than ${this.#anonymousTotal} anonymous connections`,
+        remoteAddress,
+      });
+      return;
+    }
+    this.#anonymous.set(bucket, here + 1);
+    this.#anonymousCount++;
+    socket.once("close", () => {
+      this.#anonymousCount--;
+      const left = (this.#anonymous.get(bucket) ?? 1) - 1;
+      if (left <= 0) this.#anonymous.delete(bucket);
+      else this.#anonymous.set(bucket, left);
+    });
+    this.#accept(socket, { identity: ANONYMOUS });
+  }
+
   #accept(socket: tls.TLSSocket, peer: Pick<ConnectionPeer, "identity" | "leafDer">): void {
     if (this.#closing) {
       socket.destroy();
@@ -286,6 +358,10 @@ export class NodePortTlsServer {
     socket.destroy();
     this.#onEvent({ kind: "refused", ...event });
   }
+}
+
+function socketKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 function validateContext(options: tls.SecureContextOptions): void {
