@@ -102,6 +102,10 @@ export const limits = {
   pairingRequestTtlMs: 10 * MINUTE,
   /** Status long-poll; must stay under common proxy idle timeouts (30 s). */
   statusLongPollMs: 25_000,
+  /** A status poll that failed because the connection dropped is retried after this, doubling up to
+   *  the maximum, until the request would have expired. */
+  statusRetryMinMs: 500,
+  statusRetryMaxMs: 5_000,
   /** A signed status poll's timestamp must be within this of the gateway's clock. */
   statusSignatureSkewMs: 5 * MINUTE,
   /** Longest accepted device name / platform / client kind strings. */

@@ -36,6 +36,9 @@ export interface PairingTransport {
   status(input: StatusInput): Promise<StatusOutput>;
   /** DER of the TLS server certificate seen on this very connection, if the transport has one. */
   serverCertificate?(): Buffer | undefined;
+  /** True for a failure worth retrying as is (the connection dropped, e.g. the gateway closed an
+   *  anonymous connection at its age limit, or restarted). */
+  isTransient?(err: unknown): boolean;
 }
 
 export interface PairAttempt {
@@ -132,8 +135,19 @@ export class DevicePairingClient {
 
   /** Polls until decided. The delivered certificate must come from the CA and carry our CSR's key. */
   async waitForDecision(pending: PendingPairing, onPoll?: (state: string) => void): Promise<PairedMaterial> {
+    const giveUpAt = this.#clock.now() + limits.pairingRequestTtlMs;
+    let retryMs: number = limits.statusRetryMinMs;
     for (;;) {
-      const status = await this.poll(pending.requestId);
+      let status: StatusOutput;
+      try {
+        status = await this.poll(pending.requestId);
+        retryMs = limits.statusRetryMinMs;
+      } catch (err) {
+        if (!this.#transport.isTransient?.(err) || this.#clock.now() >= giveUpAt) throw err;
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        retryMs = Math.min(retryMs * 2, limits.statusRetryMaxMs);
+        continue;
+      }
       onPoll?.(status.state);
       if (status.state === "pending_approval" || status.state === "approved") continue;
       if (status.state !== "completed") return { state: status.state, reason: status.reason };

@@ -293,3 +293,29 @@ test("a bare PIN works when exactly one PIN code is live, and not when two are",
   const { client: second } = device(gw, clock);
   await assert.rejects(second.pair({ ...attempt, codeId: "", secret: a.pin! }), { code: "code_invalid" });
 });
+
+test("a status poll cut by a dropped connection (e.g. the gateway's anonymous age limit) is retried; other failures are not", async () => {
+  const { gw, clock } = await setup("retry");
+  const minted = gw.codes.mint({ method: "pin" });
+  const identity = DeviceIdentity.generate(clock, systemRandom);
+  const dropped = new Error("connection dropped");
+  let drops = 1;
+  const transport: PairingTransport = {
+    ...inProcess(gw),
+    status: (input) => (drops-- > 0 ? Promise.reject(dropped) : gw.service.status(input)),
+    isTransient: (err) => err === dropped,
+  };
+  const client = new DevicePairingClient(transport, identity, clock, systemRandom);
+  const pending = await client.pair({ ...attempt, codeId: minted.code_id, secret: minted.pin! });
+  await gw.approvals.approve(pending.requestId, { actor: "admin" });
+  assert.equal((await client.waitForDecision(pending)).state, "completed");
+  assert.equal(drops, -1, "the dropped poll was made again");
+
+  const broken = new DevicePairingClient(
+    { ...transport, status: () => Promise.reject(new Error("refused")) },
+    identity,
+    clock,
+    systemRandom,
+  );
+  await assert.rejects(broken.waitForDecision(pending), /refused/);
+});

@@ -4,6 +4,7 @@ import type { PairingTransport } from "../../pairing/device-client.js";
 import { PairingError } from "../../pairing/errors.js";
 import { NodePortClient } from "./client.js";
 import { STATE_FROM_WIRE, WIRE_VERSION } from "./pairing-mapping.js";
+import { isRpcError, RpcStatus } from "./rpc-error.js";
 
 /** The device's PairingService client over the node port's TLS (no client certificate yet). */
 export class GrpcPairingTransport implements PairingTransport {
@@ -50,6 +51,10 @@ export class GrpcPairingTransport implements PairingTransport {
       caCertPem: res.caCertPem,
       certExpiresAt: Number(res.certExpiresAtUnixMs),
     };
+  }
+
+  isTransient(err: unknown): boolean {
+    return isRpcError(err, RpcStatus.UNAVAILABLE);
   }
 
   serverCertificate(): Buffer | undefined {
