@@ -87,6 +87,8 @@ export const limits = {
   /** PBKDF2 cost: PINs are low-entropy, so the stolen-verifier guess cost matters; QR secrets are 128-bit. */
   pinPbkdfIterations: 100_000,
   qrPbkdfIterations: 1_000,
+  /** The most PBKDF2 iterations a device accepts from a gateway (a hostile one could ask for years). */
+  maxPbkdfIterations: 10_000_000,
   /** A session must finish Begin..Complete within this. Shorter than any code TTL. */
   pairingSessionLifeMs: 5 * MINUTE,
   maxLivePairingSessions: 10_000,
@@ -253,6 +255,8 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("anonymous peers may not open more streams than devices");
   if (l.deviceKeepaliveTimeoutMs >= l.deviceKeepaliveMs)
     fail("a keepalive answer must be due before the next ping");
+  if (l.pinPbkdfIterations > l.maxPbkdfIterations || l.qrPbkdfIterations > l.maxPbkdfIterations)
+    fail("devices must accept the iteration counts the gateway uses");
   if (l.beginPerAddressPerWindow > l.beginGlobalPerWindow)
     fail("per-address begin limit above the global one");
   if (

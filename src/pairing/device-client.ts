@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import type { Clock } from "../common/clock.js";
+import { isCanonicalId } from "../common/ids.js";
 import { limits } from "../common/limits.js";
 import type { Random } from "../common/random.js";
 import { constantTimeEqual } from "../crypto/constant-time.js";
@@ -88,6 +89,7 @@ export class DevicePairingClient {
       codeId: attempt.codeId,
       deviceId: this.#identity.deviceId,
     });
+    checkBeginShape(begun);
     const ca = this.#checkGateway(begun.caCertDer, attempt.caPin);
     const { w0, w1 } = deriveSpakeSecrets(spakePassword(attempt.secret), begun.salt, begun.iterations);
     const start = proverStart(w0, this.#random);
@@ -193,4 +195,20 @@ export class DevicePairingClient {
     }
     return ca;
   }
+}
+
+/** What BeginPairing answers enters the Context and PBKDF2: its sizes and shapes are checked first. */
+function checkBeginShape(begun: BeginOutput): void {
+  const bad = (what: string) => {
+    throw new PairingError("gateway_unverified", `the gateway's BeginPairing answer is malformed: ${what}`);
+  };
+  if (!isCanonicalId(begun.sessionId)) bad("session_id is not a canonical ULID");
+  if (begun.challenge.length !== 32) bad("challenge is not 32 bytes");
+  if (begun.salt.length !== 16) bad("salt is not 16 bytes");
+  if (
+    !Number.isSafeInteger(begun.iterations) ||
+    begun.iterations < 1_000 ||
+    begun.iterations > limits.maxPbkdfIterations
+  )
+    bad(`iterations must be 1000 to ${limits.maxPbkdfIterations}`);
 }

@@ -275,3 +275,34 @@ test("finding 8: a code used by the wrong client kind names the kind it was mint
   const pending = await pair("node");
   assert.match(pending.requestId, /^[0-9A-Z]{26}$/);
 });
+
+test("the device checks the shape of BeginPairing's answer before using it", async () => {
+  const w = await world();
+  const minted = w.codes.mint({ method: "pin" });
+  const cases: Array<[string, (b: Awaited<ReturnType<World["service"]["begin"]>>) => object, RegExp]> = [
+    ["short challenge", (b) => ({ ...b, challenge: b.challenge.subarray(1) }), /challenge is not 32 bytes/],
+    ["odd session id", (b) => ({ ...b, sessionId: `${b.sessionId}x` }), /session_id/],
+    ["huge iteration count", (b) => ({ ...b, iterations: 2 ** 40 }), /iterations must be/],
+    ["short salt", (b) => ({ ...b, salt: Buffer.alloc(4) }), /salt is not 16 bytes/],
+  ];
+  for (const [what, change, message] of cases) {
+    const base = transport(w, "192.0.2.99");
+    const client = new DevicePairingClient(
+      { ...base, begin: async (i) => change(await base.begin(i)) as never },
+      DeviceIdentity.generate(w.clock, systemRandom),
+      w.clock,
+      systemRandom,
+    );
+    await assert.rejects(
+      client.pair({
+        codeId: minted.code_id,
+        secret: minted.pin!,
+        clientKind: "node",
+        deviceName: "d",
+        platform: "l",
+      }),
+      { code: "gateway_unverified", message },
+      what,
+    );
+  }
+});

@@ -2,9 +2,9 @@
 // @generated from file palyra/v1/node.proto (package palyra.v1, syntax proto3)
 /* eslint-disable */
 
-// NodeService (DESIGN section 6): the node's registration, its control session and certificate
-// renewal. Every RPC needs a paired device's client certificate, and a `device_id` in a request must
-// equal the certificate's.
+// NodeService: the node's registration, its control session and certificate renewal. Every RPC needs
+// the client certificate of a device paired with client kind `node` (other kinds get
+// PERMISSION_DENIED), and a `device_id` in a request, when set, must equal the certificate's.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -440,7 +440,8 @@ export const GatewayMessage_ConfigSchema: GenMessage<GatewayMessage_Config> = /*
   messageDesc(file_palyra_v1_node, 4, 2);
 
 /**
- * The gateway is ending the session (shutdown, revocation); the node should reconnect later.
+ * The gateway is ending the session with a reason (today: a protocol violation on QUIC; over gRPC
+ * the session ends with a status instead). The node should reconnect later.
  *
  * @generated from message palyra.v1.GatewayMessage.GoAway
  */
