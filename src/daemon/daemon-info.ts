@@ -1,12 +1,14 @@
 import { readFileSync, rmSync } from "node:fs";
 import { z } from "zod";
 import { writeFileAtomic } from "../common/atomic-file.js";
-import { processAlive } from "../common/process-alive.js";
+import { sameProcess } from "../common/process-alive.js";
 
 /** What a running daemon tells local CLI commands: its pid and where it actually listens. */
 const daemonInfoSchema = z
   .object({
     pid: z.number().int().positive(),
+    /** The kernel's start time of `pid`, so a leftover file naming a reused pid is not believed. */
+    pid_start_time: z.string().max(32).nullable().optional(),
     started_at: z.string(),
     version: z.string(),
     admin_url: z.string().url(),
@@ -35,7 +37,7 @@ export function readDaemonInfo(path: string): DaemonInfo | undefined {
   } catch {
     return undefined;
   }
-  return processAlive(parsed.pid) ? parsed : undefined;
+  return sameProcess(parsed.pid, parsed.pid_start_time) ? parsed : undefined;
 }
 
 export function removeDaemonInfo(path: string, pid = process.pid): void {

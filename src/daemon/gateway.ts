@@ -3,9 +3,11 @@ import type { AddressInfo } from "node:net";
 import { ensurePrivateDirectory } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
+import { processStartTime } from "../common/process-alive.js";
 import type { Random } from "../common/random.js";
 import { SlidingWindowLimiter } from "../common/rate-limiter.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
+import { acquireStateLock, type StateLock } from "../common/state-lock.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { DeviceRegistry } from "../identity/device-registry.js";
@@ -91,6 +93,7 @@ export class Gateway {
   readonly #admin: Server;
   readonly #logger: Logger;
   readonly #infoPath: string;
+  readonly #lock: StateLock;
   #state: GatewayState = "running";
 
   private constructor(parts: {
@@ -111,6 +114,7 @@ export class Gateway {
     adminUrl: string;
     logger: Logger;
     infoPath: string;
+    lock: StateLock;
   }) {
     this.ca = parts.ca;
     this.#store = parts.store;
@@ -129,6 +133,7 @@ export class Gateway {
     this.adminUrl = parts.adminUrl;
     this.#logger = parts.logger;
     this.#infoPath = parts.infoPath;
+    this.#lock = parts.lock;
   }
 
   state(): GatewayState {
@@ -139,12 +144,31 @@ export class Gateway {
     const { config, logger, clock, random } = options;
     const paths = statePaths(options.stateRoot);
     ensurePrivateDirectory(paths.root);
-    const running = readDaemonInfo(paths.daemonInfo);
-    if (running && running.pid !== process.pid)
-      throw new DaemonError("already_running", `a daemon (pid ${running.pid}) already uses ${paths.root}`);
+    // Before anything else, and held for the daemon's life: two daemons started at once on a new root
+    // would otherwise both run, and could create two CAs. A leftover daemon.json does not matter.
+    const lock = await acquireStateLock(paths.root, "daemon");
+    if (!lock) {
+      const running = readDaemonInfo(paths.daemonInfo);
+      throw new DaemonError(
+        "already_running",
+        `another daemon${running ? ` (pid ${running.pid})` : ""} already uses ${paths.root}`,
+      );
+    }
 
-    const secrets = await openFilesystemSecretStore(paths.secrets, { env: options.env ?? process.env });
-    const store = openGatewayStore(paths.database, clock, random);
+    let secrets: Awaited<ReturnType<typeof openFilesystemSecretStore>>;
+    let store: ReturnType<typeof openGatewayStore>;
+    try {
+      secrets = await openFilesystemSecretStore(paths.secrets, { env: options.env ?? process.env });
+      try {
+        store = openGatewayStore(paths.database, clock, random);
+      } catch (err) {
+        secrets.close();
+        throw err;
+      }
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     const feed = new ChangeFeed();
     store.audit.onAppend = (record) => feed.publish(...topicsOfAuditKind(record.kind));
     let vault: Vault | undefined;
@@ -415,6 +439,7 @@ export class Gateway {
       sweeper.start();
       writeDaemonInfo(paths.daemonInfo, {
         pid: process.pid,
+        pid_start_time: processStartTime(process.pid) ?? null,
         started_at: new Date(startedAt).toISOString(),
         version: VERSION,
         admin_url: adminUrl,
@@ -449,12 +474,14 @@ export class Gateway {
         adminUrl,
         logger,
         infoPath: paths.daemonInfo,
+        lock,
       });
     } catch (err) {
       clearInterval(vaultSweep);
       vault?.close();
       store.close();
       secrets.close();
+      lock.release();
       throw err;
     }
   }
@@ -476,6 +503,7 @@ export class Gateway {
     this.#vault?.close();
     this.#store.close();
     this.#secrets.close();
+    this.#lock.release();
     this.#state = "stopped";
     this.#logger.info("gateway stopped");
   }

@@ -107,17 +107,22 @@ export async function startDaemon(
     );
     child.stdout.on("data", (d) => {
       stdout += d;
+      let parsed: DaemonProcess["summary"] & { error?: unknown };
       try {
-        const parsed = JSON.parse(stdout);
-        clearTimeout(timer);
-        resolve(parsed);
+        parsed = JSON.parse(stdout);
       } catch {
-        // summary not complete yet
+        return; // summary not complete yet
       }
+      // With --json a start-up failure is a JSON error envelope on stdout: the close handler rejects.
+      if (parsed.error !== undefined) return;
+      clearTimeout(timer);
+      resolve(parsed);
     });
     child.once("close", (code) => {
       clearTimeout(timer);
-      reject(Object.assign(new Error(`daemon exited with ${code}: ${stderr}`), { code, stderr }));
+      reject(
+        Object.assign(new Error(`daemon exited with ${code}: ${stdout}${stderr}`), { code, stderr, stdout }),
+      );
     });
   });
   return {

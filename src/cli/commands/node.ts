@@ -73,7 +73,7 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
   let release: (() => void) | undefined;
   try {
     // Claimed before pairing: two hosts on one state root would pair twice and fight over the session.
-    release = claimPidFile(paths.pid);
+    release = await claimPidFile(paths.pid);
     let credentials = await loadDeviceCredentials(store);
     if (!credentials) {
       if (!flags.code && !flags.qrUri)
