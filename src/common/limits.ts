@@ -203,9 +203,32 @@ export const limits = {
   /** A comment line on idle event streams, so proxies and browsers keep them open. */
   consoleEventKeepAliveMs: 15_000,
 
+  // --- admin HTTP and outside JSON (DESIGN section 11: bad input gets a status, never a dropped socket) ---
+  /** JSON nested deeper than this (arrays and objects) is refused before it is parsed: admin API bodies
+   *  and the CLI's `--input-json`. Parsing and re-serialising recurse, so 5000 levels overflowed the
+   *  stack and surfaced as a 500. An API body's own envelope object is one level more, so an input at
+   *  the limit always fits in its request. */
+  maxJsonDepth: 64,
+  /** Largest request head (request line and headers) on the admin port; more is answered 431. Node's
+   *  default, written down so NODE_OPTIONS cannot change it. */
+  adminMaxHeaderBytes: 16 * 1024,
+  /** A whole admin request (head and body) must arrive within this, or it is answered 408. Bodies are
+   *  at most 128 KiB, so only a stalled or trickling client comes near it. */
+  adminRequestTimeoutMs: 8_000,
+  /** How often the admin server looks for requests past that timeout: the 408 comes at most this late. */
+  adminTimeoutCheckIntervalMs: 1_000,
+
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */
   shutdownGraceMs: 5_000,
+  /** On shutdown: how long the goodbye to connected nodes may take, then how long in-flight calls may
+   *  finish before connections are closed. Together well under a second (SIGTERM exits within 1 s). */
+  shutdownGoodbyeMs: 200,
+  shutdownDrainMs: 300,
+  /** A node told goodbye retries every this long (jittered down to half)... */
+  goodbyeRetryMs: 250,
+  /** ...for this long after the goodbye, then falls back to its exponential backoff. */
+  goodbyeFastRetryWindowMs: 30_000,
   /** Largest config file read. */
   maxConfigBytes: 64 * 1024,
 } as const;
@@ -285,9 +308,17 @@ export function checkLimitInvariants(l: Limits = limits): void {
   if (l.vaultProbeTimeoutMs >= 1_000) fail("falling back from an unusable OS store must take under a second");
   if (l.vaultMaxValueBytes + 1024 > l.maxSecretValueBytes)
     fail("a sealed vault value must fit the secret-store value limit");
+  if (
+    l.shutdownGoodbyeMs + l.shutdownDrainMs >= 1_000 ||
+    l.shutdownGoodbyeMs + l.shutdownDrainMs >= l.shutdownGraceMs
+  )
+    fail("a clean shutdown must finish within a second, well inside the forced-exit grace");
   if (l.consoleSessionIdleMs > l.consoleSessionMaxMs) fail("a console session's idle limit exceeds its life");
   if (l.consoleEventKeepAliveMs * 2 > l.consoleSessionIdleMs)
     fail("event-stream keep-alives must come well within the session idle limit");
+  if (l.adminRequestTimeoutMs + l.adminTimeoutCheckIntervalMs > 10_000)
+    fail("a stalled admin request must be answered 408 within 10 s");
+  if (l.maxJsonDepth < 8) fail("JSON inputs need room for ordinary nesting");
   if (l.maxRpcMessageBytes < 4 * (l.maxCsrBytes + l.maxCertificateBytes))
     fail("an RPC message must hold a CSR and certificates with room to spare");
 }

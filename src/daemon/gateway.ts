@@ -8,6 +8,7 @@ import type { Random } from "../common/random.js";
 import { SlidingWindowLimiter } from "../common/rate-limiter.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { acquireStateLock, type StateLock } from "../common/state-lock.js";
+import { withTimeout } from "../common/timeout.js";
 import { VERSION } from "../common/version.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { DeviceRegistry } from "../identity/device-registry.js";
@@ -94,6 +95,7 @@ export class Gateway {
   readonly #logger: Logger;
   readonly #infoPath: string;
   readonly #lock: StateLock;
+  readonly #nodes: NodeRuntime;
   #state: GatewayState = "running";
 
   private constructor(parts: {
@@ -115,6 +117,7 @@ export class Gateway {
     logger: Logger;
     infoPath: string;
     lock: StateLock;
+    nodes: NodeRuntime;
   }) {
     this.ca = parts.ca;
     this.#store = parts.store;
@@ -134,6 +137,7 @@ export class Gateway {
     this.#logger = parts.logger;
     this.#infoPath = parts.infoPath;
     this.#lock = parts.lock;
+    this.#nodes = parts.nodes;
   }
 
   state(): GatewayState {
@@ -475,6 +479,7 @@ export class Gateway {
         logger,
         infoPath: paths.daemonInfo,
         lock,
+        nodes,
       });
     } catch (err) {
       clearInterval(vaultSweep);
@@ -492,8 +497,14 @@ export class Gateway {
     this.#state = "stopping";
     this.#serverCert.stop();
     this.#sweeper.stop();
-    await this.#nodePort.close();
-    await this.#quic?.close();
+    // Goodbye first, so nodes reconnect the moment a gateway is back instead of waiting out a backoff
+    // or an idle timeout; then in-flight calls get a short drain before connections are closed.
+    await withTimeout(
+      this.#nodes.goodbyeAll("gateway shutting down"),
+      limits.shutdownGoodbyeMs,
+      () => new Error("goodbye timed out"),
+    ).catch(() => undefined);
+    await Promise.all([this.#nodePort.close(limits.shutdownDrainMs), this.#quic?.close()]);
     await new Promise<void>((resolve) => {
       this.#admin.close(() => resolve());
       this.#admin.closeAllConnections();

@@ -98,6 +98,8 @@ export class NodeSession {
   /** Where this node is in the gateway's event sequence, for resuming after a reconnect. */
   #epoch = "";
   #lastSeq = 0;
+  /** When the gateway last said goodbye: for a while after, reconnects are tried at once. */
+  #goodbyeAt: number | undefined;
 
   constructor(options: NodeSessionOptions) {
     this.#options = options;
@@ -170,7 +172,13 @@ export class NodeSession {
       }
       if (this.#stop.signal.aborted) break;
       failures++;
-      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 5));
+      // After a goodbye the gateway is restarting (or another is taking over): try again at once, and
+      // keep trying quickly for a while, so the node is back within moments of the gateway.
+      const fast =
+        this.#goodbyeAt !== undefined && this.#clock.now() - this.#goodbyeAt < limits.goodbyeFastRetryWindowMs;
+      const base = fast
+        ? limits.goodbyeRetryMs
+        : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 5));
       const delay = base * (0.5 + (this.#random.bytes(2).readUInt16BE() / 65_536) * 0.5);
       this.#state = "backing_off";
       this.#emit("backoff", `${Math.round(delay)} ms`);
@@ -309,7 +317,12 @@ export class NodeSession {
       }
       if (body.case === "dispatch") this.#runner.dispatch(body.value as DispatchInput);
       else if (body.case === "cancel") this.#runner.cancel(body.value.requestId);
-      else if (body.case === "goAway") this.#emit("goaway", body.value.reason);
+      else if (body.case === "goAway") {
+        this.#goodbyeAt = this.#clock.now();
+        this.#emit("goaway", body.value.reason);
+        // Our side ends too, so the session is over now rather than when the connection drops.
+        conn.stream.end();
+      }
       else if (body.case === "renew")
         this.renewNow(body.value.reason || "gateway asked").catch(() => undefined);
     }

@@ -29,6 +29,8 @@ export interface NodeSessionSink {
   send(command: NodeCommand, seq: number): void;
   /** Largest capability payload the session's transport carries (QUIC frames are smaller than gRPC's). */
   readonly maxPayloadBytes?: number;
+  /** Says goodbye (GoAway with the reason) and ends the session; resolves once the message is out. */
+  goodbye?(reason: string): Promise<void>;
 }
 
 /** Where a reconnecting node says it left off (from its Hello). */
@@ -194,6 +196,13 @@ export class NodeRuntime {
     )
       outbox.bytes -= outbox.events.shift()!.bytes;
     this.#sessions.get(deviceId)?.sink.send(command, seq);
+  }
+
+  /** Tells every connected node goodbye (the gateway is stopping), so they reconnect at once. */
+  async goodbyeAll(reason: string): Promise<void> {
+    await Promise.all(
+      [...this.#sessions.values()].map((s) => s.sink.goodbye?.(reason).catch(() => undefined)),
+    );
   }
 
   /** Asks a connected node to renew its certificate now; false when it has no session. */

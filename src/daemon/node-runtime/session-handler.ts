@@ -15,6 +15,8 @@ export interface NodeSessionStream extends AsyncIterable<NodeMessage> {
   send(message: GatewayMessageInit): Promise<void>;
 }
 
+const DONE = Symbol("goodbye");
+
 export function commandToWire(command: NodeCommand, seq: number): GatewayMessageInit {
   const s = BigInt(seq);
   switch (command.kind) {
@@ -53,8 +55,21 @@ export async function serveNodeSession(
   const push = (command: NodeCommand, seq: number) => {
     stream.send(commandToWire(command, seq)).catch(() => undefined);
   };
+  // A goodbye ends the session from this side: the loop below stops reading and the call ends OK.
+  let saidGoodbye: (() => void) | undefined;
+  const goodbye = new Promise<typeof DONE>((resolve) => {
+    saidGoodbye = () => resolve(DONE);
+  });
+  const sayGoodbye = async (reason: string) => {
+    await stream.send({ body: { case: "goAway", value: { reason } } });
+    saidGoodbye?.();
+  };
+  const messages = stream[Symbol.asyncIterator]();
   try {
-    for await (const message of stream) {
+    for (;;) {
+      const next = await Promise.race([messages.next(), goodbye]);
+      if (next === DONE || next.done) break;
+      const message = next.value;
       const body = message.body;
       if (body.case !== "hello" && detach === undefined)
         throw new NodeRuntimeError("protocol_violation", "a node session starts with Hello");
@@ -70,6 +85,7 @@ export async function serveNodeSession(
             deviceId,
             {
               send: push,
+              goodbye: sayGoodbye,
               ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
             },
             { epoch: body.value.epoch, resumeFrom: Number(body.value.resumeFrom) },
