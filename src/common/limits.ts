@@ -184,6 +184,9 @@ export const limits = {
   /** Requests in flight per node before invoke answers RESOURCE_EXHAUSTED / HTTP 429. */
   nodeQueueLimit: 32,
   heartbeatIntervalMs: 10_000,
+  /** When a node's last session ends, its calls in flight fail with node_disconnected after this, unless
+   *  it is back (a dropped connection it resumes at once keeps its calls). Well under a second. */
+  nodeDisconnectGraceMs: 500,
   /** A node is stale after this many heartbeat intervals without one. */
   stalePresenceIntervals: 3,
   terminalRequestRetentionMs: 7 * DAY,
@@ -217,6 +220,8 @@ export const limits = {
   adminRequestTimeoutMs: 8_000,
   /** How often the admin server looks for requests past that timeout: the 408 comes at most this late. */
   adminTimeoutCheckIntervalMs: 1_000,
+  /** After such an error answer, a client that does not close its side is cut off this much later. */
+  adminErrorCloseGraceMs: 1_000,
 
   // --- daemon ---
   /** Grace period for in-flight work on SIGINT/SIGTERM before the process exits anyway. */

@@ -86,6 +86,7 @@ export class CapabilityRunner {
     try {
       if (!capability) throw new CapabilityError(`this node does not offer ${dispatch.capability}`);
       await state(CapabilityRunState.RUNNING);
+      this.#o.onEvent("running", `${dispatch.requestId} ${dispatch.capability}`);
       const input = JSON.parse(dispatch.inputJson) as unknown;
       const aborted = new Promise<never>((_, reject) =>
         controller.signal.addEventListener("abort", () => reject(new CapabilityError("cancelled")), {

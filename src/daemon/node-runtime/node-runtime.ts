@@ -12,6 +12,10 @@ import {
 import { NodeRuntimeError } from "./errors.js";
 
 /** What the gateway pushes down a node's session (the transport turns it into GatewayMessage). */
+/** The error a call gets when its node's session ends before the node answered. */
+export const NODE_DISCONNECTED = "node_disconnected";
+const DISCONNECTED_DETAIL = "the node's session ended before it answered";
+
 export type NodeCommand =
   | {
       kind: "dispatch";
@@ -59,6 +63,17 @@ interface Outbox {
 }
 
 export type Presence = "online" | "stale" | "offline";
+
+/** A capability as operators see it (snake_case, like every API field). */
+export interface CapabilityView {
+  name: string;
+  requires_mediation: boolean;
+  description: string;
+}
+
+export function capabilityView(c: CapabilityRecord): CapabilityView {
+  return { name: c.name, requires_mediation: c.requiresMediation, description: c.description };
+}
 
 export interface InvokeOptions {
   timeoutMs?: number;
@@ -174,6 +189,10 @@ export class NodeRuntime {
       detach: () => {
         if (this.#sessions.get(deviceId) !== session) return;
         this.#sessions.delete(deviceId);
+        // A node that comes straight back (a dropped connection it resumes) keeps its calls.
+        this.#scheduler.setTimeout(() => {
+          if (!this.#sessions.has(deviceId)) this.#failInFlight(deviceId);
+        }, limits.nodeDisconnectGraceMs);
         this.#onChange(deviceId);
       },
     };
@@ -327,7 +346,7 @@ export class NodeRuntime {
     presence: Presence;
     platform: string;
     version: string;
-    capabilities: CapabilityRecord[];
+    capabilities: CapabilityView[];
     /** The last heartbeat of the live session, or the last registration when offline. */
     last_seen_at: string;
   }[] {
@@ -336,9 +355,14 @@ export class NodeRuntime {
       presence: this.presence(n.deviceId),
       platform: n.platform,
       version: n.version,
-      capabilities: n.capabilities,
-      last_seen_at: new Date(this.#sessions.get(n.deviceId)?.lastHeartbeat ?? n.updatedAt).toISOString(),
+      capabilities: n.capabilities.map(capabilityView),
+      last_seen_at: this.#lastSeen(n),
     }));
+  }
+
+  /** When the node was last heard from: its live session's last heartbeat, else its last registration. */
+  #lastSeen(node: { deviceId: string; updatedAt: number }): string {
+    return new Date(this.#sessions.get(node.deviceId)?.lastHeartbeat ?? node.updatedAt).toISOString();
   }
 
   /** One node in detail: presence, heartbeat, calls in flight and its latest requests (no payloads). */
@@ -355,9 +379,9 @@ export class NodeRuntime {
       version: node.version,
       registered_at: iso(node.registeredAt),
       updated_at: iso(node.updatedAt),
-      last_heartbeat_at: iso(this.#sessions.get(deviceId)?.lastHeartbeat),
+      last_seen_at: this.#lastSeen(node),
       in_flight: inFlight,
-      capabilities: node.capabilities,
+      capabilities: node.capabilities.map(capabilityView),
       recent_requests: this.#repo.recentRequests(deviceId, recent).map((r) => ({
         request_id: r.requestId,
         capability: r.capability,
@@ -371,6 +395,21 @@ export class NodeRuntime {
 
   request(requestId: string): CapabilityRequestRecord | undefined {
     return this.#inFlight.get(requestId)?.record ?? this.#repo.request(requestId);
+  }
+
+  /**
+   * The node's last session ended and it did not come back within the grace: its calls in flight
+   * cannot be answered, so their callers learn it now rather than at the deadline. (A renewal hands
+   * over to the new session before the old one ends, so this runs only when the node is really gone.)
+   * The Cancel is kept for a node that resumes later.
+   */
+  #failInFlight(deviceId: string): void {
+    for (const flight of [...this.#inFlight.values()]) {
+      if (flight.record.deviceId !== deviceId) continue;
+      const requestId = flight.record.requestId;
+      this.#push(deviceId, { kind: "cancel", requestId, reason: NODE_DISCONNECTED });
+      this.#finish(requestId, { state: "failed", error: `${NODE_DISCONNECTED}: ${DISCONNECTED_DETAIL}` });
+    }
   }
 
   #timeout(requestId: string): void {
