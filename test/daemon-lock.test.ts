@@ -24,7 +24,10 @@ test(`${TRIALS} trials of two daemons started at once on a new state root: exact
       assert.equal(running.length, 1, `trial ${trial}: ${running.length} daemons running`);
       const error = refused[0]!.reason as { code: number; stdout: string };
       assert.equal(error.code, 7, `trial ${trial}: the loser exits 7 (${error.stdout})`);
-      assert.match(error.stdout, /"code":"already_running","message":"another daemon (\(pid \d+\) )?already uses/);
+      assert.match(
+        error.stdout,
+        /"code":"already_running","message":"another daemon (\(pid \d+\) )?already uses/,
+      );
       const caPem = readFileSync(join(stateRoot, "ca.pem"), "utf8");
       const fingerprint = running[0]!.value.summary.ca_fingerprint;
       assert.equal((caPem.match(/BEGIN CERTIFICATE/g) ?? []).length, 1);

@@ -175,7 +175,8 @@ export class NodeSession {
       // After a goodbye the gateway is restarting (or another is taking over): try again at once, and
       // keep trying quickly for a while, so the node is back within moments of the gateway.
       const fast =
-        this.#goodbyeAt !== undefined && this.#clock.now() - this.#goodbyeAt < limits.goodbyeFastRetryWindowMs;
+        this.#goodbyeAt !== undefined &&
+        this.#clock.now() - this.#goodbyeAt < limits.goodbyeFastRetryWindowMs;
       const base = fast
         ? limits.goodbyeRetryMs
         : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 5));
@@ -322,8 +323,7 @@ export class NodeSession {
         this.#emit("goaway", body.value.reason);
         // Our side ends too, so the session is over now rather than when the connection drops.
         conn.stream.end();
-      }
-      else if (body.case === "renew")
+      } else if (body.case === "renew")
         this.renewNow(body.value.reason || "gateway asked").catch(() => undefined);
     }
     await conn.stream.done;
