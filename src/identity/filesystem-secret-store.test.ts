@@ -17,7 +17,11 @@ import { inspect } from "node:util";
 import { modeOf } from "../common/atomic-file.js";
 import { ManualClock } from "../common/clock.js";
 import { IdentityError } from "./errors.js";
-import { type FilesystemSecretStoreOptions, openFilesystemSecretStore } from "./filesystem-secret-store.js";
+import {
+  type FilesystemSecretStoreOptions,
+  inspectSecretStore,
+  openFilesystemSecretStore,
+} from "./filesystem-secret-store.js";
 import type { KeyringFactory } from "./keyring-kek.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-fss-"));
@@ -203,4 +207,89 @@ test("secret files without store.json, or a broken store.json, are refused, neve
   });
   writeFileSync(join(dir, "store.json"), metadata);
   assert.deepEqual(await (await openFilesystemSecretStore(dir, fast)).read("k"), Buffer.from("v"));
+});
+
+test("a secret file readable by others (device credentials at 0644) is refused, naming file, mode and fix", async () => {
+  const dir = freshDir();
+  const store = await openFilesystemSecretStore(dir, fast);
+  await store.write("device/credentials", Buffer.from("key and certificate"));
+  const path = join(dir, fileOf("device/credentials"));
+  chmodSync(path, 0o644);
+  await assert.rejects(store.read("device/credentials"), (err: Error) => {
+    assert.ok(err instanceof IdentityError);
+    assert.ok(err.message.includes(path), err.message);
+    assert.match(err.message, /mode 0644/);
+    assert.ok(err.message.includes(`chmod 600 ${path}`), err.message);
+    assert.ok(!err.message.includes("key and certificate"));
+    return true;
+  });
+  chmodSync(path, 0o600);
+  assert.deepEqual(await store.read("device/credentials"), Buffer.from("key and certificate"));
+});
+
+test("inspectSecretStore tells a damaged key check from a wrong key, and names damaged files", async () => {
+  const dir = freshDir();
+  const store = await openFilesystemSecretStore(dir, fast);
+  await store.write("one", Buffer.from("1"));
+  await store.write("two", Buffer.from("2"));
+  store.close();
+  const healthy = await inspectSecretStore(dir, fast);
+  assert.deepEqual([healthy?.problems, healthy?.opened], [[], 2]);
+  healthy?.store?.close();
+
+  const two = join(dir, fileOf("two"));
+  const sealed = readFileSync(two);
+  writeFileSync(two, Buffer.from(sealed.map((b, i) => (i === sealed.length - 1 ? b ^ 1 : b))));
+  const damagedFile = await inspectSecretStore(dir, fast);
+  assert.deepEqual(
+    damagedFile?.problems.map((p) => p.file),
+    [two],
+  );
+  assert.deepEqual(await damagedFile?.store?.read("one"), Buffer.from("1"), "the right key still reads");
+  damagedFile?.store?.close();
+  writeFileSync(two, sealed);
+
+  const metadataFile = join(dir, "store.json");
+  const metadata = readFileSync(metadataFile, "utf8");
+  const parsed = JSON.parse(metadata) as { check: string };
+  const check = Buffer.from(parsed.check, "base64url");
+  check[check.length - 1] = (check[check.length - 1] ?? 0) ^ 1;
+  writeFileSync(metadataFile, JSON.stringify({ ...parsed, check: check.toString("base64url") }));
+  const damagedCheck = await inspectSecretStore(dir, fast);
+  assert.deepEqual(
+    damagedCheck?.problems.map((p) => p.file),
+    [metadataFile],
+  );
+  assert.match(damagedCheck?.problems[0]?.message ?? "", /key check .* is damaged/);
+  damagedCheck?.store?.close();
+  writeFileSync(metadataFile, metadata);
+
+  writeFileSync(`${dir}.kek`, Buffer.alloc(32, 9), { mode: 0o600 });
+  const wrongKey = await inspectSecretStore(dir, fast);
+  assert.deepEqual(
+    wrongKey?.problems.map((p) => p.file),
+    [`${dir}.kek`],
+  );
+  assert.equal(wrongKey?.store, undefined, "no store with a wrong key");
+  assert.equal(await inspectSecretStore(freshDir(), fast), undefined, "no store, none created");
+});
+
+test("inspectSecretStore leaves a passphrase store unchecked without its passphrase, and says a wrong one", async () => {
+  const dir = freshDir();
+  const withPassphrase = (pw?: string) => ({
+    keyring: noKeyring,
+    env: pw ? { PALYRA_STORE_PASSPHRASE: pw } : {},
+    scrypt: { N: 1024, r: 8, p: 1 },
+  });
+  const store = await openFilesystemSecretStore(dir, withPassphrase("right"));
+  await store.write("k", Buffer.from("v"));
+  store.close();
+  const locked = await inspectSecretStore(dir, withPassphrase());
+  assert.match(locked?.unchecked ?? "", /PALYRA_STORE_PASSPHRASE is not set/);
+  assert.deepEqual(locked?.problems, []);
+  const wrong = await inspectSecretStore(dir, withPassphrase("wrong"));
+  assert.match(wrong?.problems[0]?.message ?? "", /wrong passphrase/);
+  const right = await inspectSecretStore(dir, withPassphrase("right"));
+  assert.deepEqual([right?.problems, right?.opened], [[], 1]);
+  right?.store?.close();
 });

@@ -1,26 +1,27 @@
-import { readdirSync, statSync, unlinkSync } from "node:fs";
+import { readdirSync, unlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { inspect } from "node:util";
-import {
-  ensurePrivateDirectory,
-  fsyncDirectory,
-  readFileLimited,
-  writeFileAtomic,
-} from "../common/atomic-file.js";
-import { type Clock, systemClock } from "../common/clock.js";
+import { ensurePrivateDirectory, fsyncDirectory, writeFileAtomic } from "../common/atomic-file.js";
+import { systemClock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import { type Random, systemRandom } from "../common/random.js";
-import type { Secret } from "../common/redaction.js";
+import { Secret } from "../common/redaction.js";
+import { readSecretFile, SecretFileError } from "../common/secret-file.js";
+import { removeStaleTempFiles } from "../common/stale-temp-files.js";
 import { ENVELOPE_OVERHEAD, openEnvelope, sealEnvelope } from "../crypto/envelope.js";
 import { IdentityError } from "./errors.js";
 import {
+  inspectStoreKek,
   type KekMode,
   type KeyProtectionOptions,
+  PASSPHRASE_ENV,
   SECRET_FILE_SUFFIX,
   SECRET_STORE_ENVELOPE,
+  type SecretStoreDescription,
   unlockStoreKek,
 } from "./key-protection.js";
 import { assertSecretKey, assertSecretValue, type SecretStore } from "./secret-store.js";
+import { describeFromMetadata, METADATA_FILE, readMetadata } from "./secret-store-metadata.js";
 
 /**
  * Encrypted secret store on disk (DESIGN section 4): one file per key, named base64url(key) + ".sec" so
@@ -31,8 +32,6 @@ import { assertSecretKey, assertSecretValue, type SecretStore } from "./secret-s
 
 export type FilesystemSecretStoreOptions = KeyProtectionOptions;
 
-/** `.<name>.<12 hex>.tmp`: the temp files of writeFileAtomic and of the exclusive creates. */
-const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;
 const AAD_PREFIX = "palyra-secret-store-v1\0key:";
 
 function fileNameOf(key: string): string {
@@ -79,35 +78,85 @@ export class FilesystemSecretStore implements SecretStore {
     const abs = resolve(dir);
     ensurePrivateDirectory(abs);
     const { kek, metadata } = await unlockStoreKek(abs, options);
-    removeStaleTempFiles(abs, options.clock ?? systemClock);
+    removeStaleTempFiles(abs, (options.clock ?? systemClock).now(), limits.secretStoreStaleTempMs);
     return new FilesystemSecretStore(abs, kek, metadata.kek.mode, options.random ?? systemRandom);
   }
 
+  /** See `inspectSecretStore`. */
+  static async inspect(
+    dir: string,
+    options: FilesystemSecretStoreOptions = {},
+  ): Promise<SecretStoreInspection | undefined> {
+    const abs = resolve(dir);
+    const metadata = readMetadata(abs);
+    if (metadata === undefined) return undefined;
+    const description = describeFromMetadata(abs, metadata);
+    const metadataFile = join(abs, METADATA_FILE);
+    const problems: SecretStoreProblem[] = [];
+    const kek = await inspectStoreKek(abs, metadata, options);
+    if (kek.state === "unchecked") return { description, unchecked: kek.reason, problems, opened: 0 };
+    if (kek.state === "unreadable") {
+      problems.push({ file: kek.file ?? metadataFile, message: kek.reason });
+      return { description, problems, opened: 0 };
+    }
+    const keys = readdirSync(abs)
+      .map((name) => keyOfFileName(name))
+      .filter((key): key is string => key !== undefined)
+      .sort();
+    let opened = 0;
+    const damaged: SecretStoreProblem[] = [];
+    for (const key of keys) {
+      const file = join(abs, fileNameOf(key));
+      try {
+        if (readSealed(abs, kek.kek, key) !== undefined) opened++;
+      } catch (err) {
+        const cause = (err as Error).cause;
+        damaged.push({
+          file,
+          message: cause instanceof SecretFileError ? cause.message : (err as Error).message,
+        });
+      }
+    }
+    const source =
+      description.mode === "key-file"
+        ? `the key file ${description.keyFile}`
+        : description.mode === "passphrase"
+          ? PASSPHRASE_ENV
+          : `the OS keyring's key (account ${description.keyringAccount})`;
+    if (!kek.checkPasses && opened === 0) {
+      kek.kek.fill(0);
+      const blamed = description.mode === "key-file" ? (description.keyFile ?? metadataFile) : metadataFile;
+      problems.push({
+        file: blamed,
+        message:
+          keys.length === 0
+            ? `${source} does not open the key check in ${metadataFile}: one of the two is damaged`
+            : `${source} opens neither the key check in ${metadataFile} nor any of the ${keys.length} secret(s): ` +
+              (description.mode === "key-file"
+                ? `the key file ${description.keyFile} is damaged or replaced`
+                : description.mode === "passphrase"
+                  ? "wrong passphrase"
+                  : "the keyring holds another key"),
+      });
+      return { description, problems, opened };
+    }
+    if (!kek.checkPasses)
+      problems.push({
+        file: metadataFile,
+        message: `the key check in ${metadataFile} is damaged: it does not open with ${source}, though ${opened} secret(s) do`,
+      });
+    problems.push(...damaged);
+    const store = new FilesystemSecretStore(abs, new Secret(kek.kek), metadata.kek.mode, systemRandom);
+    return { description, problems, opened, store };
+  }
+
   async read(key: string): Promise<Buffer | undefined> {
-    const kek = this.#key();
-    const path = join(this.directory, fileNameOf(assertSecretKey(key)));
-    let data: Buffer;
-    try {
-      data = readFileLimited(path, limits.maxSecretValueBytes + ENVELOPE_OVERHEAD);
-    } catch (err) {
-      if (errnoOf(err) === "ENOENT") return undefined;
-      throw new IdentityError(
-        "secret_store_corrupt",
-        `secret '${key}' cannot be read: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
-    try {
-      return openEnvelope(SECRET_STORE_ENVELOPE, kek, data, aadOf(key));
-    } catch (err) {
-      throw new IdentityError(
-        "secret_store_corrupt",
-        `secret '${key}' in ${this.directory} is corrupt: its file failed authentication (changed, truncated, or renamed from another key)`,
-        { cause: err },
-      );
-    }
+    return readSealed(this.directory, this.#key(), assertSecretKey(key));
+  }
+
+  /** The file that holds `key` (for messages that must name it, e.g. `palyra doctor`). */
+  pathOf(key: string): string {
+    return secretFilePath(this.directory, key);
   }
 
   async write(key: string, value: Uint8Array): Promise<void> {
@@ -177,19 +226,72 @@ export function openFilesystemSecretStore(
   return FilesystemSecretStore.open(dir, options);
 }
 
-/** Temp files of a crashed writer; younger ones are left alone (they may belong to a live writer). */
-function removeStaleTempFiles(dir: string, clock: Clock): void {
-  let removed = false;
-  for (const name of readdirSync(dir)) {
-    if (!TEMP_FILE.test(name)) continue;
-    const path = join(dir, name);
-    try {
-      if (clock.now() - statSync(path).mtimeMs < limits.secretStoreStaleTempMs) continue;
-      unlinkSync(path);
-      removed = true;
-    } catch {
-      // raced with its writer or another cleaner: nothing to do
-    }
+/** The file that holds `key` in the store at `dir`. */
+export function secretFilePath(dir: string, key: string): string {
+  return join(resolve(dir), fileNameOf(assertSecretKey(key)));
+}
+
+/**
+ * Reads and opens one secret file. The file must pass the secret-file rule (common/secret-file.ts);
+ * a file that breaks it is refused with its name, mode and fix, before any byte is read.
+ */
+function readSealed(dir: string, kek: Buffer, key: string): Buffer | undefined {
+  const path = join(dir, fileNameOf(key));
+  let data: Buffer | undefined;
+  try {
+    data = readSecretFile(path, limits.maxSecretValueBytes + ENVELOPE_OVERHEAD);
+  } catch (err) {
+    if (err instanceof SecretFileError)
+      throw new IdentityError("secret_store_locked", `secret '${key}' is refused: ${err.message}`, {
+        cause: err,
+      });
+    throw new IdentityError(
+      "secret_store_corrupt",
+      `secret '${key}' cannot be read: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
-  if (removed) fsyncDirectory(dir);
+  if (data === undefined) return undefined;
+  try {
+    return openEnvelope(SECRET_STORE_ENVELOPE, kek, data, aadOf(key));
+  } catch (err) {
+    throw new IdentityError(
+      "secret_store_corrupt",
+      `secret '${key}' in ${dir} is corrupt: its file failed authentication (changed, truncated, or renamed from another key): ${path}`,
+      { cause: err },
+    );
+  }
+}
+
+/** A damaged or refused file found by `inspectSecretStore`, named. */
+export interface SecretStoreProblem {
+  file: string;
+  message: string;
+}
+
+export interface SecretStoreInspection {
+  description: SecretStoreDescription;
+  /** Why the key-encryption key could not be checked here (passphrase not set, keyring unreachable). */
+  unchecked?: string;
+  /** Every damaged or refused file, named; empty when the key and every secret opened. */
+  problems: SecretStoreProblem[];
+  /** Secret files that opened. */
+  opened: number;
+  /** The store, open for reading, when its key is the right one; the caller closes it. */
+  store?: FilesystemSecretStore;
+}
+
+/**
+ * For `palyra doctor`: unlocks an existing store without creating, tightening or removing anything,
+ * and opens every secret file, to name whatever is damaged. A key check in store.json that fails
+ * while the secrets open means store.json is damaged; one that fails with nothing opening means the
+ * key is wrong (a damaged or replaced key file, a wrong passphrase). Undefined if there is no store.
+ */
+export function inspectSecretStore(
+  dir: string,
+  options: FilesystemSecretStoreOptions = {},
+): Promise<SecretStoreInspection | undefined> {
+  return FilesystemSecretStore.inspect(dir, options);
 }

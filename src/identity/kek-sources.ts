@@ -1,7 +1,7 @@
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { readFileLimited } from "../common/atomic-file.js";
 import type { Random } from "../common/random.js";
+import { readSecretFile, SecretFileError } from "../common/secret-file.js";
 import { deriveKeyFromPassphrase, type ScryptParams } from "../crypto/passphrase-key.js";
 import { IdentityError } from "./errors.js";
 import { createFileExclusive } from "./secret-store-metadata.js";
@@ -37,19 +37,17 @@ export function createOrReadKeyFile(path: string, random: Random): Buffer {
   return readKeyFile(path);
 }
 
-/** Reads a key file, refusing one that other users can read (like ssh does with private keys). */
+/**
+ * Reads a key file under the secret-file rule (common/secret-file.ts: a regular 0600 file of the
+ * current user in a directory others cannot write), like ssh does with private keys.
+ */
 export function readKeyFile(path: string): Buffer {
-  let key: Buffer;
+  let key: Buffer | undefined;
   try {
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0)
-      throw new IdentityError(
-        "secret_store_locked",
-        `key file ${path} is accessible by other users (mode ${mode.toString(8)}); chmod it to 600`,
-      );
-    key = readFileLimited(path, 1024);
+    key = readSecretFile(path, 1024);
   } catch (err) {
-    if (err instanceof IdentityError) throw err;
+    if (err instanceof SecretFileError)
+      throw new IdentityError("secret_store_locked", err.message, { cause: err });
     throw new IdentityError(
       "secret_store_locked",
       `cannot read key file ${path}: ${(err as Error).message}`,
@@ -58,6 +56,8 @@ export function readKeyFile(path: string): Buffer {
       },
     );
   }
+  if (key === undefined)
+    throw new IdentityError("secret_store_locked", `cannot read key file ${path}: it is missing`);
   if (key.length !== KEK_BYTES) {
     key.fill(0);
     throw new IdentityError("secret_store_corrupt", `key file ${path} does not hold a ${KEK_BYTES}-byte key`);

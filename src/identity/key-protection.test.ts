@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { modeOf } from "../common/atomic-file.js";
 import { ManualClock } from "../common/clock.js";
@@ -201,8 +210,29 @@ test("a key file left by an interrupted creation is reused; one readable by othe
   chmodSync(`${dir}.kek`, 0o644);
   await assert.rejects(openFilesystemSecretStore(dir, { keyring: noKeyring }), {
     code: "secret_store_locked",
-    message: /accessible by other users \(mode 644\); chmod it to 600/,
+    message: new RegExp(`${dir}\\.kek has mode 0644.*chmod 600 ${dir}\\.kek`),
   });
+});
+
+test("a key file that is a symbolic link, or in a directory others may write, is refused", async () => {
+  const dir = freshDir();
+  const keyFilePath = join(root, `shared-${counter}`, "custom.key");
+  (await openFilesystemSecretStore(dir, { keyring: noKeyring, env: {}, keyFilePath })).close();
+  chmodSync(dirname(keyFilePath), 0o777);
+  await assert.rejects(openFilesystemSecretStore(dir, { keyring: noKeyring, env: {} }), {
+    code: "secret_store_locked",
+    message: new RegExp(`${dirname(keyFilePath)}, the directory .*writable by group or others.*chmod go-w`),
+  });
+  chmodSync(dirname(keyFilePath), 0o700);
+  renameSync(keyFilePath, `${keyFilePath}.real`);
+  symlinkSync(`${keyFilePath}.real`, keyFilePath);
+  await assert.rejects(openFilesystemSecretStore(dir, { keyring: noKeyring, env: {} }), {
+    code: "secret_store_locked",
+    message: new RegExp(`${keyFilePath} is a symbolic link`),
+  });
+  rmSync(keyFilePath);
+  renameSync(`${keyFilePath}.real`, keyFilePath);
+  (await openFilesystemSecretStore(dir, { keyring: noKeyring, env: {} })).close();
 });
 
 test("two concurrent creators of one store end up sharing one key", async () => {

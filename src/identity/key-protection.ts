@@ -197,6 +197,55 @@ async function openKek(
   return new Secret(kek);
 }
 
+/**
+ * What `palyra doctor` learns about a store's key-encryption key without creating or changing anything:
+ * - `unchecked`: its source is not available here (no passphrase set, keyring unreachable), so nothing
+ *   can be said about it;
+ * - `unreadable`: the source gave no usable key (key file missing, refused by the permission rule, of
+ *   the wrong size; no entry in the keyring), with the file to blame when there is one;
+ * - `loaded`: the key, and whether it opens the key check in `store.json`. The caller owns `kek` and
+ *   must wipe it.
+ */
+export type KekInspection =
+  | { state: "unchecked"; reason: string }
+  | { state: "unreadable"; file?: string; reason: string }
+  | { state: "loaded"; kek: Buffer; checkPasses: boolean };
+
+export async function inspectStoreKek(
+  dir: string,
+  metadata: SecretStoreMetadata,
+  o: KeyProtectionOptions = {},
+): Promise<KekInspection> {
+  const d = metadata.kek;
+  let kek: Buffer;
+  if (d.mode === "keyring") {
+    const loaded = await loadKekFromKeyring(o, d.account);
+    if (!loaded.ok) return { state: "unchecked", reason: `the OS keyring is unreachable: ${loaded.reason}` };
+    if (loaded.value === undefined)
+      return {
+        state: "unreadable",
+        reason: `the OS keyring has no key-encryption key for this store (account ${d.account})`,
+      };
+    kek = loaded.value;
+  } else if (d.mode === "passphrase") {
+    const passphrase = (o.env ?? process.env)[PASSPHRASE_ENV];
+    if (!passphrase) return { state: "unchecked", reason: `${PASSPHRASE_ENV} is not set` };
+    try {
+      kek = await deriveKekFromPassphrase(passphrase, d.salt, d);
+    } catch (err) {
+      return { state: "unreadable", file: resolve(dir, "store.json"), reason: (err as Error).message };
+    }
+  } else {
+    const file = resolve(dir, d.path);
+    try {
+      kek = readKeyFile(file);
+    } catch (err) {
+      return { state: "unreadable", file, reason: (err as Error).message };
+    }
+  }
+  return { state: "loaded", kek, checkPasses: checkOpens(metadata, kek) };
+}
+
 function checkOpens(metadata: SecretStoreMetadata, kek: Buffer): boolean {
   if (kek.length !== KEK_BYTES) return false;
   try {

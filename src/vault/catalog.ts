@@ -125,6 +125,17 @@ export class VaultCatalog {
     }
   }
 
+  /** Every secret row, read without opening the vault for use (for `palyra doctor`). */
+  static peekSecrets(path: string): SecretRow[] {
+    if (!existsSync(path)) return [];
+    const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare("SELECT * FROM secrets ORDER BY scope, key").all() as SecretRow[];
+    } finally {
+      db.close();
+    }
+  }
+
   /** Runs `fn` in a write transaction that holds the database's write lock from its first statement. */
   write<T>(fn: () => T): T {
     try {

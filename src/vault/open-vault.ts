@@ -5,14 +5,15 @@ import { limits } from "../common/limits.js";
 import type { KeyringFactory } from "../common/os-keyring.js";
 import { type Random, systemRandom } from "../common/random.js";
 import { Secret } from "../common/redaction.js";
+import { removeStaleTempFiles } from "../common/stale-temp-files.js";
 import type { ScryptParams } from "../crypto/passphrase-key.js";
-import { BackendSet, usableOn } from "./backends/backend-set.js";
+import { BackendSet, BLOB_FILE_DIRS, usableOn } from "./backends/backend-set.js";
 import { type BackendKind, nativeBackendKind, parseBackendKind } from "./backends/blob-backend.js";
 import type { CommandRunner } from "./backends/command-runner.js";
 import { probeBackend } from "./backends/probe.js";
 import { VaultCatalog } from "./catalog.js";
 import { VaultError } from "./errors.js";
-import { VAULT_KEY_BYTES, vaultKeyId } from "./sealed-blob.js";
+import { openValue, VAULT_KEY_BYTES, vaultKeyId } from "./sealed-blob.js";
 import type { KeyHome, VaultSettings } from "./settings.js";
 import { Vault } from "./vault.js";
 import {
@@ -23,6 +24,7 @@ import {
   PASSPHRASE_ENV,
   removeVaultKey,
   storeVaultKey,
+  vaultKeyBlobId,
 } from "./vault-key.js";
 
 /**
@@ -115,6 +117,7 @@ export async function openVault(dir: string, options: VaultOptions = {}): Promis
     const backends = backendsFor(ctx, settings.vault_id);
     const keyHomes = keyHomeContext(ctx, settings.vault_id, backends);
     const vaultKey = await unlock(settings, keyHomes);
+    removeStaleTempFilesOf(dir, ctx.clock.now());
     const vault = new Vault({
       dir,
       catalog,
@@ -133,6 +136,16 @@ export async function openVault(dir: string, options: VaultOptions = {}): Promis
     catalog.close();
     throw err;
   }
+}
+
+/**
+ * Temp files that a write killed before its rename left behind (a blob, the key file), collected with
+ * the secret store's mechanism. A temp file is given up after the same grace as a pending blob write:
+ * far longer than any single write, so a live writer in another process never loses its file.
+ */
+function removeStaleTempFilesOf(dir: string, now: number): void {
+  for (const sub of ["", ...Object.values(BLOB_FILE_DIRS)])
+    removeStaleTempFiles(join(dir, sub), now, limits.vaultPendingGraceMs);
 }
 
 /** First open: choose the backend, make the vault key, give it a home, record all of it. */
@@ -227,4 +240,115 @@ async function unlock(settings: VaultSettings, khc: KeyHomeContext): Promise<Buf
     }
   }
   throw new VaultError("vault_locked", `cannot unlock the vault in ${khc.dir}: ${reasons.join("; ")}`);
+}
+
+/** A damaged or refused file (or keyring entry) found by `inspectVault`, named. */
+export interface VaultProblem {
+  file: string;
+  message: string;
+}
+
+export interface VaultInspection {
+  settings: VaultSettings;
+  /** Why the vault key could not be checked here (passphrase not set, keyring unreachable). */
+  unchecked?: string;
+  /** Every home that failed to give the vault key, and every blob file that failed to open. */
+  problems: VaultProblem[];
+  /** Blob files that opened with the vault key. */
+  opened: number;
+  /** Secrets kept in an OS store, not opened (each would be a keyring call). */
+  notOpened: number;
+}
+
+/**
+ * For `palyra doctor`: checks an existing vault without creating, collecting or changing anything.
+ * Every key home must give the vault key (its id matches the one recorded), and with that key every
+ * blob file of the encrypted-file backend must open. Undefined if there is no vault.
+ */
+export async function inspectVault(
+  dir: string,
+  options: VaultOptions = {},
+): Promise<VaultInspection | undefined> {
+  const index = join(dir, "vault.db");
+  const settings = VaultCatalog.peek(index);
+  if (!settings) return undefined;
+  const ctx: Ctx = {
+    dir,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? systemRandom,
+    env: options.env ?? process.env,
+    platform: options.platform ?? process.platform,
+    options,
+  };
+  const backends = backendsFor(ctx, settings.vault_id);
+  const khc = keyHomeContext(ctx, settings.vault_id, backends);
+  const problems: VaultProblem[] = [];
+  const unchecked: string[] = [];
+  let vaultKey: Buffer | undefined;
+  for (const home of settings.key_homes) {
+    const where =
+      home.kind === "backend"
+        ? `the ${home.backend} (vault key ${vaultKeyBlobId(settings.vault_id)})`
+        : join(dir, home.file);
+    if (home.kind === "passphrase" && !ctx.env[PASSPHRASE_ENV]) {
+      unchecked.push(`${PASSPHRASE_ENV} is not set`);
+      continue;
+    }
+    let key: Buffer;
+    try {
+      key = await loadVaultKey(home, khc);
+    } catch (err) {
+      // A store that did not answer says nothing about the key; a home that answered wrongly does.
+      if (home.kind === "backend" && (err as VaultError).code !== "vault_locked")
+        unchecked.push(`${homeLabel(home)}: ${(err as Error).message}`);
+      else problems.push({ file: where, message: (err as Error).message });
+      continue;
+    }
+    if (key.length === VAULT_KEY_BYTES && vaultKeyId(key).toString("hex") === settings.key_id) {
+      if (vaultKey) key.fill(0);
+      else vaultKey = key;
+    } else {
+      key.fill(0);
+      problems.push({
+        file: where,
+        message: `${where} does not hold this vault's key (damaged or replaced): it does not match the key id recorded in ${index}`,
+      });
+    }
+  }
+  let opened = 0;
+  let notOpened = 0;
+  const found = vaultKey !== undefined;
+  if (vaultKey) {
+    try {
+      const files = backends.get("encrypted-file");
+      for (const row of VaultCatalog.peekSecrets(index)) {
+        if (row.backend !== "encrypted-file") {
+          notOpened++;
+          continue;
+        }
+        const file = join(dir, BLOB_FILE_DIRS["encrypted-file"], `${row.object_id}.blob`);
+        try {
+          const blob = await files.get(row.object_id);
+          if (blob === undefined) {
+            problems.push({ file, message: `the blob of ${row.scope}/${row.key} is missing: ${file}` });
+            continue;
+          }
+          openValue(vaultKey, row.scope, row.key, blob).fill(0);
+          opened++;
+        } catch (err) {
+          const message = (err as Error).message;
+          problems.push({ file, message: message.includes(file) ? message : `${message}: ${file}` });
+        }
+      }
+    } finally {
+      vaultKey.fill(0);
+    }
+  }
+  return {
+    settings,
+    ...(!found && unchecked.length > 0 ? { unchecked: unchecked.join("; ") } : {}),
+    problems,
+    opened,
+    notOpened,
+  };
 }

@@ -1,7 +1,8 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory, readFileLimited, writeFileAtomic } from "../common/atomic-file.js";
+import { fsyncDirectory, writeFileAtomic } from "../common/atomic-file.js";
 import type { Random } from "../common/random.js";
+import { readSecretFile, SecretFileError } from "../common/secret-file.js";
 import { type EnvelopeFormat, openEnvelope, sealEnvelope } from "../crypto/envelope.js";
 import { defaultScryptParams, deriveKeyFromPassphrase, type ScryptParams } from "../crypto/passphrase-key.js";
 import type { BackendKind, BlobBackend, Protection } from "./backends/blob-backend.js";
@@ -107,18 +108,22 @@ export async function loadVaultKey(home: KeyHome, ctx: KeyHomeContext): Promise<
     return key;
   }
   const path = join(ctx.dir, home.file);
-  let stored: Buffer;
+  let stored: Buffer | undefined;
   try {
-    stored = readFileLimited(path, 1024);
+    // The key file (and the passphrase-sealed one) follow the one rule for secret files: a regular
+    // 0600 file of this user in a directory others cannot write, else refused with the fix.
+    stored = readSecretFile(path, 1024);
   } catch (err) {
     throw new VaultError(
       "vault_locked",
-      `cannot read the vault key file ${path}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      err instanceof SecretFileError
+        ? `the vault key file is refused: ${err.message}`
+        : `cannot read the vault key file ${path}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
+  if (stored === undefined)
+    throw new VaultError("vault_locked", `the vault key file ${path} is missing (removed outside Palyra?)`);
   if (home.kind === "key-file") return stored;
   const kek = await passphraseKey(home, ctx);
   try {

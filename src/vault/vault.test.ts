@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdtempSync,
@@ -7,6 +8,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +18,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { ManualClock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import { SeededRandom } from "../common/random.js";
-import { openVault, type VaultOptions } from "./open-vault.js";
+import { inspectVault, openVault, type VaultOptions } from "./open-vault.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-vault-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -242,4 +244,90 @@ test("a vault index that is not a database is reported as a failure, not as busy
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, "vault.db"), "this is not sqlite".repeat(100), { mode: 0o600 });
   await assert.rejects(open(dir), { code: "backend_failed", message: /not a database/ });
+});
+
+test("a vault key file readable by others is refused, naming the file, its mode and the fix", async () => {
+  const dir = fresh();
+  (await open(dir)).close();
+  const path = join(dir, "vault.key");
+  chmodSync(path, 0o644);
+  await assert.rejects(open(dir), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "vault_locked");
+    assert.ok(err.message.includes(path), err.message);
+    assert.match(err.message, /mode 0644/);
+    assert.ok(err.message.includes(`chmod 600 ${path}`), err.message);
+    return true;
+  });
+  chmodSync(path, 0o600);
+  (await open(dir)).close();
+});
+
+test("temp files left by a killed write are collected on open once stale, young ones kept", async () => {
+  const dir = fresh();
+  const clock = new ManualClock(Date.UTC(2026, 10, 1));
+  const vault = await open(dir, { clock });
+  await vault.put("global", "kept", Buffer.from("kept"));
+  vault.close();
+  // What writeFileAtomic leaves when the process dies between creating its temp file and the rename.
+  const staleBlob = join(dir, "blobs", `.pv_${"cd".repeat(16)}.blob.0123456789ab.tmp`);
+  const youngBlob = join(dir, "blobs", `.pv_${"ef".repeat(16)}.blob.ba9876543210.tmp`);
+  const staleKey = join(dir, ".vault.key.a1b2c3d4e5f6.tmp");
+  for (const path of [staleBlob, youngBlob, staleKey]) writeFileSync(path, "partial", { mode: 0o600 });
+  const longAgo = new Date(clock.now() - limits.vaultPendingGraceMs - 60_000);
+  utimesSync(staleBlob, longAgo, longAgo);
+  utimesSync(staleKey, longAgo, longAgo);
+  const reopened = await open(dir, { clock });
+  try {
+    assert.equal(existsSync(staleBlob), false, "a stale blob temp file is removed");
+    assert.equal(existsSync(staleKey), false, "a stale vault key temp file is removed");
+    assert.equal(existsSync(youngBlob), true, "a young one may belong to a live writer");
+    assert.equal((await reopened.get("global", "kept")).expose().toString(), "kept");
+  } finally {
+    reopened.close();
+  }
+});
+
+test("inspectVault names a damaged vault key and a damaged blob, and changes nothing", async () => {
+  const dir = fresh();
+  const vault = await open(dir);
+  await vault.put("global", "a", Buffer.from("value a"));
+  await vault.put("global", "b", Buffer.from("value b"));
+  const blobB = join(dir, "blobs", `${vault.parts.catalog.secret("global", "b")!.object_id}.blob`);
+  vault.close();
+  const healthy = await inspectVault(dir, { env: FILE_ENV });
+  assert.deepEqual([healthy?.problems, healthy?.opened, healthy?.unchecked], [[], 2, undefined]);
+
+  const bytes = readFileSync(blobB);
+  bytes[bytes.length - 2] = (bytes[bytes.length - 2] ?? 0) ^ 1;
+  writeFileSync(blobB, bytes);
+  const damagedBlob = await inspectVault(dir, { env: FILE_ENV });
+  assert.equal(damagedBlob?.opened, 1);
+  assert.deepEqual(
+    damagedBlob?.problems.map((p) => p.file),
+    [blobB],
+  );
+
+  const keyFile = join(dir, "vault.key");
+  const key = readFileSync(keyFile);
+  writeFileSync(keyFile, Buffer.from(key.map((b, i) => (i === 0 ? b ^ 1 : b))));
+  const damagedKey = await inspectVault(dir, { env: FILE_ENV });
+  assert.deepEqual(
+    damagedKey?.problems.map((p) => p.file),
+    [keyFile],
+  );
+  assert.match(damagedKey?.problems[0]?.message ?? "", /does not hold this vault's key/);
+  assert.equal(await inspectVault(fresh(), { env: FILE_ENV }), undefined, "no vault, nothing created");
+});
+
+test("inspectVault leaves a passphrase vault unchecked without the passphrase", async () => {
+  const dir = fresh();
+  (await open(dir, { env: { ...FILE_ENV, PALYRA_VAULT_PASSPHRASE: "pw" } })).close();
+  const inspection = await inspectVault(dir, { env: FILE_ENV, scrypt: fast });
+  assert.match(inspection?.unchecked ?? "", /PALYRA_VAULT_PASSPHRASE is not set/);
+  assert.deepEqual(inspection?.problems, []);
+  const wrong = await inspectVault(dir, { env: { ...FILE_ENV, PALYRA_VAULT_PASSPHRASE: "nope" } });
+  assert.deepEqual(
+    wrong?.problems.map((p) => p.file),
+    [join(dir, "vault-key.sealed")],
+  );
 });

@@ -11,6 +11,13 @@ import { WindowsDpapiBackend } from "./windows-dpapi.js";
 
 /** The backends of one vault, made on first use. Each keeps its files in its own subdirectory. */
 
+/** The subdirectories of a vault directory where backends keep blob files. */
+export const BLOB_FILE_DIRS = {
+  "encrypted-file": "blobs",
+  "macos-keychain": "keychain",
+  "windows-dpapi": "dpapi",
+} as const;
+
 export interface BackendSetOptions {
   dir: string;
   vaultId: string;
@@ -45,7 +52,7 @@ export class BackendSet {
     const common = { random: o.random, timeoutMs: o.commandTimeoutMs, maxBlobBytes };
     switch (kind) {
       case "encrypted-file":
-        return new EncryptedFileBackend(join(o.dir, "blobs"), maxBlobBytes);
+        return new EncryptedFileBackend(join(o.dir, BLOB_FILE_DIRS["encrypted-file"]), maxBlobBytes);
       case "secret-service":
         return new SecretServiceBackend({
           timeoutMs: o.keyringTimeoutMs,
@@ -54,14 +61,14 @@ export class BackendSet {
       case "macos-keychain":
         return new MacosKeychainBackend({
           ...common,
-          dir: join(o.dir, "keychain"),
+          dir: join(o.dir, BLOB_FILE_DIRS["macos-keychain"]),
           namespace: o.vaultId,
           ...(o.runner ? { runner: o.runner } : {}),
         });
       case "windows-dpapi":
         return new WindowsDpapiBackend({
           ...common,
-          dir: join(o.dir, "dpapi"),
+          dir: join(o.dir, BLOB_FILE_DIRS["windows-dpapi"]),
           ...(o.runner ? { runner: o.runner } : {}),
         });
     }

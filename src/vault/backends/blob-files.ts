@@ -1,11 +1,7 @@
 import { existsSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ensurePrivateDirectory,
-  fsyncDirectory,
-  readFileLimited,
-  writeFileAtomic,
-} from "../../common/atomic-file.js";
+import { ensurePrivateDirectory, fsyncDirectory, writeFileAtomic } from "../../common/atomic-file.js";
+import { readSecretFile, SecretFileError } from "../../common/secret-file.js";
 import { VaultError } from "../errors.js";
 import { assertObjectId } from "./blob-backend.js";
 
@@ -37,12 +33,16 @@ export class BlobFiles {
   async get(id: string): Promise<Buffer | undefined> {
     const path = this.#path(id);
     try {
-      return readFileLimited(path, this.#maxBlobBytes);
+      // A blob is a secret-bearing file: read only under the rule of common/secret-file.ts.
+      return readSecretFile(path, this.#maxBlobBytes);
     } catch (err) {
-      if (!existsSync(path)) return undefined;
-      throw new VaultError("backend_failed", `cannot read a vault blob: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new VaultError(
+        "backend_failed",
+        err instanceof SecretFileError
+          ? `a vault blob is refused: ${err.message}`
+          : `cannot read a vault blob: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
