@@ -84,7 +84,7 @@ test("a full CLI and admin API round trip leaves no secret value in logs, listin
       ],
       [["secrets", "get", "global/missing"], undefined, 8, /no secret global\/missing/],
       [["secrets", "delete", "global/missing"], undefined, 8, /no secret global\/missing/],
-      [["secrets", "migrate", "--to", "tape"], undefined, 5, /unknown vault backend/],
+      [["secrets", "migrate", "--to", "tape"], undefined, 2, /unknown vault backend/],
     ];
     for (const [args, input, code, message] of errors) {
       const result = await cli(args, input);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { CommonError, defineErrorFamily, ExitCode } from "../common/errors.js";
+import { StorageError } from "../common/storage-errors.js";
 import { readAdminToken } from "../daemon/admin-token.js";
 import { readDaemonInfo } from "../daemon/daemon-info.js";
 import { resolveStateRoot, statePaths } from "../daemon/state-root.js";
@@ -62,15 +63,17 @@ export class AdminClient {
     body?: unknown,
     options: { timeoutMs?: number } = {},
   ): Promise<T> {
+    // Serialised before the exchange: a body that cannot be (too deep) is not "cannot reach the daemon".
+    const text = body === undefined ? undefined : JSON.stringify(body);
     let res: AdminHttpResponse;
     try {
       res = await adminHttp(new URL(path, this.#baseUrl), {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(text === undefined ? {} : { "content-type": "application/json" }),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(text === undefined ? {} : { body: text }),
         timeoutMs: options.timeoutMs ?? 30_000,
         ...(this.#caPem ? { caPem: this.#caPem } : {}),
       });
@@ -83,15 +86,16 @@ export class AdminClient {
         },
       );
     }
-    const { text } = res;
     let parsed: unknown;
     try {
-      parsed = text ? JSON.parse(text) : {};
+      parsed = res.text ? JSON.parse(res.text) : {};
     } catch {
       throw new CommonError("internal", `the daemon answered ${res.status} with a body that is not JSON`);
     }
     if (res.status >= 200 && res.status < 300) return parsed as T;
     const message = (parsed as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
+    // The daemon's disk is full: the same error as a local write would give (exit 1, code no_space).
+    if (res.status === 507) throw new StorageError("no_space", message);
     const code =
       res.status === 401
         ? "unauthenticated"

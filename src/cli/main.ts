@@ -8,15 +8,25 @@ import { registerNodeCommands } from "./commands/node.js";
 import { registerNodesCommands } from "./commands/nodes.js";
 import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
-import { registerSecretsCommands } from "./commands/secrets.js";
-import { ExitCode, reportError } from "./output.js";
+import { assertVaultBackendEnv, registerSecretsCommands } from "./commands/secrets.js";
+import { ExitCode, reportError, usageError } from "./output.js";
+
+/** Commands that open the vault, and so read PALYRA_VAULT_BACKEND. */
+const VAULT_COMMANDS = new Set(["daemon", "secrets"]);
 
 export function buildProgram(): Command {
   const program = new Command("palyra")
     .description("Palyra gateway: private CA, device pairing, mTLS node fabric, scoped vault")
     .version(VERSION, "-V, --version")
-    .showHelpAfterError("(run with --help for usage)")
+    // Commander's own error lines are not printed: main reports them as one `error:` line (or the
+    // JSON envelope), like every other error. Help and version still print.
+    .configureOutput({ outputError: () => undefined })
     .exitOverride();
+  program.hook("preAction", (_program, action) => {
+    let top = action;
+    while (top.parent && top.parent !== program) top = top.parent;
+    if (VAULT_COMMANDS.has(top.name())) assertVaultBackendEnv();
+  });
   registerDaemonCommand(program);
   registerCaCommands(program);
   registerDoctorCommand(program);
@@ -32,15 +42,23 @@ export function buildProgram(): Command {
 /** Runs the CLI and returns the exit code (DESIGN section 10). */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  const json = argv.includes("--json");
   try {
     await program.parseAsync(argv, { from: "user" });
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // help and version print and exit 0; anything else commander rejects is a usage error
-      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      // Help and version print and exit 0; help shown for a command given without its subcommand has
+      // already printed. Anything else commander rejects is a usage error: one line, exit 2.
+      if (err.exitCode === 0) return ExitCode.ok;
+      if (err.code === "commander.help") return ExitCode.usage;
+      const message = err.message
+        .replace(/^error: /, "")
+        .replace(/\s*\n\s*/g, " ")
+        .trim();
+      reportError(usageError(message), { json });
+      return ExitCode.usage;
     }
-    const json = argv.includes("--json");
     if ((err as { alreadyPrinted?: boolean }).alreadyPrinted) return (err as { exitCode: number }).exitCode;
     return reportError(err, { json });
   }

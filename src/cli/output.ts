@@ -1,4 +1,5 @@
 import { asPalyraError, CommonError, ExitCode } from "../common/errors.js";
+import { noSpaceError } from "../common/storage-errors.js";
 
 export interface OutputOptions {
   json?: boolean;
@@ -33,9 +34,12 @@ export function formatTable(data: Record<string, unknown>, indent = ""): string 
   return text;
 }
 
-/** One line `error: <message>` (or a JSON envelope), and the error's exit code. */
+/**
+ * One line `error: <message>` (or a JSON envelope), and the error's exit code. A full disk is said as
+ * such wherever it happened, never as an internal error.
+ */
 export function reportError(err: unknown, options: OutputOptions, errOut = process.stderr): number {
-  const error = asPalyraError(err);
+  const error = noSpaceError(err) ?? asPalyraError(err);
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
   } else {

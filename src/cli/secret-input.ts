@@ -1,4 +1,4 @@
-import { readFileLimited } from "../common/atomic-file.js";
+import { closeSync, openSync, readSync } from "node:fs";
 import { CommonError } from "../common/errors.js";
 import { VaultError } from "../vault/errors.js";
 
@@ -15,13 +15,17 @@ export async function readSecretInput(
   if (flags.valueStdin && flags.valueFile !== undefined)
     throw new CommonError("invalid_input", "give --value-stdin or --value-file, not both");
   if (flags.valueFile !== undefined) {
+    let value: Buffer | undefined;
     try {
-      return readFileLimited(flags.valueFile, maxBytes);
+      value = readAtMost(flags.valueFile, maxBytes + 1);
     } catch (err) {
-      if ((err as { code?: string }).code === "invalid_input")
-        throw new VaultError("value_too_large", `${flags.valueFile} is larger than ${maxBytes} bytes`);
       throw new CommonError("invalid_input", `cannot read ${flags.valueFile}: ${(err as Error).message}`);
     }
+    if (value.length > maxBytes) {
+      value.fill(0);
+      throw new VaultError("value_too_large", `${flags.valueFile} is larger than ${maxBytes} bytes`);
+    }
+    return value;
   }
   if (!flags.valueStdin)
     throw new CommonError(
@@ -31,6 +35,32 @@ export async function readSecretInput(
   return process.stdin.isTTY
     ? readHidden(`value for ${label} (not shown; Enter ends it): `, maxBytes)
     : readPiped(maxBytes);
+}
+
+/**
+ * At most `limit` bytes of a file of any type: a regular file, a FIFO or process substitution
+ * (`--value-file <(pass show x)`), a device like /dev/zero that never ends. The size a file claims is
+ * not trusted; reading simply stops at the limit.
+ */
+export function readAtMost(path: string, limit: number): Buffer {
+  const fd = openSync(path, "r");
+  const buffer = Buffer.alloc(limit);
+  let filled = 0;
+  try {
+    while (filled < limit) {
+      const n = readSync(fd, buffer, filled, limit - filled, null);
+      if (n === 0) break;
+      filled += n;
+    }
+  } catch (err) {
+    buffer.fill(0);
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+  const value = Buffer.from(buffer.subarray(0, filled));
+  buffer.fill(0);
+  return value;
 }
 
 async function readPiped(maxBytes: number): Promise<Buffer> {

@@ -33,6 +33,10 @@ export const limits = {
   connectionSweepIntervalMs: 15_000,
   /** `devices rotate` waits this long for the node to renew before reporting that it did not. */
   rotateWaitMs: 15_000,
+  /** A device whose certificate expired (not revoked) may recover with its identity key for this
+   *  many days after the expiry (config `certificate_recovery_days`; 0 disables). */
+  certificateRecoveryDefaultDays: 30,
+  certificateRecoveryMaxDays: 365,
   /** A CSR larger than this is refused before parsing. */
   maxCsrBytes: 4096,
   /** A certificate larger than this is refused before parsing. */
@@ -234,6 +238,9 @@ export const limits = {
   goodbyeRetryMs: 250,
   /** ...for this long after the goodbye, then falls back to its exponential backoff. */
   goodbyeFastRetryWindowMs: 30_000,
+  /** Refused handshakes and connections are logged at info at most this often (the rest are counted). */
+  refusalLogLinesPerWindow: 60,
+  refusalLogWindowMs: MINUTE,
   /** Largest config file read. */
   maxConfigBytes: 64 * 1024,
 } as const;

@@ -2,13 +2,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import QRCode from "qrcode";
 import { z } from "zod";
 import type { AuditRecord } from "../common/audit.js";
-import { asPalyraError, type PalyraError } from "../common/errors.js";
+import { asPalyraError, CommonError, type PalyraError } from "../common/errors.js";
+import { parseBoundedJson } from "../common/json-depth.js";
 import { limits } from "../common/limits.js";
+import { noSpaceError } from "../common/storage-errors.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
 import { pairCommand } from "../pairing/pair-command.js";
+import { auditView } from "../store/audit-log.js";
 import { handleSecretsApi, type SecretsApiDeps } from "./admin-secrets.js";
 import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
@@ -46,6 +49,8 @@ export interface AdminApiDeps {
   nodeAddress: () => string;
   secrets: SecretsApiDeps;
   audit: { recent(limit: number): Promise<AuditRecord[]> };
+  /** The gateway database file, named when a write to it fails for want of disk space. */
+  databasePath?: string;
 }
 
 /** HTTP status for a domain error: the same mapping for every route. */
@@ -74,6 +79,8 @@ export function httpStatusOf(err: PalyraError): number {
       return 404;
     case "renewal_timeout":
       return 504;
+    case "no_space":
+      return 507;
     case "node_offline":
     case "already_decided":
     case "request_expired":
@@ -168,15 +175,17 @@ export async function handleAdminApi(
     const invoke = /^\/v1\/nodes\/([0-9A-Z]{26})\/invoke$/.exec(path);
     if (invoke && req.method === "POST") {
       const body = invokeBody.parse(await readJson(req));
-      const record = await deps.nodes.invoke(
-        invoke[1]!,
-        body.capability,
-        JSON.stringify(body.input ?? null),
-        {
+      let record: Awaited<ReturnType<NodeRuntime["invoke"]>>;
+      try {
+        record = await deps.nodes.invoke(invoke[1]!, body.capability, JSON.stringify(body.input ?? null), {
           ...(body.timeout_seconds === undefined ? {} : { timeoutMs: body.timeout_seconds * 1000 }),
           ...(body.max_payload_bytes === undefined ? {} : { maxPayloadBytes: body.max_payload_bytes }),
-        },
-      );
+        });
+      } catch (err) {
+        // Not connected, or never a node at all: describe throws "not found" for the second (404, exit 8).
+        if ((err as PalyraError).code === "node_offline") deps.nodes.describe(invoke[1]!, 0);
+        throw err;
+      }
       sendJson(res, 200, {
         request_id: record.requestId,
         state: record.state,
@@ -190,7 +199,8 @@ export async function handleAdminApi(
       const kind = url.searchParams.get("kind") ?? "";
       const events = (await deps.audit.recent(kind ? 1000 : limit))
         .filter((e) => !kind || e.kind === kind || e.kind.startsWith(`${kind}.`))
-        .slice(0, limit);
+        .slice(0, limit)
+        .map(auditView);
       sendJson(res, 200, { events });
       return true;
     }
@@ -244,7 +254,10 @@ export async function handleAdminApi(
       const message = err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
       sendJson(res, 400, { error: { code: "invalid_input", message } });
     } else {
-      const error = asPalyraError(err);
+      // A full disk is said as such (507), naming the file; the database is what most routes write.
+      const error =
+        noSpaceError(err, deps.databasePath, deps.databasePath ?? "the gateway database (palyra.db)") ??
+        asPalyraError(err);
       // Unexpected failures are logged by the caller and answered without their inner details.
       if (error.code === "internal") throw err;
       sendJson(res, httpStatusOf(error), { error: error.toJSON() });
@@ -253,21 +266,27 @@ export async function handleAdminApi(
   return true;
 }
 
+/**
+ * A request's JSON body: at most `maxBytes`, strict UTF-8 (bytes that are not are refused, never turned
+ * into U+FFFD), and nested at most `limits.maxJsonDepth` levels below the body's own object. An empty
+ * body reads as `{}`. Bad bodies are invalid input (400).
+ */
 export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > maxBytes)
-      throw new z.ZodError([{ code: "custom", path: [], message: "body too large", input: undefined }]);
+    if (size > maxBytes) throw new CommonError("invalid_input", `the body is larger than ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
+  let text: string;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new z.ZodError([{ code: "custom", path: [], message: "body is not valid JSON", input: undefined }]);
+    throw new CommonError("invalid_input", "the body is not valid UTF-8");
   }
+  return parseBoundedJson(text, "the body", 1);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -6,8 +6,9 @@ import {
   type ServerResponse,
 } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { asPalyraError } from "../common/errors.js";
+import { limits } from "../common/limits.js";
 import type { ServerIdentitySource } from "../transport/tls/tls-server.js";
 import { type AdminApiDeps, handleAdminApi, sendJson as send } from "./admin-api.js";
 import type { ChangeFeed } from "./change-feed.js";
@@ -91,11 +92,23 @@ export function createAdminServer(
       }
       send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });
     } catch (err) {
+      // The client went away (or was answered 408/400 by clientError below) while its body was read.
+      if ((err as { code?: string }).code === "ECONNRESET" || res.destroyed) {
+        logger.debug({ path: url?.pathname }, "admin request aborted");
+        return;
+      }
       // A handler that failed after it started answering cannot send a status any more.
       logger.error({ err: asPalyraError(err).message, path: url?.pathname }, "admin request failed");
       if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error" } });
       else res.destroy();
     }
+  };
+  // A request (head and body) must arrive within adminRequestTimeoutMs; Node checks every interval.
+  const httpOptions = {
+    maxHeaderSize: limits.adminMaxHeaderBytes,
+    headersTimeout: limits.adminRequestTimeoutMs,
+    requestTimeout: limits.adminRequestTimeoutMs,
+    connectionsCheckingInterval: limits.adminTimeoutCheckIntervalMs,
   };
   let server: Server;
   if (tls) {
@@ -103,18 +116,47 @@ export function createAdminServer(
       key: id.keyPem,
       cert: id.certChainPem,
     });
-    const secure = createTlsServer({ ...options(tls.current()), minVersion: "TLSv1.2" }, handler);
+    const secure = createTlsServer(
+      { ...options(tls.current()), minVersion: "TLSv1.2", ...httpOptions },
+      handler,
+    );
     const stop = tls.onRenew((id) => secure.setSecureContext(options(id)));
     secure.on("close", () => stop());
     server = secure;
-  } else server = createServer(handler);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.on("clientError", (err, socket) => {
-    logger.debug({ err: err.message }, "admin client error");
-    socket.destroy();
+  } else server = createServer(httpOptions, handler);
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    logger.debug({ err: err.message, code: err.code }, "admin client error");
+    answerClientError(err, socket);
   });
   return server;
+}
+
+/**
+ * What Node could not hand to the request handler still gets a status, never a silently dropped
+ * socket: 431 for an oversized head, 408 for a request (head or body) that stopped coming, 400 for
+ * anything unparsable, such as a body cut short by the client's half-close. Only when a response has
+ * already begun, or the socket can no longer be written (the peer reset it), is it just closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large", "headers_too_large", "the request headers are too large"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout", "request_timeout", "the request did not arrive in time"]
+        : [400, "Bad Request", "bad_request", "malformed or incomplete request"];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+  // A peer that never reads would keep the socket: it goes after a short grace all the same.
+  setTimeout(() => socket.destroy(), limits.adminErrorCloseGraceMs).unref();
 }
 
 /**

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { AuditEntry } from "../common/audit.js";
+import { CommonError } from "../common/errors.js";
 import type { SlidingWindowLimiter } from "../common/rate-limiter.js";
+import { noSpaceError } from "../common/storage-errors.js";
 import { assertScopeAllowed, scopeAllowed } from "../vault/entitlements.js";
 import { VaultError } from "../vault/errors.js";
 import { parseRef } from "../vault/ref.js";
@@ -19,7 +21,7 @@ import { DaemonError } from "./errors.js";
  *   GET    /v1/vault                      backend and protection
  *   GET    /v1/secrets[?scope=S]          metadata
  *   GET    /v1/secrets/{ref}              metadata
- *   PUT    /v1/secrets/{ref}              {value} or {value_base64}
+ *   PUT    /v1/secrets/{ref}              {value} or {value_base64}, and allow_empty to store nothing
  *   DELETE /v1/secrets/{ref}
  *   POST   /v1/secrets/{ref}/reveal       {reason?} -> value_base64, value_utf8
  */
@@ -34,10 +36,17 @@ export interface SecretsApiDeps {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const putBody = z
-  .object({ value: z.string().optional(), value_base64: z.string().regex(BASE64).optional() })
+  .object({
+    value: z.string().optional(),
+    value_base64: z.string().regex(BASE64).optional(),
+    allow_empty: z.boolean().optional(),
+  })
   .strict()
   .refine((b) => (b.value === undefined) !== (b.value_base64 === undefined), "give value or value_base64");
 const revealBody = z.object({ reason: z.string().max(512).optional() }).strict();
+
+/** A UTF-16 surrogate without its pair (a well-formed pair is one code point under the u flag). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** Room for a value at its limit in base64, in JSON. */
 const MAX_PUT_BODY_BYTES = 128 * 1024;
@@ -106,13 +115,26 @@ export async function handleSecretsApi(
   }
   if (req.method === "PUT") {
     const body = putBody.parse(await readJson(req, MAX_PUT_BODY_BYTES));
+    // UTF-8 of a lone surrogate (an escape like "\ud800" in the JSON) would silently become U+FFFD.
+    if (body.value !== undefined && LONE_SURROGATE.test(body.value))
+      throw new CommonError(
+        "invalid_input",
+        "value is not valid Unicode text (a lone surrogate); send bytes as value_base64",
+      );
     const value =
       body.value_base64 !== undefined
         ? Buffer.from(body.value_base64, "base64")
         : Buffer.from(body.value ?? "", "utf8");
     try {
+      if (value.length === 0 && !body.allow_empty)
+        throw new CommonError(
+          "invalid_input",
+          "the value is empty (set allow_empty to store an empty secret)",
+        );
       const existed = vault.has(ref.scope, ref.key);
-      const metadata = await vault.put(ref.scope, ref.key, value);
+      const metadata = await vault.put(ref.scope, ref.key, value).catch((err: unknown) => {
+        throw noSpaceError(err, vault.describe().path) ?? err;
+      });
       deps.audit({
         kind: "secret.set",
         actor,

@@ -48,6 +48,9 @@ const fields = {
     .max(limits.clientCertificateMaxLifetimeMs / 60_000),
   /** Vault scopes the admin API may read and change (deny by default; skill scopes are in-process). */
   vault_api_scopes: z.array(scopePattern).max(64),
+  /** Days after its certificate expired that a device (not revoked) may still recover with its
+   *  identity key; 0 disables recovery. */
+  certificate_recovery_days: z.coerce.number().int().min(0).max(limits.certificateRecoveryMaxDays),
 };
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
@@ -68,6 +71,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   allow_non_loopback: false,
   client_certificate_lifetime_minutes: limits.clientCertificateDefaultLifetimeMs / 60_000,
   vault_api_scopes: ["global", "principal:*", "channel:*"],
+  certificate_recovery_days: limits.certificateRecoveryDefaultDays,
 };
 
 type PartialConfig = {
@@ -104,6 +108,7 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
   PALYRA_ALLOW_NON_LOOPBACK: (v) => ({ allow_non_loopback: v === "1" || v === "true" }),
   PALYRA_CLIENT_CERTIFICATE_LIFETIME_MINUTES: (v) => ({ client_certificate_lifetime_minutes: Number(v) }),
   PALYRA_VAULT_API_SCOPES: (v) => ({ vault_api_scopes: splitList(v) }),
+  PALYRA_CERTIFICATE_RECOVERY_DAYS: (v) => ({ certificate_recovery_days: Number(v) }),
 };
 
 function splitList(v: string): string[] {

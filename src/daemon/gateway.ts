@@ -16,11 +16,13 @@ import {
   type FilesystemSecretStore,
   openFilesystemSecretStore,
 } from "../identity/filesystem-secret-store.js";
+import { CertificateRecovery } from "../identity/recovery.js";
 import { CertificateRotation } from "../identity/rotation.js";
 import type { PairingGatewayService } from "../pairing/gateway-service.js";
 import { createPairingServices } from "../pairing/pairing-services.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
 import { registerPairingService } from "../transport/grpc/pairing-service.js";
+import { registerRecoveryService } from "../transport/grpc/recovery-service.js";
 import { NodePortServer } from "../transport/grpc/server.js";
 import { QuicGatewayServer } from "../transport/quic/server.js";
 import { VaultError } from "../vault/errors.js";
@@ -40,6 +42,7 @@ import type { Logger } from "./logger.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
 import { registerQuicNodeMethods } from "./node-runtime/quic-node-service.js";
+import { OperationalLog } from "./operational-log.js";
 import { ServerCertificateManager } from "./server-certificate.js";
 import { statePaths } from "./state-root.js";
 
@@ -174,7 +177,11 @@ export class Gateway {
       throw err;
     }
     const feed = new ChangeFeed();
-    store.audit.onAppend = (record) => feed.publish(...topicsOfAuditKind(record.kind));
+    const operational = new OperationalLog(logger, clock);
+    store.audit.onAppend = (record) => {
+      feed.publish(...topicsOfAuditKind(record.kind));
+      operational.audit(record);
+    };
     let vault: Vault | undefined;
     let vaultSweep: NodeJS.Timeout | undefined;
     try {
@@ -252,7 +259,27 @@ export class Gateway {
         caPem: ca.certPem,
         authorizePeer: (leafDer) => devices.authorizePeer(leafDer),
         clock,
-        onTlsEvent: (event) => logger.debug({ event: event.kind }, "node port connection event"),
+        onTlsEvent: (event) => {
+          if (event.kind === "refused")
+            operational.refused(
+              {
+                reason: event.reason,
+                source: event.remoteAddress,
+                ...(event.deviceId === undefined ? {} : { device_id: event.deviceId }),
+              },
+              `node port connection refused: ${event.detail}`,
+            );
+          else if (event.kind === "handshake_failed" || event.kind === "handshake_timeout")
+            operational.refused(
+              {
+                reason: event.kind,
+                source: event.remoteAddress,
+                ...("detail" in event ? { detail: event.detail } : {}),
+              },
+              "node port handshake failed",
+            );
+          else logger.debug({ event: event.kind }, "node port connection event");
+        },
         onRpcEvent: (event) =>
           event.kind === "handler_error"
             ? logger.error(
@@ -262,6 +289,22 @@ export class Gateway {
             : logger.info({ method: event.method, reason: event.reason, peer: event.peer }, "rpc denied"),
       });
       registerPairingService(nodePort, pairing);
+      registerRecoveryService(
+        nodePort,
+        new CertificateRecovery({
+          ca,
+          registry: devices,
+          clock,
+          windowMs: config.certificate_recovery_days * 24 * 60 * 60 * 1000,
+          clientCertificateLifetimeMs,
+        }),
+        {
+          caCertPem: ca.certPem,
+          clock,
+          onRecovered: (deviceId, source) =>
+            logger.info({ device_id: deviceId, source }, "device certificate recovered"),
+        },
+      );
       const scheduler = options.scheduler ?? systemScheduler;
       const nodes = new NodeRuntime({
         repo: store.nodes,
@@ -269,6 +312,7 @@ export class Gateway {
         scheduler,
         random,
         onChange: () => feed.publish("nodes"),
+        onDisconnected: (deviceId) => operational.nodeDisconnected(deviceId),
       });
       const reconciled = nodes.reconcile();
       if (reconciled.failed + reconciled.pruned > 0)
@@ -325,7 +369,7 @@ export class Gateway {
                 "quic handler failed",
               );
             else if (event.kind === "refused" || event.kind === "busy")
-              logger.info(
+              operational.refused(
                 { event: event.kind, reason: "reason" in event ? event.reason : undefined },
                 "quic connection refused",
               );
@@ -398,6 +442,7 @@ export class Gateway {
           },
           api: {
             audit: store.audit,
+            databasePath: paths.database,
             codes,
             approvals,
             nodeAddress: () => nodeHostPort,

@@ -54,6 +54,11 @@ export class DeviceIdentity {
     await store.write(key, Buffer.from(JSON.stringify(record), "utf8"));
   }
 
+  /** Deletes the stored identity (a device that must pair again as a new device). */
+  static async forget(store: SecretStore, key = IDENTITY_KEY): Promise<void> {
+    await store.delete(key);
+  }
+
   static async load(store: SecretStore, key = IDENTITY_KEY): Promise<DeviceIdentity | undefined> {
     const bytes = await store.read(key);
     if (bytes === undefined) return undefined;

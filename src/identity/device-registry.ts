@@ -147,6 +147,33 @@ export class DeviceRegistry {
     return updated;
   }
 
+  /**
+   * Makes `next` the device's current certificate after a recovery: the certificates it replaces are
+   * revoked at once (the device no longer holds them, or they expired), with no overlap.
+   */
+  async recordRecovery(
+    deviceId: string,
+    next: TrustedCertificate,
+    detail: Record<string, unknown>,
+  ): Promise<PairedDevice> {
+    const now = this.#clock.now();
+    const device = await this.#require(deviceId);
+    if (device.revokedAt !== undefined)
+      throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
+    const revoked = certificatesOf(device).map((cert) =>
+      revocationOf(cert, deviceId, now, "replaced by recovery"),
+    );
+    const { previous: _dropped, ...rest } = device;
+    const updated: PairedDevice = { ...rest, current: { ...next }, updatedAt: now };
+    await this.#repo.save(updated, revoked, {
+      kind: "device.certificate_recovered",
+      actor: `device:${deviceId}`,
+      deviceId,
+      detail: { ...detail, replaced: device.current.fingerprint, current: next.fingerprint },
+    });
+    return updated;
+  }
+
   /** Revokes the device and every certificate it holds. Idempotent on an already revoked device. */
   async revoke(deviceId: string, reason: string, actor = "admin"): Promise<PairedDevice> {
     const now = this.#clock.now();

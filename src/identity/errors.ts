@@ -23,4 +23,9 @@ export class IdentityError extends defineErrorFamily("identity", {
   identity_mismatch: ExitCode.denied,
   /** A renewal not signed by the device's identity key. */
   signature_invalid: ExitCode.authentication,
+  invalid_input: ExitCode.usage,
+  /** Recovery asked for by a device whose certificate is fine. */
+  nothing_to_recover: ExitCode.precondition,
+  /** Recovery past the window (or disabled): the device must pair again. */
+  recovery_refused: ExitCode.denied,
 }) {}

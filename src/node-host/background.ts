@@ -14,6 +14,7 @@ import { NodePortClient } from "../transport/grpc/client.js";
 import { NodeHostError } from "./errors.js";
 import { nodePaths, readNodeConfig, readNodeStatus } from "./node-files.js";
 import { runningProcess } from "./pid-file.js";
+import { type RecoveryOutcome, recoverCredentials } from "./recovery.js";
 
 /** How long `node start` waits for the background node to connect before reporting where it is. */
 const START_WAIT_MS = 15_000;
@@ -150,5 +151,42 @@ export async function deregister(node: PairedNode): Promise<string> {
     return new Date(Number(answer.revokedAtUnixMs)).toISOString();
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Deregisters the node, or finds out why it cannot: a device the gateway already refuses (revoked,
+ * removed) needs no revoking, and one whose certificate merely expired recovers and then deregisters.
+ * Resolves the revocation time, or `{ refused }` with the gateway's words; throws when the gateway
+ * cannot be asked at all.
+ */
+export async function deregisterOrExplain(
+  stateRoot: string,
+  node: PairedNode,
+): Promise<{ revokedAt: string } | { refused: string }> {
+  try {
+    return { revokedAt: await deregister(node) };
+  } catch (first) {
+    const store = await openFilesystemSecretStore(nodePaths(stateRoot).secrets);
+    try {
+      const identity = await DeviceIdentity.load(store);
+      if (!identity) throw first;
+      let outcome: RecoveryOutcome;
+      try {
+        outcome = await recoverCredentials({
+          deviceId: node.deviceId,
+          credentials: node.credentials,
+          sign: (message) => identity.sign(message),
+          now: Date.now(),
+        });
+      } catch (err) {
+        if (err instanceof NodeHostError) return { refused: err.message };
+        throw err;
+      }
+      if (outcome.kind !== "recovered") throw first;
+      return { revokedAt: await deregister({ ...node, credentials: outcome.credentials }) };
+    } finally {
+      store.close();
+    }
   }
 }

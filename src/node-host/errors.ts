@@ -10,4 +10,7 @@ export class NodeHostError extends defineErrorFamily("node-host", {
   not_running: ExitCode.precondition,
   start_failed: ExitCode.internal,
   invalid_config: ExitCode.usage,
+  /** The gateway says this device may not come back (revoked, removed, past recovery): re-pair. */
+  device_revoked: ExitCode.denied,
+  needs_pairing: ExitCode.denied,
 }) {}

@@ -16,6 +16,7 @@ import type { BidiCall, ServiceClient } from "../transport/grpc/service-definiti
 import { QuicNodeClient } from "../transport/quic/client.js";
 import type { Capability } from "./capabilities.js";
 import { CapabilityRunner, type DispatchInput } from "./capability-runner.js";
+import type { RecoveryOutcome } from "./recovery.js";
 import { renewCredentials } from "./renewal.js";
 
 export type NodeSessionState = "connecting" | "connected" | "backing_off" | "stopping" | "stopped";
@@ -35,6 +36,12 @@ export interface NodeSessionOptions {
   /** The gateway's QUIC port when it is not the node port's number. */
   quicPort?: number;
   onEvent?: (event: { kind: string; detail?: string }) => void;
+  /**
+   * Certificate recovery (recoverCredentials): asked when a session failed in a way that may mean the
+   * gateway no longer takes this certificate. It throws when the device may not come back (revoked,
+   * removed, past the recovery window): the session then ends for good (`fatal()`).
+   */
+  recover?: (credentials: DeviceCredentials) => Promise<RecoveryOutcome>;
   clock?: Clock;
   scheduler?: Scheduler;
   random?: Random;
@@ -100,6 +107,8 @@ export class NodeSession {
   #lastSeq = 0;
   /** When the gateway last said goodbye: for a while after, reconnects are tried at once. */
   #goodbyeAt: number | undefined;
+  /** Why the session ended for good (the gateway refuses this device), if it did. */
+  #fatal: Error | undefined;
 
   constructor(options: NodeSessionOptions) {
     this.#options = options;
@@ -130,6 +139,11 @@ export class NodeSession {
       nextRenewalAt: this.#nextRenewalAt,
       lastError: this.#lastError,
     };
+  }
+
+  /** Set when the loop ended because the gateway refuses this device (revoked, removed, too late). */
+  fatal(): Error | undefined {
+    return this.#fatal;
   }
 
   /** The credentials in use (renewed ones once stored). */
@@ -169,6 +183,19 @@ export class NodeSession {
       } catch (err) {
         this.#lastError = (err as Error).message;
         this.#emit("disconnected", this.#lastError);
+        if (!this.#stop.signal.aborted && this.#options.recover && this.#mayNeedRecovery(err)) {
+          try {
+            if (await this.#recover()) {
+              failures = 0;
+              continue;
+            }
+          } catch (fatal) {
+            this.#fatal = fatal as Error;
+            this.#lastError = this.#fatal.message;
+            this.#emit("refused", this.#fatal.message);
+            break;
+          }
+        }
       }
       if (this.#stop.signal.aborted) break;
       failures++;
@@ -192,6 +219,32 @@ export class NodeSession {
       });
     }
     this.#state = "stopped";
+  }
+
+  /**
+   * Whether a failure may mean the gateway no longer takes our certificate: it expired, the gateway
+   * said no, or it dropped the connection after the handshake. Not when the gateway is simply not
+   * there (refused, unreachable), which is every failure while it restarts.
+   */
+  #mayNeedRecovery(err: unknown): boolean {
+    if (certificateExpiry(this.#credentials.clientCertPem) <= this.#clock.now()) return true;
+    const message = err instanceof Error ? err.message : String(err);
+    return !/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT|timed out|did not accept/.test(
+      message,
+    );
+  }
+
+  /** True when a new certificate is in use; throws when the gateway refuses this device for good. */
+  async #recover(): Promise<boolean> {
+    const outcome = await this.#options.recover!(this.#credentials);
+    if (outcome.kind !== "recovered") {
+      this.#emit("recovery_skipped", outcome.detail);
+      return false;
+    }
+    await this.#options.saveCredentials?.(outcome.credentials);
+    this.#credentials = outcome.credentials;
+    this.#emit("recovered", new Date(certificateExpiry(outcome.credentials.clientCertPem)).toISOString());
+    return true;
   }
 
   async #session(onConnected: () => void): Promise<void> {

@@ -26,25 +26,41 @@ export async function renewCredentials(args: {
     csrDer,
     identitySignature: args.sign(renewalMessage(args.deviceId, csrDer)),
   });
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(response.clientCertPem);
-  } catch (err) {
-    throw new NodeHostError("renewal_rejected", "the gateway returned a certificate that does not parse", {
-      cause: err,
-    });
-  }
-  const pinned = new X509Certificate(args.credentials.caCertPem);
-  const chain = verifyIssuedBy(cert.raw, pinned.raw, args.now, { purpose: "client" });
-  if (!chain.ok) throw new NodeHostError("renewal_rejected", `the renewed certificate: ${chain.detail}`);
-  if (certificateDeviceId(response.clientCertPem) !== args.deviceId)
-    throw new NodeHostError("renewal_rejected", "the renewed certificate names another device");
-  const spki = (k: KeyObject) => k.export({ type: "spki", format: "der" });
-  if (!spki(cert.publicKey).equals(spki(publicKey)))
-    throw new NodeHostError("renewal_rejected", "the renewed certificate is not for the key this node made");
+  const cert = checkIssued(response.clientCertPem, args.credentials, args.deviceId, publicKey, args.now);
   return {
     ...args.credentials,
     clientKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     clientCertPem: cert.toString(),
   };
+}
+
+/**
+ * Checks a certificate the gateway issued to this device (renewal or recovery) before anything is
+ * stored: it parses, it is a client certificate valid now from the pinned CA, for this device, for the
+ * key this node made.
+ */
+export function checkIssued(
+  clientCertPem: string,
+  credentials: DeviceCredentials,
+  deviceId: string,
+  publicKey: KeyObject,
+  now: number,
+): X509Certificate {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(clientCertPem);
+  } catch (err) {
+    throw new NodeHostError("renewal_rejected", "the gateway returned a certificate that does not parse", {
+      cause: err,
+    });
+  }
+  const pinned = new X509Certificate(credentials.caCertPem);
+  const chain = verifyIssuedBy(cert.raw, pinned.raw, now, { purpose: "client" });
+  if (!chain.ok) throw new NodeHostError("renewal_rejected", `the issued certificate: ${chain.detail}`);
+  if (certificateDeviceId(clientCertPem) !== deviceId)
+    throw new NodeHostError("renewal_rejected", "the issued certificate names another device");
+  const spki = (k: KeyObject) => k.export({ type: "spki", format: "der" });
+  if (!spki(cert.publicKey).equals(spki(publicKey)))
+    throw new NodeHostError("renewal_rejected", "the issued certificate is not for the key this node made");
+  return cert;
 }

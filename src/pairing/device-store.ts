@@ -40,6 +40,12 @@ export async function storeDeviceCredentials(
   for (const key of Object.values(LEGACY_KEYS)) await store.delete(key);
 }
 
+/** Deletes the stored credentials (the device pairs again). */
+export async function forgetDeviceCredentials(store: SecretStore): Promise<void> {
+  await store.delete(CREDENTIALS_KEY);
+  for (const key of Object.values(LEGACY_KEYS)) await store.delete(key);
+}
+
 export async function saveDeviceCredentials(
   store: SecretStore,
   material: { privateKey: KeyObject; clientCertPem: string; caCertPem: string; gateway: string },

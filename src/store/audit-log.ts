@@ -13,6 +13,27 @@ interface AuditRow {
   detail: string;
 }
 
+/** What the admin API shows of an audit entry: snake_case names, the time as ISO 8601. */
+export interface AuditView {
+  id: string;
+  at: string;
+  kind: string;
+  actor: string;
+  device_id?: string;
+  detail: Record<string, string | number | boolean | null>;
+}
+
+export function auditView(record: AuditRecord): AuditView {
+  return {
+    id: record.id,
+    at: new Date(record.at).toISOString(),
+    kind: record.kind,
+    actor: record.actor,
+    ...(record.deviceId === undefined ? {} : { device_id: record.deviceId }),
+    detail: record.detail ?? {},
+  };
+}
+
 /** Appends audit entries; called inside the transaction of the change being audited. */
 export class SqliteAuditLog {
   readonly #insert;

@@ -2,6 +2,7 @@ import { chmodSync, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3, { type Database } from "better-sqlite3";
 import { ensurePrivateDirectory, PRIVATE_FILE_MODE } from "../common/atomic-file.js";
+import { noSpaceError } from "../common/storage-errors.js";
 import { StoreError } from "./errors.js";
 import { migrate } from "./migrations.js";
 
@@ -35,7 +36,19 @@ export function openDatabase(path: string): Database {
     }
   } catch (err) {
     db.close();
-    throw err;
+    throw onDisk ? (noSpaceError(err, path) ?? damaged(err, path) ?? err) : err;
   }
   return db;
+}
+
+/** A damaged database file, named: SQLite alone says "file is not a database" and nothing more. */
+function damaged(err: unknown, path: string): StoreError | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== "string" || !(code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")))
+    return undefined;
+  return new StoreError(
+    "open_failed",
+    `the database ${path} is damaged (${(err as Error).message}); restore it from a backup`,
+    { cause: err },
+  );
 }

@@ -5,7 +5,12 @@ import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
 import { resolveStateRoot } from "../../daemon/state-root.js";
 import { openFilesystemSecretStore } from "../../identity/filesystem-secret-store.js";
-import { deregister, readPairedNode, startBackground, stopBackground } from "../../node-host/background.js";
+import {
+  deregisterOrExplain,
+  readPairedNode,
+  startBackground,
+  stopBackground,
+} from "../../node-host/background.js";
 import { BUILT_IN_CAPABILITIES } from "../../node-host/capabilities.js";
 import { loadCapabilityModules } from "../../node-host/capability-modules.js";
 import { nodePaths, readNodeConfig, readNodeStatus, writeNodeConfig } from "../../node-host/node-files.js";
@@ -150,7 +155,7 @@ export function registerNodeServiceCommands(node: Command): void {
     const paths = nodePaths(root);
     const paired = await readPairedNode(root);
     const running = runningProcess(paths.pid);
-    const live = running ? readNodeStatus(paths) : undefined;
+    const live = readNodeStatus(paths);
     const current = live?.pid === running?.pid ? live : undefined;
     printResult(
       {
@@ -158,13 +163,14 @@ export function registerNodeServiceCommands(node: Command): void {
         paired: paired !== undefined,
         running: running !== undefined,
         pid: running?.pid ?? null,
-        state: current?.state ?? (running ? "starting" : "stopped"),
+        // A node the gateway refused for good stopped itself: it says so until it pairs again.
+        state: current?.state ?? (running ? "starting" : (refused(live?.state) ?? "stopped")),
         transport: current?.transport ?? readNodeConfig(paths)?.transport ?? "grpc",
         device_id: paired?.deviceId ?? null,
         gateway: current?.gateway ?? paired?.gateway ?? null,
         certificate_expires_at: current?.certificate_expires_at ?? paired?.certificateExpiresAt ?? null,
         next_renewal_at: current?.next_renewal_at ?? paired?.renewalDueAt ?? null,
-        last_error: current?.last_error ?? null,
+        last_error: current?.last_error ?? (refused(live?.state) ? live?.last_error : undefined) ?? null,
       },
       { json: flags.json },
     );
@@ -192,7 +198,11 @@ export function registerNodeServiceCommands(node: Command): void {
     let revoked: Record<string, unknown> = { revoked: false, reason: "not paired" };
     if (paired) {
       try {
-        revoked = { revoked: true, revoked_at: await deregister(paired) };
+        const answer = await deregisterOrExplain(root, paired);
+        revoked =
+          "revokedAt" in answer
+            ? { revoked: true, revoked_at: answer.revokedAt }
+            : { revoked: true, already: true, reason: answer.refused };
       } catch (err) {
         revoked = {
           revoked: false,
@@ -212,4 +222,8 @@ export function registerNodeServiceCommands(node: Command): void {
       { json: flags.json },
     );
   });
+}
+
+function refused(state: string | undefined): string | undefined {
+  return state === "revoked" || state === "needs_pairing" ? state : undefined;
 }

@@ -3,14 +3,24 @@ import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
 import { resolveStateRoot } from "../../daemon/state-root.js";
 import { DeviceIdentity } from "../../identity/device-identity.js";
-import { openFilesystemSecretStore } from "../../identity/filesystem-secret-store.js";
+import {
+  type FilesystemSecretStore,
+  openFilesystemSecretStore,
+} from "../../identity/filesystem-secret-store.js";
 import { BUILT_IN_CAPABILITIES, type Mediation } from "../../node-host/capabilities.js";
 import { loadCapabilityModules } from "../../node-host/capability-modules.js";
+import { NodeHostError } from "../../node-host/errors.js";
 import { nodePaths, readNodeConfig, writeNodeStatus } from "../../node-host/node-files.js";
 import { NodeSession } from "../../node-host/node-session.js";
 import { claimPidFile } from "../../node-host/pid-file.js";
+import { recoverCredentials } from "../../node-host/recovery.js";
 import { RotatingLog } from "../../node-host/rotating-log.js";
-import { loadDeviceCredentials, storeDeviceCredentials } from "../../pairing/device-store.js";
+import {
+  type DeviceCredentials,
+  forgetDeviceCredentials,
+  loadDeviceCredentials,
+  storeDeviceCredentials,
+} from "../../pairing/device-store.js";
 import { registerNodeServiceCommands } from "./node-service.js";
 import { type PairFlags, pairThisDevice } from "./pair.js";
 
@@ -75,6 +85,8 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
     // Claimed before pairing: two hosts on one state root would pair twice and fight over the session.
     release = await claimPidFile(paths.pid);
     let credentials = await loadDeviceCredentials(store);
+    if (credentials && (flags.code || flags.qrUri))
+      credentials = await stillPaired(store, credentials, (line) => process.stderr.write(`${line}\n`));
     if (!credentials) {
       if (!flags.code && !flags.qrUri)
         throw new CommonError(
@@ -92,7 +104,7 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
         pid: process.pid,
         device_id: identity.deviceId,
         gateway: session.credentials().gateway,
-        state: info.state,
+        state: refusedState(session.fatal()) ?? info.state,
         transport,
         certificate_expires_at: new Date(info.certificateExpiresAt).toISOString(),
         next_renewal_at: info.nextRenewalAt === undefined ? null : new Date(info.nextRenewalAt).toISOString(),
@@ -110,6 +122,13 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
       concurrency,
       transport,
       ...(quicPort === undefined ? {} : { quicPort }),
+      recover: (held) =>
+        recoverCredentials({
+          deviceId: identity.deviceId,
+          credentials: held,
+          sign: (message) => identity.sign(message),
+          now: Date.now(),
+        }),
       onEvent: (event) => {
         const line = JSON.stringify({
           time: new Date().toISOString(),
@@ -132,9 +151,12 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
     });
     process.stdout.write(`node ${identity.deviceId} running against ${credentials.gateway}\n`);
     report();
-    void session.start();
-    await stopped;
+    // The loop ends by itself only when the gateway refuses this device for good (revoked, removed,
+    // past recovery): that is exit 6 with the gateway's words, not a retry forever.
+    const ended = session.start().then(() => session.fatal());
+    const fatal = await Promise.race([stopped.then(() => undefined), ended]);
     report();
+    if (fatal) throw fatal;
   } finally {
     release?.();
     log?.close();
@@ -168,4 +190,45 @@ export function registerNodeCommands(program: Command): void {
     .option("--state-root <dir>", "state directory; the node's secrets go under <dir>/device")
     .action((flags: NodeRunFlags) => runNode(flags));
   registerNodeServiceCommands(node);
+}
+
+/** What `node status` shows for a node the gateway refuses for good. */
+function refusedState(fatal: Error | undefined): "revoked" | "needs_pairing" | undefined {
+  if (!fatal) return undefined;
+  return (fatal as { code?: string }).code === "device_revoked" ? "revoked" : "needs_pairing";
+}
+
+/**
+ * `node run --code` on a state root that is already paired: if the gateway refuses the old pairing
+ * (revoked, removed, past recovery), it is forgotten and the code pairs this machine as a new device;
+ * otherwise the code is not needed and is ignored, saying so. Undefined means "pair now".
+ */
+async function stillPaired(
+  store: FilesystemSecretStore,
+  credentials: DeviceCredentials,
+  say: (line: string) => void,
+): Promise<DeviceCredentials | undefined> {
+  const identity = await DeviceIdentity.load(store);
+  if (!identity) return undefined;
+  try {
+    const outcome = await recoverCredentials({
+      deviceId: identity.deviceId,
+      credentials,
+      sign: (message) => identity.sign(message),
+      now: Date.now(),
+    });
+    if (outcome.kind === "recovered") {
+      await storeDeviceCredentials(store, outcome.credentials);
+      say("already paired (certificate recovered); --code is not needed and was ignored");
+      return outcome.credentials;
+    }
+    say("already paired; --code is not needed and was ignored");
+    return credentials;
+  } catch (err) {
+    if (!(err instanceof NodeHostError)) throw err;
+    say(`the gateway refuses this node's old pairing (${err.message}); pairing again as a new device`);
+    await forgetDeviceCredentials(store);
+    await DeviceIdentity.forget(store);
+    return undefined;
+  }
 }

@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
 import { isCanonicalId } from "../../common/ids.js";
+import { parseBoundedJson } from "../../common/json-depth.js";
+import { limits } from "../../common/limits.js";
 import type { DeviceView } from "../../daemon/device-views.js";
 import { AdminClient } from "../admin-client.js";
 import { printResult } from "../output.js";
@@ -21,9 +22,9 @@ interface NodeView {
 }
 
 interface NodeDetail extends Omit<NodeView, "capabilities"> {
-  last_heartbeat_at: string | null;
+  last_seen_at: string;
   in_flight: number;
-  capabilities: { name: string; requiresMediation: boolean; description: string }[];
+  capabilities: { name: string; requires_mediation: boolean; description: string }[];
   recent_requests: {
     request_id: string;
     capability: string;
@@ -34,14 +35,26 @@ interface NodeDetail extends Omit<NodeView, "capabilities"> {
   device: DeviceView | null;
 }
 
-function parseInput(flags: { inputJson?: string; inputStdin?: boolean }): unknown {
+/** The capability input: JSON, at most the largest payload, nested at most limits.maxJsonDepth. */
+async function parseInput(flags: { inputJson?: string; inputStdin?: boolean }): Promise<unknown> {
   if (flags.inputJson !== undefined && flags.inputStdin)
     throw new CommonError("invalid_input", "give --input-json or --input-stdin, not both");
-  const text = flags.inputStdin ? readFileSync(0, "utf8") : (flags.inputJson ?? "null");
+  const text = flags.inputStdin ? await readStdin(limits.invokeMaxPayloadBytes) : (flags.inputJson ?? "null");
+  return parseBoundedJson(text, "the input");
+}
+
+async function readStdin(maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new CommonError("invalid_input", `the input is larger than ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
   try {
-    return JSON.parse(text);
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new CommonError("invalid_input", "the input is not valid JSON");
+    throw new CommonError("invalid_input", "the input is not valid UTF-8");
   }
 }
 
@@ -82,7 +95,7 @@ export function registerNodesCommands(program: Command): void {
       ["presence", node.presence],
       ["platform", node.platform],
       ["version", node.version],
-      ["last heartbeat", node.last_heartbeat_at ?? "-"],
+      ["last seen", node.last_seen_at],
       ["calls in flight", node.in_flight],
       ["device state", node.device?.state],
       ["certificate", node.device?.certificate_fingerprint],
@@ -94,7 +107,7 @@ export function registerNodesCommands(program: Command): void {
     process.stdout.write("\ncapabilities\n");
     process.stdout.write(
       table(
-        node.capabilities.map((c) => ({ ...c, consent: c.requiresMediation ? "local" : "" })),
+        node.capabilities.map((c) => ({ ...c, consent: c.requires_mediation ? "local" : "" })),
         ["name", "consent", "description"],
       ),
     );
@@ -130,6 +143,7 @@ export function registerNodesCommands(program: Command): void {
       const timeout = Number(flags.timeout);
       if (!Number.isInteger(timeout))
         throw new CommonError("invalid_input", "--timeout is a whole number of seconds");
+      const input = await parseInput(flags);
       const result = await AdminClient.fromStateRoot(flags.stateRoot).request<{
         request_id: string;
         state: string;
@@ -138,7 +152,7 @@ export function registerNodesCommands(program: Command): void {
       }>(
         "POST",
         `/v1/nodes/${deviceId}/invoke`,
-        { capability, input: parseInput(flags), timeout_seconds: timeout },
+        { capability, input, timeout_seconds: timeout },
         // The daemon answers when the call ends, at the latest at its deadline.
         { timeoutMs: timeout * 1000 + 10_000 },
       );

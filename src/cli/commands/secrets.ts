@@ -1,6 +1,8 @@
 import type { Command } from "commander";
+import { CommonError } from "../../common/errors.js";
 import { limits } from "../../common/limits.js";
 import { REDACTED } from "../../common/redaction.js";
+import { noSpaceError } from "../../common/storage-errors.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { BACKEND_KINDS } from "../../vault/backends/blob-backend.js";
 import { VaultError } from "../../vault/errors.js";
@@ -21,18 +23,50 @@ interface Common {
 
 const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
 
-/** Opens the vault of a state root for one command; the daemon may have it open too (that is safe). */
+/** A backend name given by the operator, checked before anything opens: a typo is bad input (exit 2). */
+export function assertBackendName(name: string, source: string, allowAuto = false): void {
+  const known: readonly string[] = allowAuto ? ["auto", ...BACKEND_KINDS] : BACKEND_KINDS;
+  if (!known.includes(name))
+    throw new CommonError(
+      "invalid_input",
+      `${source}unknown vault backend '${name}' (one of: ${known.join(", ")})`,
+    );
+}
+
+/** PALYRA_VAULT_BACKEND, when set, must name a backend (or auto): the daemon and `secrets` read it. */
+export function assertVaultBackendEnv(env: NodeJS.ProcessEnv = process.env): void {
+  const value = env.PALYRA_VAULT_BACKEND;
+  if (value !== undefined && value !== "") assertBackendName(value, "PALYRA_VAULT_BACKEND: ", true);
+}
+
+/**
+ * Opens the vault of a state root for one command; the daemon may have it open too (that is safe). A
+ * full disk on the way is reported as such, naming the vault (or the audit database) it was writing.
+ */
 async function withVault<T>(
   flags: Common,
   run: (vault: Vault, paths: ReturnType<typeof statePaths>) => Promise<T>,
   options: { ignoreBackendOverride?: boolean } = {},
 ): Promise<T> {
   const paths = statePaths(resolveStateRoot(flags.stateRoot));
-  const vault = await openVault(paths.vault, { onWarning: warn, ...options });
   try {
-    return await run(vault, paths);
-  } finally {
-    vault.close();
+    const vault = await openVault(paths.vault, { onWarning: warn, ...options });
+    try {
+      return await run(vault, paths);
+    } finally {
+      vault.close();
+    }
+  } catch (err) {
+    throw noSpaceError(err, paths.vault) ?? err;
+  }
+}
+
+/** auditLocally; a full disk there names the database (withVault passes that error on as it is). */
+function audit(paths: ReturnType<typeof statePaths>, entry: Parameters<typeof auditLocally>[1]): void {
+  try {
+    auditLocally(paths, entry);
+  } catch (err) {
+    throw noSpaceError(err, paths.database) ?? err;
   }
 }
 
@@ -55,20 +89,31 @@ export function registerSecretsCommands(program: Command): void {
         "--value-stdin",
         "read the value from stdin (bytes as given; typed with echo off on a terminal)",
       )
-      .option("--value-file <path>", "read the value from a file"),
-  ).action(async (raw: string, flags: Common & { valueStdin?: boolean; valueFile?: string }) => {
-    const ref = parseRef(raw);
-    const value = await readSecretInput(flags, limits.vaultMaxValueBytes, `${ref.scope}/${ref.key}`);
-    try {
-      await withVault(flags, async (vault, paths) => {
-        const metadata = await vault.put(ref.scope, ref.key, value);
-        auditLocally(paths, { kind: "secret.set", detail: { ref: metadata.ref, size: metadata.size } });
-        printResult({ ...metadata }, { json: flags.json });
-      });
-    } finally {
-      value.fill(0);
-    }
-  });
+      .option("--value-file <path>", "read the value from a file (any file type; at most 64 KiB)")
+      .option("--allow-empty", "store an empty value (refused otherwise)"),
+  ).action(
+    async (
+      raw: string,
+      flags: Common & { valueStdin?: boolean; valueFile?: string; allowEmpty?: boolean },
+    ) => {
+      const ref = parseRef(raw);
+      const value = await readSecretInput(flags, limits.vaultMaxValueBytes, `${ref.scope}/${ref.key}`);
+      try {
+        if (value.length === 0 && !flags.allowEmpty)
+          throw new CommonError(
+            "invalid_input",
+            "the value is empty (pass --allow-empty to store an empty secret)",
+          );
+        await withVault(flags, async (vault, paths) => {
+          const metadata = await vault.put(ref.scope, ref.key, value);
+          audit(paths, { kind: "secret.set", detail: { ref: metadata.ref, size: metadata.size } });
+          printResult({ ...metadata }, { json: flags.json });
+        });
+      } finally {
+        value.fill(0);
+      }
+    },
+  );
 
   withCommon(
     secrets
@@ -84,7 +129,7 @@ export function registerSecretsCommands(program: Command): void {
       const value = (await vault.get(ref.scope, ref.key)).expose();
       try {
         // The record comes first: if it cannot be written, nothing is revealed.
-        auditLocally(paths, { kind: "secret.revealed", detail: { ref: metadata.ref } });
+        audit(paths, { kind: "secret.revealed", detail: { ref: metadata.ref } });
         if (flags.json) {
           printResult({ ...metadata, ...revealedValue(value) }, { json: true });
         } else {
@@ -120,7 +165,7 @@ export function registerSecretsCommands(program: Command): void {
       await withVault(flags, async (vault, paths) => {
         if (!(await vault.delete(ref.scope, ref.key)))
           throw new VaultError("not_found", `no secret ${ref.scope}/${ref.key}`);
-        auditLocally(paths, { kind: "secret.deleted", detail: { ref: `${ref.scope}/${ref.key}` } });
+        audit(paths, { kind: "secret.deleted", detail: { ref: `${ref.scope}/${ref.key}` } });
         printResult({ ref: `${ref.scope}/${ref.key}`, deleted: true }, { json: flags.json });
       });
     },
@@ -142,6 +187,7 @@ export function registerSecretsCommands(program: Command): void {
       .description("move every secret to another backend (safe to interrupt and run again)")
       .requiredOption("--to <kind>", `target backend: ${BACKEND_KINDS.join(" | ")}`),
   ).action(async (flags: Common & { to: string }) => {
+    assertBackendName(flags.to, "");
     await withVault(
       flags,
       async (vault, paths) => {
@@ -149,7 +195,7 @@ export function registerSecretsCommands(program: Command): void {
           if (process.stderr.isTTY) process.stderr.write(`\rmoving secrets: ${p.moved}/${p.total}\x1b[K`);
         });
         if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-        auditLocally(paths, { kind: "vault.migrated", detail: { to: report.to, moved: report.moved } });
+        audit(paths, { kind: "vault.migrated", detail: { to: report.to, moved: report.moved } });
         const description = vault.describe();
         if (description.weak && !flags.json) warn(description.detail);
         printResult(flags.json ? { ...report } : { ...report, from: report.from.join(", ") || "-" }, {

@@ -109,6 +109,7 @@ export class NodeRuntime {
 
   /** Told when presence, registration or a request changes (the console's live updates). */
   readonly #onChange: (deviceId: string) => void;
+  readonly #onDisconnected: (deviceId: string) => void;
 
   constructor(deps: {
     repo: SqliteNodeRepository;
@@ -116,8 +117,11 @@ export class NodeRuntime {
     scheduler: Scheduler;
     random: Random;
     onChange?: (deviceId: string) => void;
+    /** A node's last session ended. */
+    onDisconnected?: (deviceId: string) => void;
   }) {
     this.#onChange = deps.onChange ?? (() => {});
+    this.#onDisconnected = deps.onDisconnected ?? (() => {});
     this.#repo = deps.repo;
     this.#clock = deps.clock;
     this.#scheduler = deps.scheduler;
@@ -189,6 +193,7 @@ export class NodeRuntime {
       detach: () => {
         if (this.#sessions.get(deviceId) !== session) return;
         this.#sessions.delete(deviceId);
+        this.#onDisconnected(deviceId);
         // A node that comes straight back (a dropped connection it resumes) keeps its calls.
         this.#scheduler.setTimeout(() => {
           if (!this.#sessions.has(deviceId)) this.#failInFlight(deviceId);

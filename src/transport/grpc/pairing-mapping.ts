@@ -100,6 +100,8 @@ export function grpcStatusOf(err: unknown): { code: GrpcStatus; details: string 
       request_not_found: GrpcStatus.NOT_FOUND,
       already_decided: GrpcStatus.FAILED_PRECONDITION,
       request_expired: GrpcStatus.FAILED_PRECONDITION,
+      nothing_to_recover: GrpcStatus.ALREADY_EXISTS,
+      recovery_refused: GrpcStatus.FAILED_PRECONDITION,
     } as Record<string, GrpcStatus>
   )[error.code];
   return code === undefined

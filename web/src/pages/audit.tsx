@@ -5,10 +5,10 @@ import { useResource } from "../live";
 
 interface AuditEvent {
   id: string;
-  at: number;
+  at: string;
   kind: string;
   actor: string;
-  deviceId?: string;
+  device_id?: string;
   detail: Record<string, unknown>;
 }
 
@@ -24,7 +24,7 @@ export function Audit() {
   const list = (events.data?.events ?? []).filter(
     (e) =>
       !needle ||
-      `${e.kind} ${e.actor} ${e.deviceId ?? ""} ${JSON.stringify(e.detail)}`.toLowerCase().includes(needle),
+      `${e.kind} ${e.actor} ${e.device_id ?? ""} ${JSON.stringify(e.detail)}`.toLowerCase().includes(needle),
   );
   return (
     <div className="page">
@@ -60,12 +60,12 @@ export function Audit() {
           <tbody>
             {list.map((e) => (
               <tr key={e.id}>
-                <td>{when(new Date(e.at).toISOString())}</td>
+                <td>{when(e.at)}</td>
                 <td>
                   <code>{e.kind}</code>
                 </td>
                 <td>{e.actor}</td>
-                <td>{e.deviceId ? <code>{e.deviceId.slice(-8)}</code> : "-"}</td>
+                <td>{e.device_id ? <code>{e.device_id.slice(-8)}</code> : "-"}</td>
                 <td className="detail">
                   {Object.entries(e.detail)
                     .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)

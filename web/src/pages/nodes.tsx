@@ -6,7 +6,7 @@ import { useResource } from "../live";
 
 interface Capability {
   name: string;
-  requiresMediation: boolean;
+  requires_mediation: boolean;
   description: string;
 }
 interface NodeSummary {
@@ -19,7 +19,6 @@ interface NodeSummary {
 }
 interface NodeDetail extends NodeSummary {
   in_flight: number;
-  last_heartbeat_at: string | null;
   device: { device_name: string; state: string } | null;
   recent_requests: {
     request_id: string;
@@ -139,8 +138,8 @@ function NodePanel(props: { deviceId: string; now: number }) {
         <dd>
           {node.platform}, palyra {node.version}
         </dd>
-        <dt>Last heartbeat</dt>
-        <dd>{ago(node.last_heartbeat_at, props.now)}</dd>
+        <dt>Last seen</dt>
+        <dd>{ago(node.last_seen_at, props.now)}</dd>
         <dt>Calls in flight</dt>
         <dd>{node.in_flight}</dd>
       </dl>
@@ -148,7 +147,7 @@ function NodePanel(props: { deviceId: string; now: number }) {
       <ul className="caps">
         {node.capabilities.map((c) => (
           <li key={c.name}>
-            <code>{c.name}</code> {c.requiresMediation && <Badge tone="warn">asks locally</Badge>}{" "}
+            <code>{c.name}</code> {c.requires_mediation && <Badge tone="warn">asks locally</Badge>}{" "}
             {c.description}
           </li>
         ))}

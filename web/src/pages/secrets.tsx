@@ -45,7 +45,13 @@ function SetForm(props: { onSaved: () => void }) {
       </label>
       <label>
         Value
-        <input type="password" autoComplete="off" value={value} onChange={(e) => setValue(e.target.value)} />
+        <input
+          type="password"
+          autoComplete="off"
+          required
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+        />
       </label>
       <ErrorLine error={error} />
       <button type="submit" className="primary">
