@@ -21,6 +21,7 @@ import {
   loadDeviceCredentials,
   storeDeviceCredentials,
 } from "../../pairing/device-store.js";
+import { loadPendingPairing } from "../../pairing/pending-pairing.js";
 import { registerNodeServiceCommands } from "./node-service.js";
 import { type PairFlags, pairThisDevice } from "./pair.js";
 
@@ -88,7 +89,7 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
     if (credentials && (flags.code || flags.qrUri))
       credentials = await stillPaired(store, credentials, (line) => process.stderr.write(`${line}\n`));
     if (!credentials) {
-      if (!flags.code && !flags.qrUri)
+      if (!flags.code && !flags.qrUri && !(await loadPendingPairing(store)))
         throw new CommonError(
           "precondition",
           "this node is not paired yet: pass --gateway and --code (or --qr-uri)",

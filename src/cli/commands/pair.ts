@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { hostname, platform } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -6,6 +7,7 @@ import { CommonError } from "../../common/errors.js";
 import { splitHostPort } from "../../common/host-port.js";
 import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
+import { spkiDigest } from "../../crypto/fingerprint.js";
 import { resolveStateRoot } from "../../daemon/state-root.js";
 import { DeviceIdentity } from "../../identity/device-identity.js";
 import {
@@ -13,7 +15,7 @@ import {
   openFilesystemSecretStore,
 } from "../../identity/filesystem-secret-store.js";
 import { parseTypedCode } from "../../pairing/codes.js";
-import { DevicePairingClient } from "../../pairing/device-client.js";
+import { DevicePairingClient, type PendingPairing } from "../../pairing/device-client.js";
 import {
   type DeviceCredentials,
   loadDeviceCredentials,
@@ -21,8 +23,15 @@ import {
 } from "../../pairing/device-store.js";
 import { PairingError } from "../../pairing/errors.js";
 import { kindMismatchMessage, pairCommand, parseKindMismatch } from "../../pairing/pair-command.js";
+import {
+  forgetPendingPairing,
+  loadPendingPairing,
+  type StoredPendingPairing,
+  savePendingPairing,
+} from "../../pairing/pending-pairing.js";
 import { parseQrUri } from "../../pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../../transport/grpc/pairing-client.js";
+import { isRpcError, RpcStatus } from "../../transport/grpc/rpc-error.js";
 import { printResult } from "../output.js";
 import { formatRemaining, Spinner } from "../spinner.js";
 
@@ -62,13 +71,28 @@ export function registerPairCommand(program: Command): void {
     });
 }
 
-/** Pairs the device whose secrets are in `store`, waits for approval, and stores what it receives. */
+/**
+ * Pairs the device whose secrets are in `store`, waits for approval, and stores what it receives. A
+ * pairing that was waiting when this process (or the gateway) stopped is resumed instead: the request,
+ * its CSR key and the CA are kept (encrypted) beside the identity until the certificate is stored.
+ */
 export async function pairThisDevice(
   store: FilesystemSecretStore,
   flags: PairFlags,
 ): Promise<DeviceCredentials> {
+  const resumed = await loadPendingPairing(store);
+  if (resumed) {
+    const outcome = await waitAndStore(store, resumed, flags, true);
+    if (outcome !== "gone") return outcome;
+    await forgetPendingPairing(store);
+  }
   if (!flags.code === !flags.qrUri)
-    throw new CommonError("invalid_input", "give exactly one of --code or --qr-uri");
+    throw new CommonError(
+      "invalid_input",
+      resumed
+        ? "the earlier pairing request is gone from the gateway; pair again with --code or --qr-uri"
+        : "give exactly one of --code or --qr-uri",
+    );
   const qr = flags.qrUri ? parseQrUri(flags.qrUri) : undefined;
   const typed = flags.code ? parseTypedCode(flags.code) : undefined;
   const gateway = qr?.gateway ?? flags.gateway;
@@ -83,10 +107,10 @@ export async function pairThisDevice(
 
   const identity = await DeviceIdentity.loadOrCreate(store, systemClock, systemRandom);
   const transport = new GrpcPairingTransport(host, port, qr?.caSpkiSha256);
-  const spinner = new Spinner();
+  let pending: PendingPairing;
   try {
     const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
-    const pending = await client
+    pending = await client
       .pair({
         codeId: qr?.codeId ?? typed?.codeId ?? "",
         secret: qr?.secret ?? typed!.pin,
@@ -110,36 +134,88 @@ export async function pairThisDevice(
           { cause: err },
         );
       });
+  } finally {
+    transport.close();
+  }
+  const stored: StoredPendingPairing = {
+    ...pending,
+    gateway,
+    clientKind,
+    ...(qr ? { caPin: qr.caSpkiSha256 } : {}),
+  };
+  // Kept before waiting: a restart of this process or of the gateway resumes this same request.
+  await savePendingPairing(store, stored);
+  const outcome = await waitAndStore(store, stored, flags, false);
+  if (outcome === "gone") {
+    await forgetPendingPairing(store);
+    throw new PairingError(
+      "request_not_found",
+      "the gateway no longer knows this pairing request; pair again",
+    );
+  }
+  return outcome;
+}
+
+/** Waits for the decision on a (new or resumed) request and stores the certificate; "gone" if the gateway forgot it. */
+async function waitAndStore(
+  store: FilesystemSecretStore,
+  pending: StoredPendingPairing,
+  flags: PairFlags,
+  resuming: boolean,
+): Promise<DeviceCredentials | "gone"> {
+  const identity = await DeviceIdentity.load(store);
+  if (!identity) return "gone";
+  const { host, port } = splitHostPort(pending.gateway);
+  // Pinned to the CA learned in the exchange (or the QR code's): every poll connection, first or after
+  // a drop or restart, must reach the same gateway.
+  const transport = new GrpcPairingTransport(
+    host,
+    port,
+    pending.caPin ?? spkiDigest(new X509Certificate(pending.caCertDer)),
+  );
+  const spinner = new Spinner();
+  try {
+    const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
     if (!flags.json)
       process.stdout.write(
-        `request id       ${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,
+        `${resuming ? "resuming pairing request " : "request id       "}${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,
       );
     const deadline = Date.now() + limits.pairingRequestTtlMs;
     spinner.start(
       () =>
         `waiting for approval (palyra pairing approve ${pending.requestId}) ${formatRemaining(deadline - Date.now())} left`,
     );
-    const material = await client.waitForDecision(pending);
+    let material: Awaited<ReturnType<DevicePairingClient["waitForDecision"]>>;
+    try {
+      material = await client.waitForDecision(pending);
+    } catch (err) {
+      if (isRpcError(err, RpcStatus.NOT_FOUND)) return "gone";
+      throw err;
+    }
     spinner.stop();
-    if (material.state !== "completed")
+    if (material.state !== "completed") {
+      await forgetPendingPairing(store);
       throw new PairingError(
         material.state === "rejected" ? "rejected" : "request_expired",
         `pairing was ${material.state}${material.reason ? `: ${material.reason}` : ""}`,
       );
+    }
     await saveDeviceCredentials(store, {
       privateKey: pending.keyPair.privateKey,
       clientCertPem: material.clientCertPem!,
       caCertPem: material.caCertPem!,
-      gateway,
+      gateway: pending.gateway,
     });
+    await forgetPendingPairing(store);
     printResult(
       {
         state: "completed",
         device_id: identity.deviceId,
         request_id: pending.requestId,
         comparison_code: pending.comparisonCode,
-        gateway,
+        gateway: pending.gateway,
         certificate_expires_at: new Date(material.certExpiresAt!).toISOString(),
+        ...(resuming ? { resumed: true } : {}),
       },
       { json: flags.json },
     );

@@ -75,15 +75,22 @@ export function registerPairingCommands(program: Command): void {
       if (flags.json) return printResult({ requests, codes }, { json: true });
       process.stdout.write("requests\n");
       process.stdout.write(
-        table(requests as unknown as Record<string, unknown>[], [
-          "request_id",
-          "state",
-          "device_name",
-          "client_kind",
-          "comparison_code",
-          "source_address",
-          "expires_at",
-        ]),
+        table(
+          // Approved but not delivered yet: the device has not come back for its certificate.
+          requests.map((r) => ({
+            ...r,
+            state: r.state === "approved" ? "approved (not collected)" : r.state,
+          })) as unknown as Record<string, unknown>[],
+          [
+            "request_id",
+            "state",
+            "device_name",
+            "client_kind",
+            "comparison_code",
+            "source_address",
+            "expires_at",
+          ],
+        ),
       );
       process.stdout.write("\ncodes\n");
       process.stdout.write(

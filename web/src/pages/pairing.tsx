@@ -279,7 +279,13 @@ export function Pairing() {
                 {decided.map((r) => (
                   <tr key={r.request_id}>
                     <td>{r.device_name}</td>
-                    <td>{r.state}</td>
+                    <td>
+                      {r.state === "approved" ? (
+                        <Badge tone="warn">approved, not collected yet</Badge>
+                      ) : (
+                        r.state
+                      )}
+                    </td>
                     <td>{r.decided_by ?? "-"}</td>
                     <td>{r.reason ?? "-"}</td>
                     <td>{when(r.requested_at)}</td>
