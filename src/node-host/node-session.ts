@@ -229,7 +229,7 @@ export class NodeSession {
   #mayNeedRecovery(err: unknown): boolean {
     if (certificateExpiry(this.#credentials.clientCertPem) <= this.#clock.now()) return true;
     const message = err instanceof Error ? err.message : String(err);
-    return !/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT|timed out|did not accept/.test(
+    return !/cannot reach the gateway|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ETIMEDOUT|timed out|did not accept/.test(
       message,
     );
   }

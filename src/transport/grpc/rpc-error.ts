@@ -43,10 +43,38 @@ export class RpcError extends PalyraError {
     const status =
       typeof err.code === "number" && err.code in RpcStatus ? (err.code as RpcStatus) : RpcStatus.UNKNOWN;
     const details = typeof err.details === "string" && err.details !== "" ? err.details : err.message;
-    return new RpcError(status, details, { cause: err });
+    return new RpcError(status, status === RpcStatus.UNAVAILABLE ? reachability(details) : details, {
+      cause: err,
+    });
   }
 }
 
 export function isRpcError(err: unknown, status?: RpcStatus): err is RpcError {
   return err instanceof RpcError && (status === undefined || err.status === status);
+}
+
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ENOTFOUND: "unknown host",
+  EAI_AGAIN: "name lookup failed",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+};
+
+/**
+ * grpc-js's text for a connection that could not be made ("No connection established. Last error:
+ * connect ECONNREFUSED 127.0.0.1:7444 (...). Resolution note: ...") in our words:
+ * "cannot reach the gateway at 127.0.0.1:7444 (connection refused)". Other details pass unchanged.
+ */
+export function reachability(details: string): string {
+  const connecting = /No connection established|Failed to connect|Name resolution failed/i.test(details);
+  const last = /Last error: (.*?)(?:\. Resolution note:|$)/s.exec(details)?.[1];
+  if (!connecting && last === undefined) return details.replace(/\s*Resolution note:.*$/s, "");
+  const failure = /\b(E[A-Z_]{3,})\b(?: (\S+))?/.exec(last ?? "");
+  const code = failure?.[1];
+  const address = failure?.[2]?.replace(/[.,]+$/, "");
+  const why = code ? (SOCKET_ERRORS[code] ?? code) : "no connection";
+  return `cannot reach the gateway${address ? ` at ${address}` : ""} (${why})`;
 }
