@@ -110,7 +110,7 @@ test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuse
     "--state-root",
     gatewayRoot,
   ]);
-  assert.equal(denied.code, 7);
+  assert.equal(denied.code, 6, "denied by the node's local policy: exit 6");
   assert.match(denied.stderr, /denied by the node's local user or policy/);
 
   const list = JSON.parse(

@@ -63,6 +63,7 @@ const COMMON_CODES = {
   not_found: ExitCode.notFound,
   precondition: ExitCode.precondition,
   io: ExitCode.internal,
+  denied: ExitCode.denied,
 } as const;
 
 /** Errors of the common layer: input validation, file I/O. */

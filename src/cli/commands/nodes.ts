@@ -161,7 +161,11 @@ export function registerNodesCommands(program: Command): void {
         process.stdout.write(`${JSON.stringify(result.output, null, 2)}\n`);
       if (result.state !== "succeeded")
         throw Object.assign(
-          new CommonError("precondition", `the call ended ${result.state}: ${result.error ?? "no detail"}`),
+          new CommonError(
+            // A node that refused by its local policy (mediation) says "denied ...": exit 6, not 7.
+            /^denied\b/.test(result.error ?? "") ? "denied" : "precondition",
+            `the call ended ${result.state}: ${result.error ?? "no detail"}`,
+          ),
           {
             alreadyPrinted: flags.json,
           },
