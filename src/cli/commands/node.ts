@@ -137,7 +137,8 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
           detail: event.detail,
         });
         if (log) log.write(line);
-        else process.stderr.write(`${line}\n`);
+        // With --json the events are the command's output: JSON lines on stdout.
+        else (flags.json ? process.stdout : process.stderr).write(`${line}\n`);
         report();
       },
     });
@@ -150,7 +151,11 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
     });
-    process.stdout.write(`node ${identity.deviceId} running against ${credentials.gateway}\n`);
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({ time: new Date().toISOString(), event: "running", device_id: identity.deviceId, gateway: credentials.gateway })}\n`
+        : `node ${identity.deviceId} running against ${credentials.gateway}\n`,
+    );
     report();
     // The loop ends by itself only when the gateway refuses this device for good (revoked, removed,
     // past recovery): that is exit 6 with the gateway's words, not a retry forever.
@@ -189,6 +194,7 @@ export function registerNodeCommands(program: Command): void {
     )
     .option("--log-file <path>", "append events to this file (rotated at 5 MiB, 3 kept) instead of stderr")
     .option("--state-root <dir>", "state directory; the node's secrets go under <dir>/device")
+    .option("--json", "print events as JSON lines on stdout (one object per line)")
     .action((flags: NodeRunFlags) => runNode(flags));
   registerNodeServiceCommands(node);
 }

@@ -176,10 +176,11 @@ async function waitAndStore(
   const spinner = new Spinner();
   try {
     const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
-    if (!flags.json)
-      process.stdout.write(
-        `${resuming ? "resuming pairing request " : "request id       "}${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,
-      );
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({ time: new Date().toISOString(), event: resuming ? "pairing_resumed" : "pairing_requested", request_id: pending.requestId, comparison_code: pending.comparisonCode })}\n`
+        : `${resuming ? "resuming pairing request " : "request id       "}${pending.requestId}\ncomparison code  ${pending.comparisonCode}  (check the approver sees the same)\n`,
+    );
     const deadline = Date.now() + limits.pairingRequestTtlMs;
     spinner.start(
       () =>
@@ -207,18 +208,21 @@ async function waitAndStore(
       gateway: pending.gateway,
     });
     await forgetPendingPairing(store);
-    printResult(
-      {
-        state: "completed",
-        device_id: identity.deviceId,
-        request_id: pending.requestId,
-        comparison_code: pending.comparisonCode,
-        gateway: pending.gateway,
-        certificate_expires_at: new Date(material.certExpiresAt!).toISOString(),
-        ...(resuming ? { resumed: true } : {}),
-      },
-      { json: flags.json },
-    );
+    const result = {
+      state: "completed",
+      device_id: identity.deviceId,
+      request_id: pending.requestId,
+      comparison_code: pending.comparisonCode,
+      gateway: pending.gateway,
+      certificate_expires_at: new Date(material.certExpiresAt!).toISOString(),
+      ...(resuming ? { resumed: true } : {}),
+    };
+    // With --json, pairing speaks in JSON lines (the request first, while it waits; then this).
+    if (flags.json)
+      process.stdout.write(
+        `${JSON.stringify({ time: new Date().toISOString(), event: "paired", ...result })}\n`,
+      );
+    else printResult(result, { json: false });
   } finally {
     spinner.stop();
     transport.close();

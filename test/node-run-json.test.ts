@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type DaemonProcess, runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { mintCode, waitForOutput } from "./helpers/devices.js";
+
+// `node run --json`: every line on stdout is one JSON object (pairing, then the node's events).
+const root = mkdtempSync(join(tmpdir(), "palyra-nodejson-"));
+const gatewayRoot = join(root, "gw");
+let daemon: DaemonProcess;
+before(async () => {
+  daemon = await startDaemon(gatewayRoot);
+});
+after(async () => {
+  await daemon?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("node run --json prints its pairing and its events as JSON lines on stdout", async () => {
+  const code = await mintCode(gatewayRoot);
+  const child = spawnCli(
+    [
+      "node",
+      "run",
+      "--json",
+      "--mediation",
+      "deny",
+      "--gateway",
+      daemon.summary.node_address,
+      "--code",
+      code.typed!,
+      "--state-root",
+      join(root, "node"),
+    ],
+    testEnv(),
+  );
+  let stdout = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  const exited = once(child, "close");
+  const requestId = (
+    await waitForOutput(child.stdout, /"event":"pairing_requested","request_id":"([0-9A-Z]{26})"/, { exited })
+  )[1]!;
+  assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
+  await waitForOutput(child.stdout, /"event":"connected"/, { exited });
+  child.kill("SIGTERM");
+  assert.equal((await exited)[0], 0);
+  const events = stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { event: string; time: string });
+  const names = events.map((e) => e.event);
+  for (const name of ["pairing_requested", "paired", "running", "connected"])
+    assert.ok(names.includes(name), `${name} in ${names}`);
+  assert.ok(
+    events.every((e) => !Number.isNaN(Date.parse(e.time))),
+    "every line has an ISO time",
+  );
+});
