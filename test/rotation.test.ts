@@ -95,6 +95,8 @@ before(async () => {
     config: resolveConfig({
       admin: { host: "127.0.0.1", port: 0 },
       node: { host: "127.0.0.1", port: 0 },
+      // Every listener on port 0, so the suite runs beside a daemon on the default ports.
+      quic: { host: "127.0.0.1", port: 0 },
       log_level: "silent",
       client_certificate_lifetime_minutes: 3,
     }),

@@ -14,6 +14,12 @@ test("grpc-js's connection failures read as 'cannot reach the gateway at H:P (wh
     "cannot reach the gateway at nowhere.invalid (unknown host)",
   );
   assert.equal(reachability("Connection dropped"), "Connection dropped");
+  assert.equal(
+    reachability(
+      "No connection established. Last error: Error [ERR_TLS_CERT_ALTNAME_INVALID]: Hostname/IP does not match certificate's altnames: Host: gateway.invalid. Resolution note: ",
+    ),
+    "the gateway's TLS certificate was refused: Hostname/IP does not match certificate's altnames: Host: gateway.invalid",
+  );
   assert.equal(reachability("read ECONNRESET. Resolution note: blah"), "read ECONNRESET.");
   const err = RpcError.fromServiceError(
     Object.assign(new Error("14 UNAVAILABLE: x"), {

@@ -72,6 +72,9 @@ export function reachability(details: string): string {
   const connecting = /No connection established|Failed to connect|Name resolution failed/i.test(details);
   const last = /Last error: (.*?)(?:\. Resolution note:|$)/s.exec(details)?.[1];
   if (!connecting && last === undefined) return details.replace(/\s*Resolution note:.*$/s, "");
+  // A TLS refusal is not "unreachable": keep its words (which certificate, which name).
+  if (last !== undefined && /ERR_TLS|CERT|certificate|altnames/i.test(last))
+    return `the gateway's TLS certificate was refused: ${last.replace(/^Error\s*(\[[A-Z_]+\])?:?\s*/, "").trim()}`;
   const failure = /\b(E[A-Z_]{3,})\b(?: (\S+))?/.exec(last ?? "");
   const code = failure?.[1];
   const address = failure?.[2]?.replace(/[.,]+$/, "");
