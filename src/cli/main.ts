@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../common/version.js";
 import { registerCaCommands } from "./commands/ca.js";
+import { registerCompletionCommand } from "./commands/completion.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDevicesCommands } from "./commands/devices.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerNodesCommands(program);
   registerNodeCommands(program);
   registerSecretsCommands(program);
+  registerCompletionCommand(program);
   return program;
 }
 
