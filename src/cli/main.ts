@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../common/version.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerCompletionCommand } from "./commands/completion.js";
+import { registerConfigCommands } from "./commands/config.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDevicesCommands } from "./commands/devices.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerNodesCommands(program);
   registerNodeCommands(program);
   registerSecretsCommands(program);
+  registerConfigCommands(program);
   registerCompletionCommand(program);
   return program;
 }

@@ -146,6 +146,26 @@ function merge(base: PartialConfig, over: PartialConfig): PartialConfig {
   return out as PartialConfig;
 }
 
+/** Flattens a (partial) config into dotted keys: `admin.host` -> value. Arrays stay whole. */
+export function flattenConfig(config: PartialConfig | DaemonConfig, prefix = ""): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(config)) {
+    if (v === undefined) continue;
+    if (v && typeof v === "object" && !Array.isArray(v))
+      for (const [kk, vv] of flattenConfig(v as PartialConfig, `${prefix}${k}.`)) out.set(kk, vv);
+    else out.set(`${prefix}${k}`, v);
+  }
+  return out;
+}
+
+/** Where each effective value comes from: the last named source (lowest precedence first) that set it. */
+export function configSources(sources: ReadonlyArray<readonly [string, PartialConfig]>): Map<string, string> {
+  const where = new Map<string, string>([...flattenConfig(DEFAULT_CONFIG).keys()].map((k) => [k, "default"]));
+  for (const [name, partial] of sources)
+    for (const key of flattenConfig(partial).keys()) where.set(key, name);
+  return where;
+}
+
 export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
