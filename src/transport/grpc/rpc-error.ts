@@ -76,8 +76,10 @@ export function reachability(details: string): string {
   if (last !== undefined && /ERR_TLS|CERT|certificate|altnames/i.test(last))
     return `the gateway's TLS certificate was refused: ${last.replace(/^Error\s*(\[[A-Z_]+\])?:?\s*/, "").trim()}`;
   const failure = /\b(E[A-Z_]{3,})\b(?: (\S+))?/.exec(last ?? "");
-  const code = failure?.[1];
+  const why = failure ? SOCKET_ERRORS[failure[1]!] : undefined;
+  if (why === undefined)
+    // Not a plain socket failure (a pin mismatch, say): keep its words.
+    return last ? `cannot connect to the gateway: ${last.replace(/^Error:\s*/, "").trim()}` : "cannot reach the gateway";
   const address = failure?.[2]?.replace(/[.,]+$/, "");
-  const why = code ? (SOCKET_ERRORS[code] ?? code) : "no connection";
   return `cannot reach the gateway${address ? ` at ${address}` : ""} (${why})`;
 }
