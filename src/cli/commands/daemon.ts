@@ -108,6 +108,8 @@ export function registerDaemonCommand(program: Command): void {
           node_address: gateway.nodeAddress,
           quic_address: gateway.quicAddress ?? null,
           ca_fingerprint: gateway.ca.fingerprint,
+          // Where to find the token the console's sign-in and remote tools need.
+          admin_token: statePaths(stateRoot).adminToken,
         },
         { json: flags.json },
       );
