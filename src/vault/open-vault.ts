@@ -95,8 +95,8 @@ function requestedBackend(ctx: Ctx): BackendKind | undefined {
   return kind;
 }
 
-export async function openVault(dir: string, options: VaultOptions = {}): Promise<Vault> {
-  const ctx: Ctx = {
+function contextFor(dir: string, options: VaultOptions): Ctx {
+  return {
     dir,
     clock: options.clock ?? systemClock,
     random: options.random ?? systemRandom,
@@ -104,6 +104,10 @@ export async function openVault(dir: string, options: VaultOptions = {}): Promis
     platform: options.platform ?? process.platform,
     options,
   };
+}
+
+export async function openVault(dir: string, options: VaultOptions = {}): Promise<Vault> {
+  const ctx = contextFor(dir, options);
   ensurePrivateDirectory(dir);
   const catalog = VaultCatalog.open(join(dir, "vault.db"), limits.vaultBusyTimeoutMs);
   try {
@@ -272,14 +276,7 @@ export async function inspectVault(
   const index = join(dir, "vault.db");
   const settings = VaultCatalog.peek(index);
   if (!settings) return undefined;
-  const ctx: Ctx = {
-    dir,
-    clock: options.clock ?? systemClock,
-    random: options.random ?? systemRandom,
-    env: options.env ?? process.env,
-    platform: options.platform ?? process.platform,
-    options,
-  };
+  const ctx = contextFor(dir, options);
   const backends = backendsFor(ctx, settings.vault_id);
   const khc = keyHomeContext(ctx, settings.vault_id, backends);
   const problems: VaultProblem[] = [];
