@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDirectory, readFileLimited, writeFileAtomic } from "../common/atomic-file.js";

@@ -79,7 +79,9 @@ export function reachability(details: string): string {
   const why = failure ? SOCKET_ERRORS[failure[1]!] : undefined;
   if (why === undefined)
     // Not a plain socket failure (a pin mismatch, say): keep its words.
-    return last ? `cannot connect to the gateway: ${last.replace(/^Error:\s*/, "").trim()}` : "cannot reach the gateway";
+    return last
+      ? `cannot connect to the gateway: ${last.replace(/^Error:\s*/, "").trim()}`
+      : "cannot reach the gateway";
   const address = failure?.[2]?.replace(/[.,]+$/, "");
   return `cannot reach the gateway${address ? ` at ${address}` : ""} (${why})`;
 }
