@@ -19,7 +19,7 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-test("node run --json prints its pairing and its events as JSON lines on stdout", async () => {
+test("node run --json prints its pairing and its events as JSON lines; palyra audit lists the pairing, the invocation and the revocation", async () => {
   const code = await mintCode(gatewayRoot);
   const child = spawnCli(
     [
@@ -47,8 +47,51 @@ test("node run --json prints its pairing and its events as JSON lines on stdout"
   )[1]!;
   assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
   await waitForOutput(child.stdout, /"event":"connected"/, { exited });
+  const deviceId = (/"event":"running","device_id":"([0-9A-Z]{26})"/.exec(stdout) ?? [])[1]!;
+  const echo = await runCli([
+    "nodes",
+    "invoke",
+    deviceId,
+    "echo",
+    "--input-json",
+    '{"secret":"s3cr3t-input"}',
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(echo.code, 0, echo.stderr);
   child.kill("SIGTERM");
   assert.equal((await exited)[0], 0);
+
+  // palyra audit (read from the database) lists the pairing, the invocation and the revocation.
+  assert.equal(
+    (await runCli(["devices", "revoke", deviceId, "--reason", "test", "--state-root", gatewayRoot])).code,
+    0,
+  );
+  const audit = await runCli([
+    "audit",
+    "--json",
+    "--device",
+    deviceId,
+    "--since",
+    "1h",
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(audit.code, 0, audit.stderr);
+  const kinds = (JSON.parse(audit.stdout) as { events: { kind: string; at: string }[] }).events.map(
+    (e) => e.kind,
+  );
+  for (const kind of ["pairing.approved", "node.invoked", "device.revoked"])
+    assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
+  assert.ok(!audit.stdout.includes("s3cr3t-input"), "the invocation's input is not in the audit log");
+  const invoked = await runCli(["audit", "--kind", "node", "--ndjson", "--state-root", gatewayRoot]);
+  const lines = invoked.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { kind: string; detail: { state?: string } });
+  assert.ok(lines.length >= 1 && lines.every((l) => l.kind.startsWith("node.")));
+  assert.equal(lines.find((l) => l.kind === "node.invoked")?.detail.state, "succeeded");
+  assert.equal((await runCli(["audit", "--since", "yesterday-ish", "--state-root", gatewayRoot])).code, 2);
   const events = stdout
     .trim()
     .split("\n")

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../common/version.js";
+import { registerAuditCommand } from "./commands/audit.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerCompletionCommand } from "./commands/completion.js";
 import { registerConfigCommands } from "./commands/config.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program);
   registerSecretsCommands(program);
   registerConfigCommands(program);
+  registerAuditCommand(program);
   registerCompletionCommand(program);
   return program;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import QRCode from "qrcode";
 import { z } from "zod";
-import type { AuditRecord } from "../common/audit.js";
+import type { AuditEntry, AuditRecord } from "../common/audit.js";
 import { asPalyraError, CommonError, type PalyraError } from "../common/errors.js";
 import { parseBoundedJson } from "../common/json-depth.js";
 import { limits } from "../common/limits.js";
@@ -48,7 +48,10 @@ export interface AdminApiDeps {
   /** host:port that devices dial, put into QR codes. */
   nodeAddress: () => string;
   secrets: SecretsApiDeps;
-  audit: { recent(limit: number): Promise<AuditRecord[]> };
+  audit: {
+    recent(limit: number): Promise<AuditRecord[]>;
+    append(entry: AuditEntry): Promise<AuditRecord>;
+  };
   /** The gateway database file, named when a write to it fails for want of disk space. */
   databasePath?: string;
 }
@@ -186,6 +189,18 @@ export async function handleAdminApi(
         if ((err as PalyraError).code === "node_offline") deps.nodes.describe(invoke[1]!, 0);
         throw err;
       }
+      // Who called what, and how it ended; never the input or the output (they may hold secrets).
+      await deps.audit.append({
+        kind: "node.invoked",
+        actor,
+        deviceId: invoke[1]!,
+        detail: {
+          request_id: record.requestId,
+          capability: body.capability,
+          state: record.state,
+          ...(record.error === undefined ? {} : { error: record.error.slice(0, 256) }),
+        },
+      });
       sendJson(res, 200, {
         request_id: record.requestId,
         state: record.state,

@@ -40,12 +40,14 @@ export class SqliteAuditLog {
   readonly #recent;
   readonly #clock: Clock;
   readonly #random: Random;
+  readonly #db: Database;
   /** Told of every entry after it is written (the console's live updates); never throws into a write. */
   onAppend: ((record: AuditRecord) => void) | undefined;
 
   constructor(db: Database, clock: Clock, random: Random) {
     this.#clock = clock;
     this.#random = random;
+    this.#db = db;
     this.#insert = db.prepare(
       "INSERT INTO audit_events (id, at, kind, actor, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
     );
@@ -78,13 +80,43 @@ export class SqliteAuditLog {
   }
 
   async recent(limit = 100): Promise<AuditRecord[]> {
-    return this.#recent.all(limit).map((row) => ({
-      id: row.id,
-      at: row.at,
-      kind: row.kind,
-      actor: row.actor,
-      ...(row.device_id === null ? {} : { deviceId: row.device_id }),
-      detail: JSON.parse(row.detail),
-    }));
+    return this.#recent.all(limit).map(recordOf);
   }
+
+  /**
+   * Newest first, filtered: `kind` matches itself and its sub-kinds (`pairing` matches
+   * `pairing.approved`), `since` is ms since the epoch, `deviceId` exact.
+   */
+  query(filter: { kind?: string; since?: number; deviceId?: string; limit: number }): AuditRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.kind) {
+      where.push("(kind = ? OR kind LIKE ? ESCAPE '\\')");
+      args.push(filter.kind, `${filter.kind.replace(/[\\%_]/g, "\\$&")}.%`);
+    }
+    if (filter.since !== undefined) {
+      where.push("at >= ?");
+      args.push(filter.since);
+    }
+    if (filter.deviceId) {
+      where.push("device_id = ?");
+      args.push(filter.deviceId);
+    }
+    const sql = `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY at DESC, rowid DESC LIMIT ?`;
+    return this.#db
+      .prepare<(string | number)[], AuditRow>(sql)
+      .all(...args, filter.limit)
+      .map(recordOf);
+  }
+}
+
+function recordOf(row: AuditRow): AuditRecord {
+  return {
+    id: row.id,
+    at: row.at,
+    kind: row.kind,
+    actor: row.actor,
+    ...(row.device_id === null ? {} : { deviceId: row.device_id }),
+    detail: JSON.parse(row.detail),
+  };
 }

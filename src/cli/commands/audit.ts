@@ -1,0 +1,89 @@
+import { existsSync } from "node:fs";
+import type { Command } from "commander";
+import { systemClock } from "../../common/clock.js";
+import { CommonError } from "../../common/errors.js";
+import { isCanonicalId } from "../../common/ids.js";
+import { systemRandom } from "../../common/random.js";
+import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
+import { auditView } from "../../store/audit-log.js";
+import { openGatewayStore } from "../../store/gateway-store.js";
+import { printResult } from "../output.js";
+import { table } from "../table.js";
+import { parseDuration } from "./pairing.js";
+
+interface AuditFlags {
+  stateRoot?: string;
+  kind?: string;
+  since?: string;
+  device?: string;
+  limit: string;
+  json?: boolean;
+  ndjson?: boolean;
+}
+
+/** An ISO 8601 time, or a duration back from now ("2h", "30m", "90s"). */
+function parseSince(text: string, now: number): number {
+  const at = Date.parse(text);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(at)) return at;
+  try {
+    return now - parseDuration(text) * 1000;
+  } catch {
+    throw new CommonError(
+      "invalid_input",
+      `--since is an ISO 8601 time or a duration such as 2h (got ${text})`,
+    );
+  }
+}
+
+/**
+ * `palyra audit`: the gateway's audit log, read directly from its database (like `secrets`, it works
+ * with or without a running daemon; SQLite in WAL mode lets both read and write at once).
+ */
+export function registerAuditCommand(program: Command): void {
+  program
+    .command("audit")
+    .description("the audit log, newest first: pairings, approvals, revocations, invocations, reveals")
+    .option("--kind <kind>", "only this kind and its sub-kinds (pairing, device.revoked, node.invoked, ...)")
+    .option("--since <time>", "only events since an ISO 8601 time, or a duration back from now (2h, 30m)")
+    .option("--device <id>", "only events about this device")
+    .option("--limit <n>", "at most this many events (1-10000)", "100")
+    .option("--state-root <dir>", "state directory of the gateway")
+    .option("--json", "one JSON document: {events: [...]}")
+    .option("--ndjson", "one JSON object per line")
+    .action((flags: AuditFlags) => {
+      const limit = Number(flags.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        throw new CommonError("invalid_input", "--limit is a whole number from 1 to 10000");
+      if (flags.kind !== undefined && !/^[a-z_]+(\.[a-z_]+)*$/.test(flags.kind))
+        throw new CommonError("invalid_input", "--kind looks like pairing or device.revoked");
+      if (flags.device !== undefined && !isCanonicalId(flags.device))
+        throw new CommonError("invalid_input", "--device is a canonical ULID (see palyra devices list)");
+      const paths = statePaths(resolveStateRoot(flags.stateRoot));
+      if (!existsSync(paths.database))
+        throw new CommonError("not_found", `no gateway database at ${paths.database}; start the daemon once`);
+      const store = openGatewayStore(paths.database, systemClock, systemRandom);
+      try {
+        const events = store.audit
+          .query({
+            limit,
+            ...(flags.kind ? { kind: flags.kind } : {}),
+            ...(flags.since ? { since: parseSince(flags.since, Date.now()) } : {}),
+            ...(flags.device ? { deviceId: flags.device } : {}),
+          })
+          .map(auditView);
+        if (flags.ndjson) {
+          for (const event of events) process.stdout.write(`${JSON.stringify(event)}\n`);
+          return;
+        }
+        if (flags.json) return printResult({ events }, { json: true });
+        process.stdout.write(
+          table(
+            events.map((e) => ({ ...e, device_id: e.device_id ?? "", detail: JSON.stringify(e.detail) })),
+            ["at", "kind", "actor", "device_id", "detail"],
+          ),
+        );
+      } finally {
+        store.close();
+      }
+    });
+}
