@@ -120,7 +120,7 @@ export class ApprovalService {
       kind: "pairing.approved",
       actor: decision.actor,
       deviceId: request.deviceId,
-      detail: { request_id: requestId, certificate: issued.fingerprint },
+      detail: { request_id: requestId, certificate: issued.fingerprint, reason: decision.reason ?? null },
     });
     this.#events.emit(requestId);
     return viewOf(approved);

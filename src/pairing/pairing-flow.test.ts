@@ -73,7 +73,7 @@ test("PIN pairing reaches completed after approval; the certificate is for the d
   assert.equal(listed[0]?.identity_fingerprint, identity.fingerprint);
 
   const decided = client.waitForDecision(pending);
-  await gw.approvals.approve(pending.requestId, { actor: "admin" });
+  await gw.approvals.approve(pending.requestId, { actor: "admin", reason: "checked the comparison code" });
   const material = await decided;
   assert.equal(material.state, "completed");
   const cert = new X509Certificate(material.clientCertPem!);
@@ -94,6 +94,8 @@ test("PIN pairing reaches completed after approval; the certificate is for the d
     "pairing.completed",
   ])
     assert.ok(kinds.includes(kind), `${kind} audited: ${kinds}`);
+  const approval = (await gw.store.audit.recent()).find((r) => r.kind === "pairing.approved");
+  assert.equal(approval?.detail?.reason, "checked the comparison code", "the approval's reason is recorded");
 });
 
 test("QR pairing pins the CA; a gateway with another CA is refused before the exchange", async () => {
