@@ -38,6 +38,7 @@ import { ConsoleSessions } from "./console/sessions.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
 import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
+import { EventCounters } from "./event-counters.js";
 import type { Logger } from "./logger.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
@@ -178,9 +179,11 @@ export class Gateway {
     }
     const feed = new ChangeFeed();
     const operational = new OperationalLog(logger, clock);
+    const counters = new EventCounters();
     store.audit.onAppend = (record) => {
       feed.publish(...topicsOfAuditKind(record.kind));
       operational.audit(record);
+      counters.audit(record);
     };
     let vault: Vault | undefined;
     let vaultSweep: NodeJS.Timeout | undefined;
@@ -260,6 +263,12 @@ export class Gateway {
         authorizePeer: (leafDer) => devices.authorizePeer(leafDer),
         clock,
         onTlsEvent: (event) => {
+          if (
+            event.kind === "refused" ||
+            event.kind === "handshake_failed" ||
+            event.kind === "handshake_timeout"
+          )
+            counters.refused(event.kind === "refused" ? event.reason : event.kind);
           if (event.kind === "refused")
             operational.refused(
               {
@@ -368,11 +377,13 @@ export class Gateway {
                 { method: event.method, err: (event.error as Error)?.message },
                 "quic handler failed",
               );
-            else if (event.kind === "refused" || event.kind === "busy")
+            else if (event.kind === "refused" || event.kind === "busy") {
+              counters.refused(event.kind === "busy" ? "busy" : String(event.reason));
               operational.refused(
                 { event: event.kind, reason: "reason" in event ? event.reason : undefined },
                 "quic connection refused",
               );
+            }
           },
         });
         registerQuicNodeMethods(quic, { runtime: nodes, clock });
@@ -417,6 +428,7 @@ export class Gateway {
             const count = (p: string) => presence.filter((x) => x === p).length;
             return {
               version: VERSION,
+              counters: counters.families(),
               uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
               devices: {
                 active: paired.filter((d) => d.revokedAt === undefined).length,

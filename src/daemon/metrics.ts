@@ -1,3 +1,5 @@
+import type { CounterFamily } from "./event-counters.js";
+
 /**
  * `GET /metrics` in the Prometheus text format (version 0.0.4): counts an operator alerts on, never
  * names, ids or secrets. Served to the same callers as the API (Prometheus sends the admin token with
@@ -12,6 +14,8 @@ export interface MetricsSnapshot {
   pendingPairingRequests: number;
   nodeConnections: number;
   vaultSecrets: number | null;
+  /** Counters since start (EventCounters). */
+  counters?: CounterFamily[];
 }
 
 interface Family {
@@ -73,6 +77,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
       type: "gauge",
       samples: [[{}, s.vaultSecrets]],
     });
+  for (const counter of s.counters ?? []) families.push({ ...counter, type: "counter" });
   let text = "";
   for (const f of families) {
     text += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
