@@ -43,3 +43,17 @@ test("palyra completion zsh and fish print their scripts; another shell is a usa
   assert.equal(other.code, 2);
   assert.equal(other.stderr, "error: the shell is bash, zsh or fish\n");
 });
+
+test("palyra --help shows examples, the environment variables and the exit codes", async () => {
+  const help = await runCli(["--help"]);
+  assert.equal(help.code, 0);
+  for (const part of [
+    "Examples:",
+    "palyra pairing code --method pin",
+    "PALYRA_STATE_ROOT",
+    "PALYRA_VAULT_BACKEND",
+    "Exit codes:",
+    "6 denied by policy",
+  ])
+    assert.ok(help.stdout.includes(part), part);
+});

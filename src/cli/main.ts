@@ -14,6 +14,29 @@ import { registerPairingCommands } from "./commands/pairing.js";
 import { assertVaultBackendEnv, registerSecretsCommands } from "./commands/secrets.js";
 import { ExitCode, reportError, usageError } from "./output.js";
 
+const HELP_AFTER = `
+Examples:
+  palyra daemon                                   run the gateway (console on http://127.0.0.1:7142)
+  palyra pairing code --method pin                mint a PIN; prints the command for the device
+  palyra node run --gateway 127.0.0.1:7444 --code 7QX2-482193
+  palyra pairing approve <request-id> --reason "checked the comparison code"
+  palyra nodes invoke <device-id> echo --input-json '{"hi":1}'
+  palyra devices revoke <device-id> --reason "laptop lost"
+  palyra audit --since 2h --kind pairing
+  source <(palyra completion bash)
+
+Environment:
+  PALYRA_STATE_ROOT         state directory (else $XDG_STATE_HOME/palyra, else ~/.local/state/palyra)
+  PALYRA_*                  daemon settings (see palyra config show and palyra.toml.example)
+  PALYRA_STORE_PASSPHRASE   passphrase for the secret store's key when no OS keyring works
+  PALYRA_VAULT_BACKEND      auto, secret-service, macos-keychain, windows-dpapi or encrypted-file
+  PALYRA_VAULT_PASSPHRASE   passphrase for the encrypted-file vault's key
+
+Exit codes:
+  0 ok, 1 internal, 2 usage or invalid input, 3 authentication, 4 cannot reach the gateway,
+  5 unsupported, 6 denied by policy, 7 failed precondition, 8 not found
+`;
+
 /** Commands that open the vault, and so read PALYRA_VAULT_BACKEND. */
 const VAULT_COMMANDS = new Set(["daemon", "secrets"]);
 
@@ -30,6 +53,7 @@ export function buildProgram(): Command {
     while (top.parent && top.parent !== program) top = top.parent;
     if (VAULT_COMMANDS.has(top.name())) assertVaultBackendEnv();
   });
+  program.addHelpText("after", HELP_AFTER);
   registerDaemonCommand(program);
   registerCaCommands(program);
   registerDoctorCommand(program);
