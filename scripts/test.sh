@@ -14,6 +14,8 @@ command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
 /usr/bin/python3 -c "import grpc" >/dev/null 2>&1 || need+=(python3-grpcio)
 # Debian's ngtcp2 client: a QUIC peer we did not write, for the handshake-coalesced-streams regression test
 command -v gtlsclient >/dev/null 2>&1 || need+=(ngtcp2-client)
+# systemd-analyze verifies the units `daemon install-service` and `node install --service` write
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Debian's chromium, driven by playwright-core for the console's browser test
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then

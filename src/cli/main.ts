@@ -47,7 +47,9 @@ export function buildProgram(): Command {
     // Commander's own error lines are not printed: main reports them as one `error:` line (or the
     // JSON envelope), like every other error. Help and version still print.
     .configureOutput({ outputError: () => undefined })
-    .exitOverride();
+    .exitOverride()
+    // A command's options are its own: `daemon --json` and `daemon install-service --json` differ.
+    .enablePositionalOptions();
   program.hook("preAction", (_program, action) => {
     let top = action;
     while (top.parent && top.parent !== program) top = top.parent;

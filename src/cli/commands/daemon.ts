@@ -7,6 +7,7 @@ import { Gateway } from "../../daemon/gateway.js";
 import { createLogger } from "../../daemon/logger.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { printResult } from "../output.js";
+import { currentUser, installUnit, scopeOf, systemdUnit, unitDirectory } from "../service-units.js";
 
 interface DaemonFlags {
   stateRoot?: string;
@@ -27,7 +28,7 @@ interface DaemonFlags {
 }
 
 export function registerDaemonCommand(program: Command): void {
-  program
+  const daemon = program
     .command("daemon")
     .description("run the gateway: CA, database, server certificate, admin API (Ctrl-C to stop)")
     .option(
@@ -119,6 +120,40 @@ export function registerDaemonCommand(program: Command): void {
       forced.unref();
       await gateway.stop();
     });
+  // The daemon's own options (--state-root, --json) stay before a subcommand; after `install-service`
+  // they are that subcommand's.
+  daemon.enablePositionalOptions();
+  registerInstallService(daemon);
+}
+
+/** `palyra daemon install-service`: a hardened systemd unit for the daemon on this state root. */
+function registerInstallService(daemon: Command): void {
+  daemon
+    .command("install-service")
+    .description(
+      "write a systemd unit that runs the daemon at boot (--user: your session; --system: the machine)",
+    )
+    .option("--user", "a user unit in ~/.config/systemd/user (the default)")
+    .option("--system", "a system unit in /etc/systemd/system, running as you")
+    .option("--state-root <dir>", "state directory the service uses")
+    .option("--unit-dir <dir>", "write the unit here instead")
+    .option("--json", "JSON output")
+    .action(
+      (flags: { user?: boolean; system?: boolean; stateRoot?: string; unitDir?: string; json?: boolean }) => {
+        const scope = scopeOf(flags);
+        const stateRoot = resolveStateRoot(flags.stateRoot);
+        const unit = systemdUnit({
+          description: "Palyra gateway daemon",
+          args: ["daemon", "--state-root", stateRoot],
+          stateRoot,
+          scope,
+          user: currentUser(),
+        });
+        printResult(installUnit("palyra", unit, scope, unitDirectory(scope, flags.unitDir)), {
+          json: flags.json,
+        });
+      },
+    );
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {

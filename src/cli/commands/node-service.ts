@@ -16,6 +16,7 @@ import { loadCapabilityModules } from "../../node-host/capability-modules.js";
 import { nodePaths, readNodeConfig, readNodeStatus, writeNodeConfig } from "../../node-host/node-files.js";
 import { runningProcess } from "../../node-host/pid-file.js";
 import { printResult } from "../output.js";
+import { currentUser, installUnit, type ServiceScope, systemdUnit, unitDirectory } from "../service-units.js";
 import { Spinner } from "../spinner.js";
 import { type PairFlags, pairThisDevice } from "./pair.js";
 
@@ -73,7 +74,9 @@ export function registerNodeServiceCommands(node: Command): void {
       .option("--transport <kind>", "what carries the session: grpc or quic", "grpc")
       .option("--quic-port <port>", "the gateway's QUIC port when it differs from the node port's")
       .option("--capability-module <file...>", "ES module(s) exporting more capabilities")
-      .option("--start", "start it in the background right away"),
+      .option("--start", "start it in the background right away")
+      .option("--service <scope>", "also write a systemd unit for it: user or system")
+      .option("--unit-dir <dir>", "with --service: write the unit here instead"),
   ).action(
     async (
       flags: PairFlags &
@@ -84,6 +87,8 @@ export function registerNodeServiceCommands(node: Command): void {
           quicPort?: string;
           capabilityModule?: string[];
           start?: boolean;
+          service?: string;
+          unitDir?: string;
         },
     ) => {
       const root = resolveStateRoot(flags.stateRoot);
@@ -95,6 +100,8 @@ export function registerNodeServiceCommands(node: Command): void {
         );
       if (flags.transport !== "grpc" && flags.transport !== "quic")
         throw new CommonError("invalid_input", "--transport is grpc or quic");
+      if (flags.service !== undefined && flags.service !== "user" && flags.service !== "system")
+        throw new CommonError("invalid_input", "--service is user or system");
       const quicPort = flags.quicPort === undefined ? undefined : Number(flags.quicPort);
       if (quicPort !== undefined && (!Number.isInteger(quicPort) || quicPort < 1 || quicPort > 65535))
         throw new CommonError("invalid_input", "--quic-port is 1 to 65535");
@@ -128,6 +135,19 @@ export function registerNodeServiceCommands(node: Command): void {
         gateway: paired?.gateway,
         config: paths.config,
       };
+      if (flags.service) {
+        const scope = flags.service as ServiceScope;
+        const unit = systemdUnit({
+          description: "Palyra node host",
+          args: ["node", "run", "--state-root", root],
+          stateRoot: root,
+          scope,
+          user: currentUser(),
+        });
+        Object.assign(result, {
+          service: installUnit("palyra-node", unit, scope, unitDirectory(scope, flags.unitDir)),
+        });
+      }
       if (flags.start) Object.assign(result, { started: await start(flags) });
       printResult(result, { json: flags.json });
     },
