@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../common/version.js";
 import { registerAuditCommand } from "./commands/audit.js";
+import { registerBackupCommands } from "./commands/backup.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerCompletionCommand } from "./commands/completion.js";
 import { registerConfigCommands } from "./commands/config.js";
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
   registerSecretsCommands(program);
   registerConfigCommands(program);
   registerAuditCommand(program);
+  registerBackupCommands(program);
   registerCompletionCommand(program);
   return program;
 }

@@ -84,7 +84,7 @@ async function readPiped(maxBytes: number): Promise<Buffer> {
  * whole character. Enter or Ctrl-D ends the value, Ctrl-C cancels, and other control keys (arrows,
  * function keys) are ignored rather than stored.
  */
-function readHidden(prompt: string, maxBytes: number): Promise<Buffer> {
+export function readHidden(prompt: string, maxBytes: number): Promise<Buffer> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
