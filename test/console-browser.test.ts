@@ -136,6 +136,8 @@ test("console: sign in, pair a node live, approve, invoke echo, revoke; every pa
     await page.getByRole("link", { name: "Nodes" }).click();
     const panel = page.locator("section.panel");
     await panel.getByText("online").first().waitFor(WAIT);
+    // The list names the node by the name it paired with, not by the tail of its id.
+    await page.getByRole("list", { name: "Nodes" }).getByText("browser-test-node").first().waitFor(WAIT);
     await shot("04-nodes-online");
     await panel.getByRole("combobox", { name: /^Capability/ }).selectOption("echo");
     await panel.getByRole("textbox", { name: /^Input \(JSON\)/ }).fill('{"hi": 1, "from": "browser"}');

@@ -162,7 +162,11 @@ export async function handleAdminApi(
       return true;
     }
     if (path === "/v1/nodes" && req.method === "GET") {
-      sendJson(res, 200, { nodes: deps.nodes.list() });
+      // The name an operator gave the device at pairing, beside the node's runtime view.
+      const names = new Map((await deps.devices.list()).map((d) => [d.deviceId, d.deviceName]));
+      sendJson(res, 200, {
+        nodes: deps.nodes.list().map((n) => ({ ...n, device_name: names.get(n.device_id) ?? null })),
+      });
       return true;
     }
     const nodeDetail = /^\/v1\/nodes\/([0-9A-Z]{26})$/.exec(path);

@@ -16,6 +16,7 @@ interface NodeSummary {
   version: string;
   capabilities: Capability[];
   last_seen_at: string;
+  device_name?: string | null;
 }
 interface NodeDetail extends NodeSummary {
   in_flight: number;
@@ -211,7 +212,8 @@ export function Nodes() {
                   onClick={() => setSelected(n.device_id)}
                 >
                   <span>
-                    <code>{n.device_id.slice(-8)}</code> {n.platform}
+                    {n.device_name ?? <code>{n.device_id.slice(-8)}</code>}{" "}
+                    <span className="muted">{n.platform}</span>
                   </span>
                   <PresenceBadge presence={n.presence} />
                   <span className="muted">
