@@ -1,26 +1,16 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { type DaemonProcess, runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { test } from "node:test";
+import { gatewayFixture, runCli, spawnCli, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 // Issue 13, devices recover: a node whose 3-minute certificate expired while it was stopped recovers
 // by itself when started again; after revocation a node (gRPC or QUIC) exits 6 with the reason and
 // `node status` says revoked; `node run --code NEW` on a removed device's state root pairs again.
 // This test waits for a real certificate to expire (about 3 minutes).
-const root = mkdtempSync(join(tmpdir(), "palyra-recover-"));
-const gatewayRoot = join(root, "gw");
-let daemon: DaemonProcess;
-before(async () => {
-  daemon = await startDaemon(gatewayRoot, testEnv(), ["--client-cert-lifetime", "3"]);
-});
-after(async () => {
-  await daemon?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const gw = gatewayFixture("palyra-recover-", ["--client-cert-lifetime", "3"]);
+const { root, gatewayRoot } = gw;
 
 const cli = (args: string[]) => runCli([...args, "--state-root", gatewayRoot]);
 
@@ -39,7 +29,7 @@ function runNode(name: string, extra: string[] = []) {
 
 async function pairNode(name: string, extra: string[] = []) {
   const code = await mintCode(gatewayRoot);
-  const node = runNode(name, ["--gateway", daemon.summary.node_address, "--code", code.typed!, ...extra]);
+  const node = runNode(name, ["--gateway", gw.daemon.summary.node_address, "--code", code.typed!, ...extra]);
   const requestId = (
     await waitForOutput(node.child.stdout, /request id\s+([0-9A-Z]{26})/, { exited: node.exited })
   )[1]!;
@@ -55,7 +45,9 @@ async function echo(deviceId: string): Promise<number | null> {
 }
 
 test("expired while stopped: recovers by itself; revoked: exits 6 with the reason (gRPC and QUIC); removed: --code pairs again", async (t) => {
-  const quicPort = daemon.summary.quic_address!.slice(daemon.summary.quic_address!.lastIndexOf(":") + 1);
+  const quicPort = gw.daemon.summary.quic_address!.slice(
+    gw.daemon.summary.quic_address!.lastIndexOf(":") + 1,
+  );
   const a = await pairNode("node-a");
   assert.equal(await echo(a.deviceId), 0);
   a.child.kill("SIGTERM");

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BeginPairingRequestSchema } from "../src/gen/palyra/v1/pairing_pb.js";
-import { type DaemonProcess, runCli, startDaemon, startPair } from "./helpers/cli.js";
+import { gatewayFixture, runCli, startPair } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 // Issue 12 finding 1 with a client we did not write: Debian's python3-grpcio opens BeginPairing
@@ -29,16 +27,8 @@ print(f"HOLDING {held}", flush=True)
 sys.stdin.read()  # hold the connection until the test is done
 `;
 
-const root = mkdtempSync(join(tmpdir(), "palyra-squat-"));
-const gatewayRoot = join(root, "gw");
-let daemon: DaemonProcess;
-before(async () => {
-  daemon = await startDaemon(gatewayRoot);
-});
-after(async () => {
-  await daemon?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const gw = gatewayFixture("palyra-squat-");
+const { root, gatewayRoot } = gw;
 
 test("python3-grpcio holding Begin sessions on a live code cannot stop palyra pair from reaching pending_approval", async () => {
   const code = await mintCode(gatewayRoot, "pin", "node");
@@ -56,7 +46,7 @@ test("python3-grpcio holding Begin sessions on a live code cannot stop palyra pa
     ).toString("hex");
   // Eight sessions from this address: the device's own Begin comes from it too, within the limit of 10.
   const requests = [0, 1, 2, 3].flatMap((i) => [begin("", 2 * i), begin(code.code_id, 2 * i + 1)]);
-  const [host, port] = daemon.summary.node_address.split(":");
+  const [host, port] = gw.daemon.summary.node_address.split(":");
   const squatter = spawn("/usr/bin/python3", [
     "-c",
     SQUATTER,
@@ -70,7 +60,7 @@ test("python3-grpcio holding Begin sessions on a live code cannot stop palyra pa
     assert.equal(holding[1], "8", "every squatting Begin was answered with a session");
 
     const pair = startPair(
-      ["--gateway", daemon.summary.node_address, "--code", code.typed!, "--client-kind", "node"],
+      ["--gateway", gw.daemon.summary.node_address, "--code", code.typed!, "--client-kind", "node"],
       join(root, "device"),
     );
     const requestId = await pair.requestId;

@@ -1,26 +1,16 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type DaemonProcess, runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { gatewayFixture, runCli, spawnCli, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 // Issue 13: a node killed during a call: the caller learns node_disconnected when the node's session
 // ends, not at the call's deadline.
 const SLOW_CAPABILITIES = fileURLToPath(new URL("./fixtures/slow-capabilities.mjs", import.meta.url));
-const root = mkdtempSync(join(tmpdir(), "palyra-disconnect-"));
-const gatewayRoot = join(root, "gw");
-let daemon: DaemonProcess;
-before(async () => {
-  daemon = await startDaemon(gatewayRoot);
-});
-after(async () => {
-  await daemon?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const gw = gatewayFixture("palyra-disconnect-");
+const { root, gatewayRoot } = gw;
 
 test("a node SIGKILLed during an 8 s call with a 30 s deadline: the caller gets node_disconnected at once", async (t) => {
   const code = await mintCode(gatewayRoot);
@@ -29,7 +19,7 @@ test("a node SIGKILLed during an 8 s call with a 30 s deadline: the caller gets 
       "node",
       "run",
       "--gateway",
-      daemon.summary.node_address,
+      gw.daemon.summary.node_address,
       "--code",
       code.typed!,
       "--capability-module",

@@ -1,23 +1,13 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { type DaemonProcess, runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
+import { test } from "node:test";
+import { gatewayFixture, runCli, spawnCli, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 // `node run --json`: every line on stdout is one JSON object (pairing, then the node's events).
-const root = mkdtempSync(join(tmpdir(), "palyra-nodejson-"));
-const gatewayRoot = join(root, "gw");
-let daemon: DaemonProcess;
-before(async () => {
-  daemon = await startDaemon(gatewayRoot);
-});
-after(async () => {
-  await daemon?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const gw = gatewayFixture("palyra-nodejson-");
+const { root, gatewayRoot } = gw;
 
 test("node run --json prints its pairing and its events as JSON lines; palyra audit lists the pairing, the invocation and the revocation", async () => {
   const code = await mintCode(gatewayRoot);
@@ -29,7 +19,7 @@ test("node run --json prints its pairing and its events as JSON lines; palyra au
       "--mediation",
       "deny",
       "--gateway",
-      daemon.summary.node_address,
+      gw.daemon.summary.node_address,
       "--code",
       code.typed!,
       "--state-root",

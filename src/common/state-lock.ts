@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { realpathSync } from "node:fs";
+import { realpathSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Server } from "node:net";
 
 /**
@@ -25,7 +25,6 @@ export async function acquireStateLock(dir: string, name: string): Promise<State
   const path = `${real}/${name}.sock`;
   const held = await listenOrBusy(path);
   if (held || (await somebodyAccepts(path))) return held;
-  const { rmSync } = await import("node:fs");
   rmSync(path, { force: true });
   return listenOrBusy(path);
 }

@@ -6,6 +6,8 @@ import { ensurePrivateDirectory, PRIVATE_FILE_MODE, writeFileAtomic } from "../c
 import type { Random } from "../common/random.js";
 import { openEnvelope, sealEnvelope } from "../crypto/envelope.js";
 import { defaultScryptParams, deriveKeyFromPassphrase, type ScryptParams } from "../crypto/passphrase-key.js";
+import { readMetadata } from "../identity/secret-store-metadata.js";
+import { VAULT_KEY_FILES } from "../vault/vault-key.js";
 import { DaemonError } from "./errors.js";
 
 /**
@@ -67,27 +69,26 @@ async function readEntry(root: string, path: string): Promise<Entry> {
 
 function warningsFor(root: string): string[] {
   const warnings: string[] = [];
+  let kekMode: string | undefined;
   try {
-    const store = JSON.parse(readFileSync(join(root, "secrets", "store.json"), "utf8")) as {
-      kek?: { mode?: string };
-    };
-    if (store.kek?.mode === "keyring")
-      warnings.push(
-        "the secret store's key (which protects the CA key) is in this machine's OS keyring, not in the backup: a restore elsewhere cannot open it; use PALYRA_STORE_PASSPHRASE for a portable gateway",
-      );
+    kekMode = readMetadata(join(root, "secrets"))?.kek.mode;
   } catch {
-    // no store yet
+    // a damaged store.json: doctor names it; the backup carries it as it is
   }
-  const vault = join(root, "vault");
+  if (kekMode === "keyring")
+    warnings.push(
+      "the secret store's key (which protects the CA key) is in this machine's OS keyring, not in the backup: a restore elsewhere cannot open it; use PALYRA_STORE_PASSPHRASE for a portable gateway",
+    );
+  let vaultFiles: string[] = [];
   try {
-    const files = readdirSync(vault);
-    if (files.includes("vault.db") && !files.includes("vault.key") && !files.includes("vault-key.sealed"))
-      warnings.push(
-        "the vault key is in this machine's OS key store, not in the backup: move it first with `palyra secrets migrate --to encrypted-file` to back up the secrets",
-      );
+    vaultFiles = readdirSync(join(root, "vault"));
   } catch {
     // no vault
   }
+  if (vaultFiles.includes("vault.db") && !VAULT_KEY_FILES.some((f) => vaultFiles.includes(f)))
+    warnings.push(
+      "the vault key is in this machine's OS key store, not in the backup: move it first with `palyra secrets migrate --to encrypted-file` to back up the secrets",
+    );
   return warnings;
 }
 

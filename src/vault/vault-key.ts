@@ -21,6 +21,8 @@ import type { KeyHome } from "./settings.js";
 export const PASSPHRASE_ENV = "PALYRA_VAULT_PASSPHRASE";
 const KEY_FILE = "vault.key";
 const SEALED_KEY_FILE = "vault-key.sealed";
+/** The files in the vault directory that can hold its key (the encrypted-file backend's homes). */
+export const VAULT_KEY_FILES: readonly string[] = [KEY_FILE, SEALED_KEY_FILE];
 const PASSPHRASE_FORMAT: EnvelopeFormat = { magic: "PVP1", version: 1 };
 const PASSPHRASE_AAD = Buffer.from("palyra-vault-v1\0passphrase-wrapped-key", "utf8");
 

@@ -1,6 +1,9 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
-import { after } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const CLI_ENTRY = fileURLToPath(new URL("../../src/cli/run.ts", import.meta.url));
@@ -157,4 +160,21 @@ export function startPair(args: string[], deviceRoot: string) {
   });
   const exit = once(child, "close").then(([code]) => ({ code: code as number, stdout, stderr }));
   return { requestId, exit };
+}
+
+/**
+ * The usual setup of a test file: a temporary root, a daemon on `<root>/gw` started before its tests,
+ * and both gone after them. `daemon` is the running daemon (a test may replace it).
+ */
+export function gatewayFixture(prefix: string, extraArgs: string[] = [], env = testEnv()) {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const fixture = { root, gatewayRoot: join(root, "gw"), daemon: undefined as unknown as DaemonProcess };
+  before(async () => {
+    fixture.daemon = await startDaemon(fixture.gatewayRoot, env, extraArgs);
+  });
+  after(async () => {
+    await fixture.daemon?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return fixture;
 }
