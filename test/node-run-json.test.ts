@@ -82,6 +82,16 @@ test("node run --json prints its pairing and its events as JSON lines; palyra au
   assert.ok(lines.length >= 1 && lines.every((l) => l.kind.startsWith("node.")));
   assert.equal(lines.find((l) => l.kind === "node.invoked")?.detail.state, "succeeded");
   assert.equal((await runCli(["audit", "--since", "yesterday-ish", "--state-root", gatewayRoot])).code, 2);
+  // --before pages: the page after the newest event is everything else, in the same order.
+  const all = JSON.parse((await runCli(["audit", "--json", "--state-root", gatewayRoot])).stdout) as {
+    events: { id: string }[];
+  };
+  const rest = await runCli(["audit", "--json", "--before", all.events[0]!.id, "--state-root", gatewayRoot]);
+  assert.deepEqual(
+    (JSON.parse(rest.stdout) as { events: { id: string }[] }).events.map((e) => e.id),
+    all.events.slice(1).map((e) => e.id),
+  );
+  assert.equal((await runCli(["audit", "--before", "x", "--state-root", gatewayRoot])).code, 2);
   const events = stdout
     .trim()
     .split("\n")

@@ -195,6 +195,13 @@ export const limits = {
   stalePresenceIntervals: 3,
   terminalRequestRetentionMs: 7 * DAY,
 
+  // --- audit log ---
+  /** Audit entries are kept a year by default (config audit_retention_days; 0 keeps them forever). */
+  auditRetentionDefaultDays: 365,
+  auditRetentionMaxDays: 36_500,
+  /** How often the daemon prunes entries past retention (also once at start). */
+  auditPruneIntervalMs: HOUR,
+
   // --- console (DESIGN section 9) ---
   /** A console session ends after this long without a request... */
   consoleSessionIdleMs: 30 * MINUTE,

@@ -51,6 +51,8 @@ const fields = {
   /** Days after its certificate expired that a device (not revoked) may still recover with its
    *  identity key; 0 disables recovery. */
   certificate_recovery_days: z.coerce.number().int().min(0).max(limits.certificateRecoveryMaxDays),
+  /** Days the audit log keeps an entry; 0 keeps every entry forever. */
+  audit_retention_days: z.coerce.number().int().min(0).max(limits.auditRetentionMaxDays),
 };
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
@@ -72,6 +74,7 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   client_certificate_lifetime_minutes: limits.clientCertificateDefaultLifetimeMs / 60_000,
   vault_api_scopes: ["global", "principal:*", "channel:*"],
   certificate_recovery_days: limits.certificateRecoveryDefaultDays,
+  audit_retention_days: limits.auditRetentionDefaultDays,
 };
 
 type PartialConfig = {
@@ -109,6 +112,7 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
   PALYRA_CLIENT_CERTIFICATE_LIFETIME_MINUTES: (v) => ({ client_certificate_lifetime_minutes: Number(v) }),
   PALYRA_VAULT_API_SCOPES: (v) => ({ vault_api_scopes: splitList(v) }),
   PALYRA_CERTIFICATE_RECOVERY_DAYS: (v) => ({ certificate_recovery_days: Number(v) }),
+  PALYRA_AUDIT_RETENTION_DAYS: (v) => ({ audit_retention_days: Number(v) }),
 };
 
 function splitList(v: string): string[] {

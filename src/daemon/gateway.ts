@@ -39,6 +39,7 @@ import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info
 import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
 import { EventCounters } from "./event-counters.js";
+import { startAuditRetention } from "./audit-retention.js";
 import type { Logger } from "./logger.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
@@ -93,6 +94,7 @@ export class Gateway {
   readonly #secrets: FilesystemSecretStore;
   readonly #vault: Vault | undefined;
   readonly #vaultSweep: NodeJS.Timeout | undefined;
+  readonly #auditPrune: NodeJS.Timeout | undefined;
   readonly #serverCert: ServerCertificateManager;
   readonly #sweeper: ConnectionSweeper;
   readonly #admin: Server;
@@ -108,6 +110,7 @@ export class Gateway {
     secrets: FilesystemSecretStore;
     vault: Vault | undefined;
     vaultSweep: NodeJS.Timeout | undefined;
+    auditPrune: NodeJS.Timeout | undefined;
     devices: DeviceRegistry;
     pairing: PairingGatewayService;
     nodePort: NodePortServer;
@@ -128,6 +131,7 @@ export class Gateway {
     this.#secrets = parts.secrets;
     this.#vault = parts.vault;
     this.#vaultSweep = parts.vaultSweep;
+    this.#auditPrune = parts.auditPrune;
     this.devices = parts.devices;
     this.pairing = parts.pairing;
     this.#nodePort = parts.nodePort;
@@ -187,6 +191,7 @@ export class Gateway {
     };
     let vault: Vault | undefined;
     let vaultSweep: NodeJS.Timeout | undefined;
+    let auditPrune: NodeJS.Timeout | undefined;
     try {
       // The gateway runs without its vault (the API answers 503 with the reason): a locked or missing
       // keyring must not keep devices from connecting.
@@ -240,6 +245,7 @@ export class Gateway {
       });
       const pruned = await devices.pruneRevokedCertificates();
       if (pruned > 0) logger.info({ pruned }, "pruned expired revoked certificates");
+      auditPrune = startAuditRetention(store.audit, clock, config.audit_retention_days, logger);
 
       const serverCert = new ServerCertificateManager(ca, clock, {
         dnsNames: config.server_names,
@@ -523,6 +529,7 @@ export class Gateway {
         secrets,
         vault,
         vaultSweep,
+        auditPrune,
         devices,
         pairing,
         nodePort,
@@ -540,6 +547,7 @@ export class Gateway {
       });
     } catch (err) {
       clearInterval(vaultSweep);
+      clearInterval(auditPrune);
       vault?.close();
       store.close();
       secrets.close();
@@ -568,6 +576,7 @@ export class Gateway {
     });
     removeDaemonInfo(this.#infoPath);
     clearInterval(this.#vaultSweep);
+    clearInterval(this.#auditPrune);
     this.#vault?.close();
     this.#store.close();
     this.#secrets.close();

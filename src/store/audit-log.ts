@@ -79,6 +79,20 @@ export class SqliteAuditLog {
     return this.appendSync(entry);
   }
 
+  /** Deletes entries written before `olderThan` (ms since the epoch), in batches so a large backlog
+   *  never holds the write lock for long; returns how many. */
+  prune(olderThan: number): number {
+    const batch = this.#db.prepare(
+      "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE at < ? LIMIT 5000)",
+    );
+    let total = 0;
+    for (;;) {
+      const { changes } = batch.run(olderThan);
+      total += changes;
+      if (changes < 5000) return total;
+    }
+  }
+
   async recent(limit = 100): Promise<AuditRecord[]> {
     return this.#recent.all(limit).map(recordOf);
   }
@@ -87,9 +101,21 @@ export class SqliteAuditLog {
    * Newest first, filtered: `kind` matches itself and its sub-kinds (`pairing` matches
    * `pairing.approved`), `since` is ms since the epoch, `deviceId` exact.
    */
-  query(filter: { kind?: string; since?: number; deviceId?: string; limit: number }): AuditRecord[] {
+  query(filter: {
+    kind?: string;
+    since?: number;
+    deviceId?: string;
+    /** Only entries older than this entry (its id): the next page after a page that ended with it. */
+    before?: string;
+    limit: number;
+  }): AuditRecord[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
+    if (filter.before !== undefined) {
+      // Row values order exactly like ORDER BY at DESC, rowid DESC; an unknown id matches nothing.
+      where.push("(at, rowid) < (SELECT at, rowid FROM audit_events WHERE id = ?)");
+      args.push(filter.before);
+    }
     if (filter.kind) {
       where.push("(kind = ? OR kind LIKE ? ESCAPE '\\')");
       args.push(filter.kind, `${filter.kind.replace(/[\\%_]/g, "\\$&")}.%`);

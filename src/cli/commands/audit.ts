@@ -16,6 +16,7 @@ interface AuditFlags {
   kind?: string;
   since?: string;
   device?: string;
+  before?: string;
   limit: string;
   json?: boolean;
   ndjson?: boolean;
@@ -46,6 +47,7 @@ export function registerAuditCommand(program: Command): void {
     .option("--kind <kind>", "only this kind and its sub-kinds (pairing, device.revoked, node.invoked, ...)")
     .option("--since <time>", "only events since an ISO 8601 time, or a duration back from now (2h, 30m)")
     .option("--device <id>", "only events about this device")
+    .option("--before <id>", "only events older than this event id (the next page after --limit)")
     .option("--limit <n>", "at most this many events (1-10000)", "100")
     .option("--state-root <dir>", "state directory of the gateway")
     .option("--json", "one JSON document: {events: [...]}")
@@ -58,6 +60,11 @@ export function registerAuditCommand(program: Command): void {
         throw new CommonError("invalid_input", "--kind looks like pairing or device.revoked");
       if (flags.device !== undefined && !isCanonicalId(flags.device))
         throw new CommonError("invalid_input", "--device is a canonical ULID (see palyra devices list)");
+      if (flags.before !== undefined && !isCanonicalId(flags.before))
+        throw new CommonError(
+          "invalid_input",
+          "--before is an event id (a canonical ULID) from an earlier page",
+        );
       const paths = statePaths(resolveStateRoot(flags.stateRoot));
       if (!existsSync(paths.database))
         throw new CommonError("not_found", `no gateway database at ${paths.database}; start the daemon once`);
@@ -69,6 +76,7 @@ export function registerAuditCommand(program: Command): void {
             ...(flags.kind ? { kind: flags.kind } : {}),
             ...(flags.since ? { since: parseSince(flags.since, Date.now()) } : {}),
             ...(flags.device ? { deviceId: flags.device } : {}),
+            ...(flags.before ? { before: flags.before } : {}),
           })
           .map(auditView);
         if (flags.ndjson) {
