@@ -46,3 +46,6 @@ npm run build --silent
 echo "test.sh: tests"
 # A hung test must fail the run, not stall CI: each test has 5 min (package.json), the whole suite 25.
 timeout --kill-after=30s 25m npm test
+
+echo "test.sh: smoke on Node 22 (build, pairing, node runtime and vault end to end)"
+scripts/node-smoke.sh 22
