@@ -10,12 +10,17 @@ import type { BenchResult } from "./harness.js";
  */
 
 interface BenchModule {
-  run(): Promise<BenchResult[]>;
+  run(argv: readonly string[]): Promise<BenchResult[]>;
+  /** Runs only when named (long benchmarks such as the fleet). */
+  optIn?: boolean;
 }
+
+/** Options that take a value, so the value is not read as a benchmark name. */
+const VALUED = new Set(["--nodes", "--workers", "--hold-s"]);
 
 async function main(argv: string[]): Promise<void> {
   const json = argv.includes("--json");
-  const only = argv.filter((a) => !a.startsWith("--"));
+  const only = argv.filter((a, i) => !a.startsWith("--") && !VALUED.has(argv[i - 1] ?? ""));
   const dir = dirname(fileURLToPath(import.meta.url));
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".bench.ts"))
@@ -28,7 +33,13 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`running ${file} ...\n`);
     const module = (await import(pathToFileURL(join(dir, file)).href)) as Partial<BenchModule>;
     if (typeof module.run !== "function") throw new Error(`${file} does not export run()`);
-    results.push(...(await module.run()));
+    if (module.optIn && !only.includes(basename(file, ".bench.ts"))) {
+      process.stderr.write(
+        `skipping ${file} (run it by name: npm run bench -- ${basename(file, ".bench.ts")})\n`,
+      );
+      continue;
+    }
+    results.push(...(await module.run(argv)));
   }
   process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : formatTable(results));
 }

@@ -51,6 +51,10 @@ const fields = {
   /** Days after its certificate expired that a device (not revoked) may still recover with its
    *  identity key; 0 disables recovery. */
   certificate_recovery_days: z.coerce.number().int().min(0).max(limits.certificateRecoveryMaxDays),
+  /** BeginPairing per minute from one address (IPv6 by /64), and from everywhere. Raise both for a
+   *  mass enrolment (thousands of machines pairing from a few NAT addresses). */
+  pairing_begins_per_address_per_minute: z.coerce.number().int().min(1).max(1_000_000),
+  pairing_begins_per_minute: z.coerce.number().int().min(1).max(1_000_000),
   /** Days the audit log keeps an entry; 0 keeps every entry forever. */
   audit_retention_days: z.coerce.number().int().min(0).max(limits.auditRetentionMaxDays),
 };
@@ -74,6 +78,8 @@ export const DEFAULT_CONFIG: DaemonConfig = {
   client_certificate_lifetime_minutes: limits.clientCertificateDefaultLifetimeMs / 60_000,
   vault_api_scopes: ["global", "principal:*", "channel:*"],
   certificate_recovery_days: limits.certificateRecoveryDefaultDays,
+  pairing_begins_per_address_per_minute: limits.beginPerAddressPerWindow,
+  pairing_begins_per_minute: limits.beginGlobalPerWindow,
   audit_retention_days: limits.auditRetentionDefaultDays,
 };
 
@@ -112,6 +118,8 @@ const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
   PALYRA_CLIENT_CERTIFICATE_LIFETIME_MINUTES: (v) => ({ client_certificate_lifetime_minutes: Number(v) }),
   PALYRA_VAULT_API_SCOPES: (v) => ({ vault_api_scopes: splitList(v) }),
   PALYRA_CERTIFICATE_RECOVERY_DAYS: (v) => ({ certificate_recovery_days: Number(v) }),
+  PALYRA_PAIRING_BEGINS_PER_ADDRESS_PER_MINUTE: (v) => ({ pairing_begins_per_address_per_minute: Number(v) }),
+  PALYRA_PAIRING_BEGINS_PER_MINUTE: (v) => ({ pairing_begins_per_minute: Number(v) }),
   PALYRA_AUDIT_RETENTION_DAYS: (v) => ({ audit_retention_days: Number(v) }),
 };
 
@@ -180,6 +188,11 @@ export function resolveConfig(...sources: PartialConfig[]): DaemonConfig {
   const result = configSchema.safeParse(merged);
   if (!result.success) throw new DaemonError("invalid_config", formatIssues(result.error));
   const config = result.data;
+  if (config.pairing_begins_per_address_per_minute > config.pairing_begins_per_minute)
+    throw new DaemonError(
+      "invalid_config",
+      "pairing_begins_per_address_per_minute must not exceed pairing_begins_per_minute",
+    );
   const loopback = isLoopbackHost;
   for (const [name, bind] of [
     ["admin", config.admin],

@@ -242,6 +242,10 @@ export class Gateway {
         random,
         registry: devices,
         clientCertificateLifetimeMs,
+        beginRates: {
+          perAddress: config.pairing_begins_per_address_per_minute,
+          total: config.pairing_begins_per_minute,
+        },
       });
       const pruned = await devices.pruneRevokedCertificates();
       if (pruned > 0) logger.info({ pruned }, "pruned expired revoked certificates");

@@ -91,6 +91,7 @@ export class PairingGatewayService {
     ca: CertificateAuthority;
     clock: Clock;
     random: Random;
+    beginRates?: { perAddress: number; total: number };
   }) {
     this.#repo = deps.repo;
     this.#audit = deps.audit;
@@ -107,10 +108,13 @@ export class PairingGatewayService {
     });
     const windowMs = limits.beginRateWindowMs;
     this.#perAddress = new SlidingWindowLimiter(deps.clock, {
-      limit: limits.beginPerAddressPerWindow,
+      limit: deps.beginRates?.perAddress ?? limits.beginPerAddressPerWindow,
       windowMs,
     });
-    this.#global = new SlidingWindowLimiter(deps.clock, { limit: limits.beginGlobalPerWindow, windowMs });
+    this.#global = new SlidingWindowLimiter(deps.clock, {
+      limit: deps.beginRates?.total ?? limits.beginGlobalPerWindow,
+      windowMs,
+    });
     this.#idVerifier = verifierIdentity(deps.ca.spkiFingerprint);
   }
 

@@ -22,6 +22,8 @@ export function createPairingServices(deps: {
   random: Random;
   registry?: DeviceRegistry;
   clientCertificateLifetimeMs?: number;
+  /** BeginPairing per minute from one address and in all (defaults in limits.ts). */
+  beginRates?: { perAddress: number; total: number };
 }): PairingServices {
   const { store, ca, clock, random } = deps;
   const registry = deps.registry ?? new DeviceRegistry(store.devices, clock);
@@ -40,6 +42,7 @@ export function createPairingServices(deps: {
     ca,
     clock,
     random,
+    ...(deps.beginRates ? { beginRates: deps.beginRates } : {}),
   });
   return { registry, codes, approvals, service };
 }
