@@ -61,6 +61,8 @@ else
 fi
 
 export PATH="$nodedir/bin:$PATH"
+# Native builds inside the tests (the package-install test's `npm install -g`) use this Node's headers.
+export npm_config_nodedir="$nodedir"
 cd "$tree"
 echo "node-smoke.sh: $(node --version): build"
 npm run build --silent

@@ -126,6 +126,12 @@ export const limits = {
   /** A TLS handshake (TCP accept to secure connection) must finish within this on the node port; the
    *  socket is destroyed then, whatever state it is in (idle TCP, partial ClientHello, stalled). */
   tlsHandshakeTimeoutMs: 10_000,
+  /** Handshake admission on the node port: this many TLS handshakes at once, this many more waiting
+   *  (paused TCP), the rest closed at accept. A gateway restart brings every node back in the same
+   *  second; taking them a bounded batch at a time keeps heartbeats, pairing and the admin API served.
+   *  The queue drains well within the handshake deadline at the rate one core handshakes (~1000/s). */
+  tlsHandshakesInFlight: 64,
+  tlsHandshakesQueued: 2048,
   /** An anonymous node-port connection (no client certificate: pairing) with no open stream is closed
    *  after this. Pairing keeps a stream open while it waits (the status long-poll), so this never cuts
    *  a device that is using its connection. */

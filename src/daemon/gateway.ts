@@ -276,7 +276,8 @@ export class Gateway {
           if (
             event.kind === "refused" ||
             event.kind === "handshake_failed" ||
-            event.kind === "handshake_timeout"
+            event.kind === "handshake_timeout" ||
+            event.kind === "handshake_shed"
           )
             counters.refused(event.kind === "refused" ? event.reason : event.kind);
           if (event.kind === "refused")

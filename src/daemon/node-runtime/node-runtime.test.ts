@@ -149,3 +149,37 @@ test("capability names are validated at registration", () => {
     { code: "invalid_input" },
   );
 });
+
+test("re-registering unchanged writes nothing; a changed registration is stored and audited", () => {
+  const { runtime, store, clock } = setup();
+  const audited = () => store.audit.query({ kind: "node.registered", limit: 100 }).length;
+  const stored = () => store.nodes.node(NODE)!;
+  const before = { audits: audited(), updatedAt: stored().updatedAt };
+  const same = {
+    platform: "linux",
+    version: "0.1.0",
+    capabilities: [
+      { name: "echo", requiresMediation: false, description: "returns its input" },
+      { name: "sleep", requiresMediation: false, description: "" },
+    ],
+  };
+  clock.advance(60_000);
+  runtime.register(NODE, same);
+  assert.equal(audited(), before.audits, "a reconnect's registration is not audited again");
+  assert.equal(stored().updatedAt, before.updatedAt, "nor written");
+  // Last seen still moves: the registration was heard.
+  runtime.attach(NODE, { send: () => {} }).detach();
+  assert.equal(runtime.list()[0]!.last_seen_at, new Date(clock.now()).toISOString());
+
+  clock.advance(1_000);
+  runtime.register(NODE, { ...same, capabilities: [same.capabilities[0]!] });
+  assert.equal(audited(), before.audits + 1);
+  assert.deepEqual(
+    stored().capabilities.map((c) => c.name),
+    ["echo"],
+  );
+  assert.equal(stored().updatedAt, clock.now());
+  // The cache follows the store: a call to the dropped capability is refused.
+  runtime.attach(NODE, { send: () => {} });
+  assert.throws(() => runtime.invoke(NODE, "sleep", "null"), { code: "capability_unknown" });
+});

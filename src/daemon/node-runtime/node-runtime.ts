@@ -6,6 +6,7 @@ import type { Scheduler } from "../../common/scheduler.js";
 import {
   type CapabilityRecord,
   type CapabilityRequestRecord,
+  type NodeRecord,
   type SqliteNodeRepository,
   TERMINAL_STATES,
 } from "../../store/node-repository.js";
@@ -104,6 +105,11 @@ export class NodeRuntime {
   readonly #sessions = new Map<string, Session>();
   readonly #inFlight = new Map<string, InFlight>();
   readonly #outboxes = new Map<string, Outbox>();
+  /** Registered nodes as stored (read through: invoke needs the capabilities on every call). */
+  readonly #nodeCache = new Map<string, NodeRecord>();
+  /** When each node was last heard from in this run (registration, heartbeat, disconnect): in memory,
+   *  so presence costs no write per heartbeat. */
+  readonly #seen = new Map<string, number>();
   /** Names this run's event sequences: sequences restart when the gateway does. */
   readonly #epoch: string;
 
@@ -154,16 +160,23 @@ export class NodeRuntime {
       names.add(c.name);
     }
     const now = this.#clock.now();
-    const existing = this.#repo.node(deviceId);
-    this.#repo.saveNode(
-      { deviceId, ...info, registeredAt: existing?.registeredAt ?? now, updatedAt: now },
-      {
-        kind: "node.registered",
-        actor: `device:${deviceId}`,
-        deviceId,
-        detail: { capabilities: info.capabilities.length },
-      },
-    );
+    const existing = this.#node(deviceId);
+    // A node re-registers on every connect with what it had: that needs no write (nor an audit entry),
+    // which keeps a reconnect storm of thousands of nodes off the disk.
+    if (existing && sameRegistration(existing, info)) {
+      this.#seen.set(deviceId, now);
+      this.#onChange(deviceId);
+      return { heartbeatIntervalMs: limits.heartbeatIntervalMs };
+    }
+    const record = { deviceId, ...info, registeredAt: existing?.registeredAt ?? now, updatedAt: now };
+    this.#repo.saveNode(record, {
+      kind: "node.registered",
+      actor: `device:${deviceId}`,
+      deviceId,
+      detail: { capabilities: info.capabilities.length },
+    });
+    this.#nodeCache.set(deviceId, record);
+    this.#seen.set(deviceId, now);
     this.#onChange(deviceId);
     return { heartbeatIntervalMs: limits.heartbeatIntervalMs };
   }
@@ -193,6 +206,7 @@ export class NodeRuntime {
       detach: () => {
         if (this.#sessions.get(deviceId) !== session) return;
         this.#sessions.delete(deviceId);
+        this.#seen.set(deviceId, Math.max(session.lastHeartbeat, this.#clock.now()));
         this.#onDisconnected(deviceId);
         // A node that comes straight back (a dropped connection it resumes) keeps its calls.
         this.#scheduler.setTimeout(() => {
@@ -284,7 +298,7 @@ export class NodeRuntime {
         `input is larger than the ${carried} bytes node ${deviceId}'s transport carries`,
       );
     maxPayloadBytes = Math.min(maxPayloadBytes, carried);
-    const node = this.#repo.node(deviceId);
+    const node = this.#node(deviceId);
     if (!node?.capabilities.some((c) => c.name === capability))
       throw new NodeRuntimeError("capability_unknown", `node ${deviceId} does not offer ${capability}`);
     let queued = 0;
@@ -299,8 +313,10 @@ export class NodeRuntime {
       capability,
       inputJson,
       maxPayloadBytes,
-      state: "queued",
+      // Pushed in this same turn, so it is stored as dispatched at once: one write, not two.
+      state: "dispatched",
       createdAt: now,
+      dispatchedAt: now,
       deadlineAt: now + timeoutMs,
     };
     this.#repo.createRequest(record);
@@ -315,7 +331,6 @@ export class NodeRuntime {
         maxPayloadBytes,
         deadlineUnixMs: record.deadlineAt,
       });
-      this.#update(record.requestId, { state: "dispatched", dispatchedAt: this.#clock.now() });
     });
   }
 
@@ -367,12 +382,22 @@ export class NodeRuntime {
 
   /** When the node was last heard from: its live session's last heartbeat, else its last registration. */
   #lastSeen(node: { deviceId: string; updatedAt: number }): string {
-    return new Date(this.#sessions.get(node.deviceId)?.lastHeartbeat ?? node.updatedAt).toISOString();
+    const live = this.#sessions.get(node.deviceId)?.lastHeartbeat;
+    return new Date(Math.max(live ?? 0, this.#seen.get(node.deviceId) ?? 0, node.updatedAt)).toISOString();
+  }
+
+  #node(deviceId: string): NodeRecord | undefined {
+    let node = this.#nodeCache.get(deviceId);
+    if (!node) {
+      node = this.#repo.node(deviceId);
+      if (node) this.#nodeCache.set(deviceId, node);
+    }
+    return node;
   }
 
   /** One node in detail: presence, heartbeat, calls in flight and its latest requests (no payloads). */
   describe(deviceId: string, recent = 20) {
-    const node = this.#repo.node(deviceId);
+    const node = this.#node(deviceId);
     if (!node) throw new NodeRuntimeError("not_found", `no registered node ${deviceId}`);
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     let inFlight = 0;
@@ -443,4 +468,21 @@ export class NodeRuntime {
     flight.settle(flight.record);
     return ok;
   }
+}
+
+function sameRegistration(
+  a: NodeRecord,
+  b: { platform: string; version: string; capabilities: CapabilityRecord[] },
+): boolean {
+  return (
+    a.platform === b.platform &&
+    a.version === b.version &&
+    a.capabilities.length === b.capabilities.length &&
+    a.capabilities.every((c, i) => {
+      const d = b.capabilities[i]!;
+      return (
+        c.name === d.name && c.requiresMediation === d.requiresMediation && c.description === d.description
+      );
+    })
+  );
 }

@@ -183,9 +183,13 @@ test("finding 4: after a GOAWAY for a protocol error the socket is closed within
     socket.on("data", () => {});
     socket.write(Buffer.concat([PREFACE, Buffer.from(hex, "hex")]));
     const before = ends.filter((e) => e === "dead_session").length;
+    const sent = Date.now();
     await within(closed(socket), `${what}: socket closed`, 3_000);
-    // The dead-session check cut it, not the idle limit.
-    assert.equal(ends.filter((e) => e === "dead_session").length, before + 1, what);
+    assert.ok(Date.now() - sent < SHORT.idle, `${what}: closed before the idle limit could have cut it`);
+    // Node 20 and 22 leave the socket open after nghttp2's GOAWAY, and the dead-session check cuts it;
+    // Node 24 closes it itself.
+    if (Number(process.versions.node.split(".")[0]) < 24)
+      assert.equal(ends.filter((e) => e === "dead_session").length, before + 1, what);
   }
 });
 

@@ -1,5 +1,6 @@
 import { constants as cryptoConstants } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
+import * as net from "node:net";
 import * as tls from "node:tls";
 import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
@@ -8,6 +9,7 @@ import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import type { PeerDecision, PeerRefusal } from "../../identity/device-registry.js";
 import { TransportError } from "../errors.js";
 import type { ConnectionRegistry } from "./connection-registry.js";
+import { HandshakeAdmission } from "./handshake-admission.js";
 import { ANONYMOUS, type ConnectionPeer, normalizeAddress, tagConnection } from "./peer-identity.js";
 
 /**
@@ -56,6 +58,8 @@ export type TlsServerEvent =
     }
   | { kind: "handshake_failed"; detail: string; remoteAddress: string }
   | { kind: "handshake_timeout"; remoteAddress: string }
+  /** More handshakes waiting than the queue holds: closed before TLS started. */
+  | { kind: "handshake_shed"; remoteAddress: string }
   | { kind: "identity_updated" };
 
 export interface NodePortTlsServerOptions {
@@ -72,10 +76,18 @@ export interface NodePortTlsServerOptions {
   /** Anonymous connections open at once per source address (IPv6 by /64), and in all. */
   anonymousPerAddress?: number;
   anonymousTotal?: number;
+  /** TLS handshakes run at once, and waiting beyond those (see HandshakeAdmission). */
+  handshakesInFlight?: number;
+  handshakesQueued?: number;
 }
 
 export class NodePortTlsServer {
+  /** Owns the listening socket; hands each admitted TCP connection to the TLS server. */
+  readonly #listener: net.Server;
   readonly #server: tls.Server;
+  readonly #admission: HandshakeAdmission;
+  /** Raw sockets whose handshake runs, by remote address and port (to release their admission). */
+  readonly #handshaking = new Map<string, Socket>();
   readonly #caPem: string;
   readonly #authorizePeer: AuthorizePeer;
   readonly #registry: ConnectionRegistry;
@@ -117,10 +129,23 @@ export class NodePortTlsServer {
       ALPNProtocols: ["h2"],
       handshakeTimeout: this.#handshakeTimeoutMs,
     });
-    this.#server.on("connection", (socket: Socket) => {
+    this.#admission = new HandshakeAdmission({
+      maxInFlight: options.handshakesInFlight ?? limits.tlsHandshakesInFlight,
+      maxQueued: options.handshakesQueued ?? limits.tlsHandshakesQueued,
+      admit: (socket) => {
+        this.#handshaking.set(socketKey(socket), socket);
+        // The TLS server wraps the socket and starts the handshake (the standard hand-over of a socket
+        // to a net.Server); the socket was paused since accept, so no byte was read before.
+        this.#server.emit("connection", socket);
+      },
+      onShed: (socket) =>
+        this.#onEvent({ kind: "handshake_shed", remoteAddress: normalizeAddress(socket.remoteAddress) }),
+    });
+    this.#listener = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
       this.#sockets.add(socket);
-      // An absolute deadline: Node's handshakeTimeout only reports (tlsClientError) and leaves the socket
-      // open, and it is an inactivity timer that a peer trickling bytes never trips.
+      // An absolute deadline from accept (waiting for admission counts): Node's handshakeTimeout only
+      // reports (tlsClientError) and leaves the socket open, and it is an inactivity timer that a peer
+      // trickling bytes never trips.
       const key = socketKey(socket);
       const timer = setTimeout(() => {
         this.#handshakeTimers.delete(key);
@@ -134,11 +159,18 @@ export class NodePortTlsServer {
         this.#sockets.delete(socket);
         clearTimeout(timer);
         if (this.#handshakeTimers.get(key) === timer) this.#handshakeTimers.delete(key);
+        if (this.#handshaking.get(key) === socket) this.#handshaking.delete(key);
       });
+      if (this.#closing) {
+        socket.destroy();
+        return;
+      }
+      this.#admission.offer(socket);
     });
     this.#server.on("secureConnection", (socket) => this.#onSecure(socket));
     this.#server.on("tlsClientError", (err, socket) => {
       // A failed handshake is over: nothing may keep its socket open.
+      this.#handshakeEnded(socket);
       socket.destroy();
       this.#onEvent({
         kind: "handshake_failed",
@@ -181,7 +213,7 @@ export class NodePortTlsServer {
       );
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
-        this.#server.off("listening", onListening);
+        this.#listener.off("listening", onListening);
         reject(
           new TransportError("listen_failed", `cannot listen on ${host}:${port}: ${err.message}`, {
             cause: err,
@@ -189,18 +221,18 @@ export class NodePortTlsServer {
         );
       };
       const onListening = () => {
-        this.#server.off("error", onError);
+        this.#listener.off("error", onError);
         this.#listening = true;
-        resolve(this.#server.address() as AddressInfo);
+        resolve(this.#listener.address() as AddressInfo);
       };
-      this.#server.once("error", onError);
-      this.#server.once("listening", onListening);
-      this.#server.listen({ host, port, exclusive: true });
+      this.#listener.once("error", onError);
+      this.#listener.once("listening", onListening);
+      this.#listener.listen({ host, port, exclusive: true });
     });
   }
 
   address(): AddressInfo | undefined {
-    const address = this.#server.address();
+    const address = this.#listener.address();
     return address !== null && typeof address === "object" ? address : undefined;
   }
 
@@ -225,7 +257,7 @@ export class NodePortTlsServer {
       for (const socket of this.#sockets) socket.destroy();
     }, graceMs);
     const stopped = this.#listening
-      ? new Promise<void>((resolve) => this.#server.close(() => resolve()))
+      ? new Promise<void>((resolve) => this.#listener.close(() => resolve()))
       : Promise.resolve();
     // The server's own close can come before the last sockets' 'close' events: wait for those too.
     this.#closed = stopped
@@ -258,6 +290,7 @@ export class NodePortTlsServer {
     const key = socketKey(socket);
     clearTimeout(this.#handshakeTimers.get(key));
     this.#handshakeTimers.delete(key);
+    this.#handshakeEnded(socket);
     const remoteAddress = normalizeAddress(socket.remoteAddress);
     if (this.#closing) {
       socket.destroy();
@@ -307,6 +340,20 @@ export class NodePortTlsServer {
         });
       },
     );
+  }
+
+  /** Frees the handshake's admission slot (the next waiting connection starts its handshake). */
+  #handshakeEnded(socket: Socket): void {
+    const key = socketKey(socket);
+    const raw = this.#handshaking.get(key);
+    if (!raw) return;
+    this.#handshaking.delete(key);
+    this.#admission.release(raw);
+  }
+
+  /** Handshakes running and waiting for admission. */
+  get handshakes(): { inFlight: number; queued: number } {
+    return { inFlight: this.#admission.inFlight, queued: this.#admission.queued };
   }
 
   /** Anonymous connections are capped per address and in all: they cost nothing to open. */
