@@ -247,8 +247,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       }
       revokeCutMs.push(cut === null ? Number.POSITIVE_INFINITY : cut - start);
     }
-    if (revokes > 0)
-      log(`revoked ${revokes}, cut p99 ${percentile(revokeCutMs, 99).toFixed(1)} ms`);
+    if (revokes > 0) log(`revoked ${revokes}, cut p99 ${percentile(revokeCutMs, 99).toFixed(1)} ms`);
 
     const report: FleetReport = {
       nodes: options.nodes,

@@ -30,6 +30,7 @@ import { openVault } from "../vault/open-vault.js";
 import type { Vault } from "../vault/vault.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
+import { startAuditRetention } from "./audit-retention.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
 import { ChangeFeed, topicsOfAuditKind } from "./change-feed.js";
 import { type DaemonConfig, isLoopbackHost } from "./config.js";
@@ -39,7 +40,6 @@ import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info
 import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
 import { EventCounters } from "./event-counters.js";
-import { startAuditRetention } from "./audit-retention.js";
 import type { Logger } from "./logger.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
