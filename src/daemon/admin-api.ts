@@ -3,9 +3,11 @@ import QRCode from "qrcode";
 import { z } from "zod";
 import type { AuditEntry, AuditRecord } from "../common/audit.js";
 import { asPalyraError, CommonError, type PalyraError } from "../common/errors.js";
+import { isCanonicalId } from "../common/ids.js";
 import { parseBoundedJson } from "../common/json-depth.js";
 import { limits } from "../common/limits.js";
 import { noSpaceError } from "../common/storage-errors.js";
+import type { PairedDevice } from "../identity/device-records.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
@@ -49,7 +51,8 @@ export interface AdminApiDeps {
   nodeAddress: () => string;
   secrets: SecretsApiDeps;
   audit: {
-    recent(limit: number): Promise<AuditRecord[]>;
+    /** Newest first; `kind` matches its sub-kinds; `before` is the id that ended the previous page. */
+    query(filter: { kind?: string; before?: string; limit: number }): AuditRecord[];
     append(entry: AuditEntry): Promise<AuditRecord>;
   };
   /** The gateway database file, named when a write to it fails for want of disk space. */
@@ -175,7 +178,9 @@ export async function handleAdminApi(
       const device = await deps.devices.get(detail.device_id);
       sendJson(res, 200, {
         ...detail,
-        device: device ? deviceView(device, deps.connections.count(device.deviceId)) : null,
+        device: device
+          ? deviceView(device, deps.connections.count(device.deviceId), detail.last_seen_at)
+          : null,
       });
       return true;
     }
@@ -214,25 +219,28 @@ export async function handleAdminApi(
       return true;
     }
     if (path === "/v1/audit" && req.method === "GET") {
-      const limit = Math.min(Math.max(Number(url.searchParams.get("limit") ?? 200) || 200, 1), 1000);
-      const kind = url.searchParams.get("kind") ?? "";
-      const events = (await deps.audit.recent(kind ? 1000 : limit))
-        .filter((e) => !kind || e.kind === kind || e.kind.startsWith(`${kind}.`))
-        .slice(0, limit)
-        .map(auditView);
-      sendJson(res, 200, { events });
+      const filter = auditFilter(url.searchParams);
+      const events = deps.audit.query(filter).map(auditView);
+      // A full page may have more behind it: the next page starts after its last event.
+      const nextBefore = events.length === filter.limit ? events[events.length - 1]!.id : null;
+      sendJson(res, 200, { events, next_before: nextBefore });
       return true;
     }
+    // A device as operators see it: its live connections, and its node's presence for `last_seen_at`.
+    const nodesSeen = () => new Map(deps.nodes.list().map((n) => [n.device_id, n.last_seen_at]));
+    const view = (d: PairedDevice, seen = nodesSeen()) =>
+      deviceView(d, deps.connections.count(d.deviceId), seen.get(d.deviceId));
     if (path === "/v1/devices" && req.method === "GET") {
       const devices = await deps.devices.list();
-      sendJson(res, 200, { devices: devices.map((d) => deviceView(d, deps.connections.count(d.deviceId))) });
+      const seen = nodesSeen();
+      sendJson(res, 200, { devices: devices.map((d) => view(d, seen)) });
       return true;
     }
     const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate))?$/.exec(path);
     if (device && req.method === "GET" && device[2] === undefined) {
       const found = await deps.devices.get(device[1]!);
       if (!found) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
-      sendJson(res, 200, deviceView(found, deps.connections.count(found.deviceId)));
+      sendJson(res, 200, view(found));
       return true;
     }
     if (device && req.method === "POST" && device[2] === "revoke") {
@@ -240,7 +248,10 @@ export async function handleAdminApi(
       const reason = body.reason ?? "revoked by operator";
       const revoked = await deps.devices.revoke(device[1]!, reason, actor);
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
-      sendJson(res, 200, { ...deviceView(revoked, 0), connections_closed: closed });
+      sendJson(res, 200, {
+        ...deviceView(revoked, 0, nodesSeen().get(revoked.deviceId)),
+        connections_closed: closed,
+      });
       return true;
     }
     if (device && req.method === "POST" && device[2] === "rotate") {
@@ -251,7 +262,7 @@ export async function handleAdminApi(
         limits.rotateWaitMs,
       );
       sendJson(res, 200, {
-        ...deviceView(rotated, deps.connections.count(rotated.deviceId)),
+        ...view(rotated),
         rotated_from: previousFingerprint,
       });
       return true;
@@ -283,6 +294,21 @@ export async function handleAdminApi(
     }
   }
   return true;
+}
+
+/** `GET /v1/audit`'s query: `limit` 1..1000 (default 200), `kind` a kind or its prefix, `before` an id. */
+function auditFilter(params: URLSearchParams): { kind?: string; before?: string; limit: number } {
+  const limitText = params.get("limit");
+  if (limitText !== null && !/^[0-9]{1,9}$/.test(limitText))
+    throw new CommonError("invalid_input", "limit must be a whole number (pages hold 1 to 1000 events)");
+  const limit = Math.min(Math.max(limitText === null ? 200 : Number(limitText), 1), 1000);
+  const kind = params.get("kind") ?? "";
+  if (kind !== "" && !/^[a-z][a-z0-9_]{0,63}(?:\.[a-z][a-z0-9_]{0,63}){0,3}$/.test(kind))
+    throw new CommonError("invalid_input", "kind must be an event kind such as pairing or device.revoked");
+  const before = params.get("before");
+  if (before !== null && !isCanonicalId(before))
+    throw new CommonError("invalid_input", "before must be an audit event id (a canonical ULID)");
+  return { limit, ...(kind ? { kind } : {}), ...(before === null ? {} : { before }) };
 }
 
 /**

@@ -16,10 +16,24 @@ export interface DeviceView {
   revoked_at?: string;
   revoked_reason?: string;
   connections: number;
+  /**
+   * When the gateway last heard from the device: the latest of its node's last heartbeat (or last
+   * registration when offline) and the last certificate issued to it (pairing, rotation, renewal,
+   * recovery). A revoked device's last issuance is no longer recorded, so its pairing stands in.
+   */
+  last_seen_at: string;
 }
 
-export function deviceView(device: PairedDevice, connections: number): DeviceView {
+export function deviceView(
+  device: PairedDevice,
+  connections: number,
+  /** The device's node's `last_seen_at`, when it registered as a node. */
+  nodeLastSeenAt?: string,
+): DeviceView {
   const iso = (ms: number) => new Date(ms).toISOString();
+  // Every write of an active device's row issues it a certificate; revocation rewrites updatedAt.
+  const issued = device.revokedAt === undefined ? device.updatedAt : device.pairedAt;
+  const heard = nodeLastSeenAt === undefined ? Number.NaN : Date.parse(nodeLastSeenAt);
   return {
     device_id: device.deviceId,
     client_kind: device.clientKind,
@@ -42,5 +56,6 @@ export function deviceView(device: PairedDevice, connections: number): DeviceVie
       ? {}
       : { revoked_at: iso(device.revokedAt), revoked_reason: device.revokedReason ?? "" }),
     connections,
+    last_seen_at: iso(Number.isNaN(heard) ? issued : Math.max(issued, heard)),
   };
 }

@@ -1,4 +1,5 @@
 import { type ReactNode, useEffect, useRef, useState } from "react";
+import { ago, when } from "../format";
 
 /**
  * A button that asks before it acts, in a native <dialog> (focus is trapped and Escape cancels). The
@@ -95,5 +96,41 @@ export function TableWrap(props: { label: string; children: ReactNode }) {
     <section className="table-wrap" aria-label={props.label} tabIndex={0}>
       {props.children}
     </section>
+  );
+}
+
+/** A search box that filters a list as one types; `count` says how many of how many are shown. */
+export function SearchBox(props: {
+  label: string;
+  placeholder: string;
+  value: string;
+  onChange: (value: string) => void;
+  count: { shown: number; total: number };
+}) {
+  return (
+    <div className="search">
+      <label>
+        {props.label}
+        <input
+          type="search"
+          value={props.value}
+          placeholder={props.placeholder}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
+      </label>
+      <span className="muted" role="status">
+        {props.value.trim() ? `${props.count.shown} of ${props.count.total} shown` : ""}
+      </span>
+    </div>
+  );
+}
+
+/** A time as how long ago, with the date itself beneath (the one date format, from format.ts). */
+export function Seen(props: { at: string | null | undefined; now: number }) {
+  return (
+    <>
+      {ago(props.at, props.now)}
+      <div className="muted">{when(props.at)}</div>
+    </>
   );
 }

@@ -1,31 +1,80 @@
 import { useState } from "react";
+import { type AuditEvent, useAuditLog } from "../audit-log";
 import { ErrorLine, TableWrap } from "../components/ui";
-import { when } from "../format";
-import { useResource } from "../live";
-
-interface AuditEvent {
-  id: string;
-  at: string;
-  kind: string;
-  actor: string;
-  device_id?: string;
-  detail: Record<string, unknown>;
-}
+import { matches, when } from "../format";
 
 const KINDS = ["", "pairing", "device", "node", "secret", "vault"];
+
+function detailText(e: AuditEvent): string {
+  return Object.entries(e.detail)
+    .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(", ");
+}
+
+/** The events of one kind, newest first, with older pages on request; `search` filters what is loaded. */
+function AuditEvents(props: { kind: string; search: string }) {
+  const log = useAuditLog(props.kind);
+  const list = log.events.filter((e) =>
+    matches(props.search, e.kind, e.actor, e.device_id, JSON.stringify(e.detail)),
+  );
+  return (
+    <>
+      <ErrorLine error={log.error} />
+      <TableWrap label="Audit events">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Event</th>
+              <th scope="col">Actor</th>
+              <th scope="col">Device</th>
+              <th scope="col">Detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((e) => (
+              <tr key={e.id}>
+                <td data-label="When" className="nowrap">
+                  {when(e.at)}
+                </td>
+                <td data-label="Event">
+                  <code>{e.kind}</code>
+                </td>
+                <td data-label="Actor" className="actor">
+                  {e.actor}
+                </td>
+                <td data-label="Device" title={e.device_id}>
+                  {e.device_id ? <code>{e.device_id.slice(-8)}</code> : "-"}
+                </td>
+                <td data-label="Detail" className="detail">
+                  {detailText(e)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+      {log.loaded && list.length === 0 && <p className="muted">No events match.</p>}
+      <div className="paging">
+        <p role="status" className="muted">
+          {log.loaded &&
+            (props.search.trim()
+              ? `${list.length} of ${log.events.length} loaded events match`
+              : `${log.events.length} events loaded${log.more ? "" : ", none older"}`)}
+        </p>
+        {log.more && (
+          <button type="button" disabled={log.loading} onClick={() => void log.loadOlder()}>
+            {log.loading ? "Loading…" : "Load older events"}
+          </button>
+        )}
+      </div>
+    </>
+  );
+}
 
 export function Audit() {
   const [kind, setKind] = useState("");
   const [text, setText] = useState("");
-  const events = useResource<{ events: AuditEvent[] }>(`/v1/audit?limit=200${kind ? `&kind=${kind}` : ""}`, [
-    "audit",
-  ]);
-  const needle = text.trim().toLowerCase();
-  const list = (events.data?.events ?? []).filter(
-    (e) =>
-      !needle ||
-      `${e.kind} ${e.actor} ${e.device_id ?? ""} ${JSON.stringify(e.detail)}`.toLowerCase().includes(needle),
-  );
   return (
     <div className="page">
       <h1>Audit</h1>
@@ -41,42 +90,11 @@ export function Audit() {
           </select>
         </label>
         <label>
-          Search
+          Search the loaded events
           <input type="search" value={text} onChange={(e) => setText(e.target.value)} />
         </label>
       </div>
-      <ErrorLine error={events.error} />
-      <TableWrap label="Audit events">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Event</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Device</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((e) => (
-              <tr key={e.id}>
-                <td>{when(e.at)}</td>
-                <td>
-                  <code>{e.kind}</code>
-                </td>
-                <td>{e.actor}</td>
-                <td>{e.device_id ? <code>{e.device_id.slice(-8)}</code> : "-"}</td>
-                <td className="detail">
-                  {Object.entries(e.detail)
-                    .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)
-                    .join(", ")}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
-      {list.length === 0 && <p className="muted">No events match.</p>}
+      <AuditEvents key={kind} kind={kind} search={text} />
     </div>
   );
 }

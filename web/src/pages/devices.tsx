@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api } from "../api";
-import { Badge, ConfirmButton, ErrorLine, TableWrap, useNow } from "../components/ui";
-import { short, timeLeft, when } from "../format";
+import { Badge, ConfirmButton, ErrorLine, SearchBox, Seen, TableWrap, useNow } from "../components/ui";
+import { matches, short, timeLeft, when } from "../format";
 import { useResource } from "../live";
 
 interface Device {
@@ -16,6 +16,8 @@ interface Device {
   revoked_at?: string;
   revoked_reason?: string;
   connections: number;
+  /** Its node's last heartbeat, or the last certificate issued to it (see the admin API). */
+  last_seen_at: string;
 }
 
 function DeviceRow(props: { device: Device; now: number; reload: () => void }) {
@@ -33,48 +35,62 @@ function DeviceRow(props: { device: Device; now: number; reload: () => void }) {
   );
   return (
     <tr>
-      <td>
+      <td data-label="Device">
         <strong>{d.device_name}</strong>
         <div className="muted">
           <code>{d.device_id}</code>
         </div>
       </td>
-      <td>{d.client_kind}</td>
-      <td>
-        {d.state === "active" ? <Badge tone="good">active</Badge> : <Badge tone="bad">revoked</Badge>}
-        {d.revoked_reason && <div className="muted">{d.revoked_reason}</div>}
+      <td data-label="Kind">
+        {d.client_kind}
+        <div className="muted">{d.platform}</div>
       </td>
-      <td>{d.connections}</td>
-      <td title={d.certificate_fingerprint}>
+      <td data-label="State">
+        {d.state === "active" ? <Badge tone="good">active</Badge> : <Badge tone="bad">revoked</Badge>}
+        <div className="muted">
+          {d.revoked_reason ?? `${d.connections} connection${d.connections === 1 ? "" : "s"}`}
+        </div>
+      </td>
+      <td data-label="Last seen">
+        <Seen at={d.last_seen_at} now={props.now} />
+      </td>
+      <td data-label="Certificate" title={d.certificate_fingerprint}>
         <code>{short(d.certificate_fingerprint)}</code>
         <div className="muted">
           {d.state === "active" ? `expires in ${timeLeft(d.certificate_expires_at, props.now)}` : "-"}
         </div>
       </td>
-      <td>{when(d.paired_at)}</td>
-      <td className="actions">
-        {d.state === "active" && (
-          <>
-            <ConfirmButton
-              label="Rotate"
-              title={`Rotate ${d.device_name}'s certificate?`}
-              onConfirm={act("rotate")}
-            >
-              <p>The node renews its certificate now; the old one stays valid for a short overlap.</p>
-              {reasonField}
-            </ConfirmButton>
-            <ConfirmButton label="Revoke" danger title={`Revoke ${d.device_name}?`} onConfirm={act("revoke")}>
-              <p>
-                Its certificates stop working and its live connections close at once. It cannot pair again
-                until removed.
-              </p>
-              {reasonField}
-            </ConfirmButton>
-          </>
-        )}
-        <ConfirmButton label="Remove" danger title={`Remove ${d.device_name}?`} onConfirm={act("remove")}>
-          <p>The device is forgotten (revoked first if it is active), so it may pair again.</p>
-        </ConfirmButton>
+      <td data-label="Paired">{when(d.paired_at)}</td>
+      <td data-label="">
+        <div className="actions">
+          {d.state === "active" && (
+            <>
+              <ConfirmButton
+                label="Rotate"
+                title={`Rotate ${d.device_name}'s certificate?`}
+                onConfirm={act("rotate")}
+              >
+                <p>The node renews its certificate now; the old one stays valid for a short overlap.</p>
+                {reasonField}
+              </ConfirmButton>
+              <ConfirmButton
+                label="Revoke"
+                danger
+                title={`Revoke ${d.device_name}?`}
+                onConfirm={act("revoke")}
+              >
+                <p>
+                  Its certificates stop working and its live connections close at once. It cannot pair again
+                  until removed.
+                </p>
+                {reasonField}
+              </ConfirmButton>
+            </>
+          )}
+          <ConfirmButton label="Remove" danger title={`Remove ${d.device_name}?`} onConfirm={act("remove")}>
+            <p>The device is forgotten (revoked first if it is active), so it may pair again.</p>
+          </ConfirmButton>
+        </div>
       </td>
     </tr>
   );
@@ -83,13 +99,28 @@ function DeviceRow(props: { device: Device; now: number; reload: () => void }) {
 export function Devices() {
   const now = useNow(5000);
   const devices = useResource<{ devices: Device[] }>("/v1/devices", ["devices"]);
-  const list = devices.data?.devices ?? [];
+  const [search, setSearch] = useState("");
+  const all = devices.data?.devices ?? [];
+  const list = all.filter((d) =>
+    matches(search, d.device_name, d.device_id, d.platform, d.state, d.client_kind),
+  );
   return (
     <div className="page">
       <h1>Devices</h1>
       <ErrorLine error={devices.error} />
-      {list.length === 0 ? (
+      {all.length > 0 && (
+        <SearchBox
+          label="Search devices"
+          placeholder="name, id, platform or state"
+          value={search}
+          onChange={setSearch}
+          count={{ shown: list.length, total: all.length }}
+        />
+      )}
+      {all.length === 0 ? (
         <p className="muted">No paired devices yet. Pair one from the Pairing page.</p>
+      ) : list.length === 0 ? (
+        <p className="muted">No device matches “{search.trim()}”.</p>
       ) : (
         <TableWrap label="Devices">
           <table>
@@ -98,7 +129,7 @@ export function Devices() {
                 <th scope="col">Device</th>
                 <th scope="col">Kind</th>
                 <th scope="col">State</th>
-                <th scope="col">Connections</th>
+                <th scope="col">Last seen</th>
                 <th scope="col">Certificate</th>
                 <th scope="col">Paired</th>
                 <th scope="col">Actions</th>

@@ -1,124 +1,13 @@
-import { type FormEvent, useState } from "react";
-import { api } from "../api";
-import { Badge, ErrorLine, TableWrap, useNow } from "../components/ui";
-import { ago, when } from "../format";
+import { useState } from "react";
+import { Badge, ErrorLine, SearchBox, Seen, TableWrap, useNow } from "../components/ui";
+import { ago, matches, when } from "../format";
 import { useResource } from "../live";
-
-interface Capability {
-  name: string;
-  requires_mediation: boolean;
-  description: string;
-}
-interface NodeSummary {
-  device_id: string;
-  presence: "online" | "stale" | "offline";
-  platform: string;
-  version: string;
-  capabilities: Capability[];
-  last_seen_at: string;
-  device_name?: string | null;
-}
-interface NodeDetail extends NodeSummary {
-  in_flight: number;
-  device: { device_name: string; state: string } | null;
-  recent_requests: {
-    request_id: string;
-    capability: string;
-    state: string;
-    created_at: string;
-    finished_at: string | null;
-    error: string | null;
-  }[];
-}
-interface InvokeResult {
-  request_id: string;
-  state: string;
-  output: unknown;
-  error: string | null;
-}
+import { InvokeForm } from "./node-invoke";
+import type { NodeDetail, NodeSummary } from "./node-types";
 
 export function PresenceBadge(props: { presence: NodeSummary["presence"] }) {
   const tone = props.presence === "online" ? "good" : props.presence === "stale" ? "warn" : "muted";
   return <Badge tone={tone}>{props.presence}</Badge>;
-}
-
-function InvokeForm(props: { node: NodeDetail; onDone: () => void }) {
-  const [capability, setCapability] = useState(props.node.capabilities[0]?.name ?? "");
-  const [input, setInput] = useState('{"hello": "world"}');
-  const [timeout, setTimeoutSeconds] = useState(30);
-  const [result, setResult] = useState<InvokeResult>();
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(undefined);
-    setResult(undefined);
-    let parsed: unknown;
-    try {
-      parsed = input.trim() === "" ? null : JSON.parse(input);
-    } catch {
-      setError("The input is not valid JSON.");
-      return;
-    }
-    setBusy(true);
-    try {
-      setResult(
-        await api<InvokeResult>("POST", `/v1/nodes/${props.node.device_id}/invoke`, {
-          capability,
-          input: parsed,
-          timeout_seconds: timeout,
-        }),
-      );
-      props.onDone();
-    } catch (err) {
-      setError((err as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form className="card" onSubmit={submit} aria-labelledby="invoke-title">
-      <h3 id="invoke-title">Invoke a capability</h3>
-      <div className="row">
-        <label>
-          Capability
-          <select value={capability} onChange={(e) => setCapability(e.target.value)}>
-            {props.node.capabilities.map((c) => (
-              <option key={c.name} value={c.name}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Timeout (seconds)
-          <input
-            type="number"
-            min={1}
-            max={120}
-            value={timeout}
-            onChange={(e) => setTimeoutSeconds(Number(e.target.value))}
-          />
-        </label>
-      </div>
-      <label>
-        Input (JSON)
-        <textarea rows={4} spellCheck={false} value={input} onChange={(e) => setInput(e.target.value)} />
-      </label>
-      <ErrorLine error={error} />
-      <button type="submit" className="primary" disabled={busy || props.node.presence === "offline"}>
-        {busy ? "Running…" : "Invoke"}
-      </button>
-      {result && (
-        <section aria-live="polite" aria-labelledby="result-title" className="result">
-          <h4 id="result-title">
-            Result <Badge tone={result.state === "succeeded" ? "good" : "bad"}>{result.state}</Badge>
-          </h4>
-          <pre data-testid="invoke-output">{result.error ?? JSON.stringify(result.output, null, 2)}</pre>
-        </section>
-      )}
-    </form>
-  );
 }
 
 function NodePanel(props: { deviceId: string; now: number }) {
@@ -140,7 +29,9 @@ function NodePanel(props: { deviceId: string; now: number }) {
           {node.platform}, palyra {node.version}
         </dd>
         <dt>Last seen</dt>
-        <dd>{ago(node.last_seen_at, props.now)}</dd>
+        <dd>
+          <Seen at={node.last_seen_at} now={props.now} />
+        </dd>
         <dt>Calls in flight</dt>
         <dd>{node.in_flight}</dd>
       </dl>
@@ -171,12 +62,12 @@ function NodePanel(props: { deviceId: string; now: number }) {
             <tbody>
               {node.recent_requests.map((r) => (
                 <tr key={r.request_id}>
-                  <td>
+                  <td data-label="Capability">
                     <code>{r.capability}</code>
                   </td>
-                  <td>{r.state}</td>
-                  <td>{when(r.created_at)}</td>
-                  <td>{r.error ?? "-"}</td>
+                  <td data-label="State">{r.state}</td>
+                  <td data-label="Started">{when(r.created_at)}</td>
+                  <td data-label="Error">{r.error ?? "-"}</td>
                 </tr>
               ))}
             </tbody>
@@ -191,40 +82,55 @@ export function Nodes() {
   const now = useNow(5000);
   const nodes = useResource<{ nodes: NodeSummary[] }>("/v1/nodes", ["nodes", "devices"]);
   const [selected, setSelected] = useState<string>();
-  const list = nodes.data?.nodes ?? [];
-  const current = selected ?? list.find((n) => n.presence !== "offline")?.device_id ?? list[0]?.device_id;
+  const [search, setSearch] = useState("");
+  const all = nodes.data?.nodes ?? [];
+  const list = all.filter((n) => matches(search, n.device_name, n.device_id, n.platform, n.presence));
+  const current =
+    list.find((n) => n.device_id === selected)?.device_id ??
+    list.find((n) => n.presence !== "offline")?.device_id ??
+    list[0]?.device_id;
   return (
     <div className="page">
       <h1>Nodes</h1>
       <ErrorLine error={nodes.error} />
-      {list.length === 0 ? (
+      {all.length === 0 ? (
         <p className="muted">
           No node has registered yet. Run <code>palyra node run</code> on a machine and approve it.
         </p>
       ) : (
-        <div className="split">
-          <ul className="node-list" aria-label="Nodes">
-            {list.map((n) => (
-              <li key={n.device_id}>
-                <button
-                  type="button"
-                  aria-current={n.device_id === current}
-                  onClick={() => setSelected(n.device_id)}
-                >
-                  <span>
-                    {n.device_name ?? <code>{n.device_id.slice(-8)}</code>}{" "}
-                    <span className="muted">{n.platform}</span>
-                  </span>
-                  <PresenceBadge presence={n.presence} />
-                  <span className="muted">
-                    {n.capabilities.length} capabilities, seen {ago(n.last_seen_at, now)}
-                  </span>
-                </button>
-              </li>
-            ))}
-          </ul>
-          {current && <NodePanel deviceId={current} now={now} />}
-        </div>
+        <>
+          <SearchBox
+            label="Search nodes"
+            placeholder="name, id, platform or presence"
+            value={search}
+            onChange={setSearch}
+            count={{ shown: list.length, total: all.length }}
+          />
+          {list.length === 0 && <p className="muted">No node matches “{search.trim()}”.</p>}
+          <div className="split">
+            <ul className="node-list" aria-label="Nodes">
+              {list.map((n) => (
+                <li key={n.device_id}>
+                  <button
+                    type="button"
+                    aria-current={n.device_id === current}
+                    onClick={() => setSelected(n.device_id)}
+                  >
+                    <span className="node-name">
+                      {n.device_name ?? <code>{n.device_id.slice(-8)}</code>}{" "}
+                      <span className="muted">{n.platform}</span>
+                    </span>
+                    <PresenceBadge presence={n.presence} />
+                    <span className="muted" title={when(n.last_seen_at)}>
+                      Last seen {ago(n.last_seen_at, now)} · {n.capabilities.length} capabilities
+                    </span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+            {current && <NodePanel deviceId={current} now={now} />}
+          </div>
+        </>
       )}
     </div>
   );

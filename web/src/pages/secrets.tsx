@@ -128,25 +128,27 @@ export function Secrets() {
             <tbody>
               {list.map((s) => (
                 <tr key={s.ref}>
-                  <td>
+                  <td data-label="Reference">
                     <code>{s.ref}</code>
                   </td>
-                  <td>{s.size} B</td>
-                  <td>{s.backend}</td>
-                  <td>{when(s.updated_at)}</td>
-                  <td className="actions">
-                    <Reveal secret={s} />
-                    <ConfirmButton
-                      label="Delete"
-                      danger
-                      title={`Delete ${s.ref}?`}
-                      onConfirm={async () => {
-                        await api("DELETE", path(s.ref));
-                        secrets.reload();
-                      }}
-                    >
-                      <p>The secret is gone for good.</p>
-                    </ConfirmButton>
+                  <td data-label="Size">{s.size} B</td>
+                  <td data-label="Backend">{s.backend}</td>
+                  <td data-label="Updated">{when(s.updated_at)}</td>
+                  <td data-label="">
+                    <div className="actions">
+                      <Reveal secret={s} />
+                      <ConfirmButton
+                        label="Delete"
+                        danger
+                        title={`Delete ${s.ref}?`}
+                        onConfirm={async () => {
+                          await api("DELETE", path(s.ref));
+                          secrets.reload();
+                        }}
+                      >
+                        <p>The secret is gone for good.</p>
+                      </ConfirmButton>
+                    </div>
                   </td>
                 </tr>
               ))}
