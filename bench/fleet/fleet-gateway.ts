@@ -34,6 +34,8 @@ export class FleetGateway {
   /** Starts the daemon; resolves with its summary once it serves. `ports` pins the listeners. */
   async start(ports?: { admin: number; node: number }): Promise<void> {
     const args = [
+      // For diagnosis, e.g. FLEET_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.FLEET_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
       "--import",
       "tsx",
       CLI_ENTRY,
@@ -110,6 +112,18 @@ export class FleetGateway {
     const text = (await this.request("GET", "/metrics")) as string;
     const match = /^palyra_nodes\{presence="online"\} (\d+)$/m.exec(text);
     return match ? Number(match[1]) : 0;
+  }
+
+  /** The daemon's own memory figures (/metrics), in KiB. */
+  async memoryKb(): Promise<{ rss: number; heapUsed: number; external: number }> {
+    const text = (await this.request("GET", "/metrics")) as string;
+    const read = (name: string) =>
+      Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? Number.NaN) / 1024;
+    return {
+      rss: read("process_resident_memory_bytes"),
+      heapUsed: read("nodejs_heap_size_used_bytes"),
+      external: read("nodejs_external_memory_bytes"),
+    };
   }
 
   /** Resident set size in KiB, from /proc. */

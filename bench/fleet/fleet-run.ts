@@ -173,6 +173,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
 
     // 2. RSS with the fleet paired but not connected, then connect everyone.
     const rssZeroKb = gateway.rssKb();
+    const memoryZero = await gateway.memoryKb();
     const connectStart = now();
     await Promise.all(workers.map((w) => w.ask({ type: "connect", rampInFlight: 128 }, "connected")));
     await waitFor(
@@ -204,6 +205,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     const held = options.nodes - lostDuringHold;
     const onlineAfterHold = await gateway.online();
     const rssFullKb = gateway.rssKb();
+    const memoryFull = await gateway.memoryKb();
+    const perNode = (k: "heapUsed" | "external") =>
+      ((memoryFull[k] - memoryZero[k]) / options.nodes).toFixed(1);
+    log(
+      `memory per node: RSS ${((rssFullKb - rssZeroKb) / options.nodes).toFixed(1)} KB, V8 heap ${perNode("heapUsed")} KB, external ${perNode("external")} KB`,
+    );
     log(
       `held ${held} of ${options.nodes} for ${(options.holdMs / 1000).toFixed(0)} s; gateway CPU ${heartbeatCpuPercent.toFixed(1)} %`,
     );
@@ -270,6 +277,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       await gateway.stop("SIGTERM");
       const stormStart = now();
       await gateway.start(ports);
+      log(
+        `reconnect storm: the restarted gateway serves after ${((now() - stormStart) / 1000).toFixed(1)} s`,
+      );
       const adminDuringStormMs: number[] = [];
       let online = 0;
       await waitFor(

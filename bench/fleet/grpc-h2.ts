@@ -119,6 +119,10 @@ export function bidi(
   });
   stream.on("trailers", (headers) => {
     status = statusOf(headers);
+    // The call is over when its status arrives, as a gRPC library reports it; the stream's 'close'
+    // can come later (our side is still open until the connection goes).
+    if (status && status.status !== 0) finish(new GrpcStatusError(status.status, status.message));
+    else if (status) finish(undefined);
   });
   stream.on("data", (chunk: Buffer) => {
     try {

@@ -41,6 +41,7 @@ import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
 import { EventCounters } from "./event-counters.js";
 import type { Logger } from "./logger.js";
+import { processStats } from "./metrics.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
 import { registerQuicNodeMethods } from "./node-runtime/quic-node-service.js";
@@ -440,6 +441,7 @@ export class Gateway {
             return {
               version: VERSION,
               counters: counters.families(),
+              process: processStats(),
               uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
               devices: {
                 active: paired.filter((d) => d.revokedAt === undefined).length,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type MetricsSnapshot, renderMetrics } from "./metrics.js";
+import { type MetricsSnapshot, processStats, renderMetrics } from "./metrics.js";
 
 const snapshot: MetricsSnapshot = {
   version: '1.2"3',
@@ -28,4 +28,15 @@ test("metrics render in the Prometheus text format, one HELP and TYPE per family
       line,
     );
   assert.ok(!renderMetrics({ ...snapshot, vaultSecrets: null }).includes("vault"));
+});
+
+test("process metrics use the usual collector names and this process's real figures", () => {
+  const text = renderMetrics({ ...snapshot, process: processStats() });
+  const value = (name: string) => Number(new RegExp(`\\n${name} (\\d+(?:\\.\\d+)?)\\n`).exec(text)?.[1]);
+  assert.ok(value("process_resident_memory_bytes") > 10 * 1024 * 1024);
+  assert.ok(value("nodejs_heap_size_used_bytes") > 0);
+  assert.ok(value("nodejs_heap_size_used_bytes") <= value("nodejs_heap_size_total_bytes"));
+  assert.ok(value("nodejs_external_memory_bytes") > 0);
+  assert.ok(value("process_cpu_seconds_total") > 0);
+  assert.match(text, /# TYPE process_cpu_seconds_total counter\n/);
 });

@@ -16,6 +16,55 @@ export interface MetricsSnapshot {
   vaultSecrets: number | null;
   /** Counters since start (EventCounters). */
   counters?: CounterFamily[];
+  /** The daemon process's memory and CPU (processStats()). */
+  process?: ProcessStats;
+}
+
+export interface ProcessStats {
+  residentBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  cpuSeconds: number;
+}
+
+export function processStats(): ProcessStats {
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    residentBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    // Buffers and native memory V8 knows of (TLS and HTTP/2 buffers among them).
+    externalBytes: memory.external,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
+}
+
+/** The usual names of Prometheus' process and Node.js collectors. */
+function processFamilies(p: ProcessStats): Family[] {
+  const gauge = (name: string, help: string, value: number): Family => ({
+    name,
+    help,
+    type: "gauge",
+    samples: [[{}, value]],
+  });
+  return [
+    gauge("process_resident_memory_bytes", "Resident memory size in bytes", p.residentBytes),
+    gauge("nodejs_heap_size_used_bytes", "V8 heap in use, bytes", p.heapUsedBytes),
+    gauge("nodejs_heap_size_total_bytes", "V8 heap reserved, bytes", p.heapTotalBytes),
+    gauge(
+      "nodejs_external_memory_bytes",
+      "Memory outside the V8 heap that V8 tracks, bytes",
+      p.externalBytes,
+    ),
+    {
+      name: "process_cpu_seconds_total",
+      help: "User and system CPU time spent, seconds",
+      type: "counter",
+      samples: [[{}, Math.round(p.cpuSeconds * 1000) / 1000]],
+    },
+  ];
 }
 
 interface Family {
@@ -78,6 +127,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
       samples: [[{}, s.vaultSecrets]],
     });
   for (const counter of s.counters ?? []) families.push({ ...counter, type: "counter" });
+  if (s.process) families.push(...processFamilies(s.process));
   let text = "";
   for (const f of families) {
     text += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
