@@ -168,6 +168,42 @@ test("devices: list shows the paired device; revoke cuts its live connection at 
     ),
   );
 
+  // Paging: one row at a time reaches every device once, in id order; --search filters on the gateway.
+  const ids: string[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page = await runCli([
+      "devices",
+      "list",
+      "--limit",
+      "1",
+      ...(after ? ["--after", after] : []),
+      "--state-root",
+      gatewayRoot,
+      "--json",
+    ]);
+    const parsed = JSON.parse(page.stdout) as { devices: { device_id: string }[]; next_after: string | null };
+    ids.push(...parsed.devices.map((d) => d.device_id));
+    after = parsed.next_after;
+    if (!after) break;
+  }
+  assert.deepEqual(ids, devices.map((d) => d.device_id).sort());
+  assert.ok(ids.length >= 2, "more than one page");
+  const found = await runCli([
+    "devices",
+    "list",
+    "--search",
+    "LAPTOP",
+    "--state-root",
+    gatewayRoot,
+    "--json",
+  ]);
+  assert.deepEqual(
+    (JSON.parse(found.stdout) as { devices: { device_name: string }[] }).devices.map((d) => d.device_name),
+    devices.filter((d) => d.device_name.toLowerCase().includes("laptop")).map((d) => d.device_name),
+  );
+  assert.equal((await runCli(["devices", "list", "--limit", "0", "--state-root", gatewayRoot])).code, 2);
+
   // A live mutual-TLS connection from the device (any RPC keeps the HTTP/2 connection open).
   const [host, port] = nodeAddress.split(":");
   const client = new NodePortClient({

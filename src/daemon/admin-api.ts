@@ -17,6 +17,7 @@ import { auditView } from "../store/audit-log.js";
 import { handleSecretsApi, type SecretsApiDeps } from "./admin-secrets.js";
 import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
+import { pageOf, parsePageQuery } from "./list-page.js";
 import type { NodeRuntime } from "./node-runtime/node-runtime.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -165,11 +166,17 @@ export async function handleAdminApi(
       return true;
     }
     if (path === "/v1/nodes" && req.method === "GET") {
+      const query = parsePageQuery(url.searchParams);
       // The name an operator gave the device at pairing, beside the node's runtime view.
       const names = new Map((await deps.devices.list()).map((d) => [d.deviceId, d.deviceName]));
-      sendJson(res, 200, {
-        nodes: deps.nodes.list().map((n) => ({ ...n, device_name: names.get(n.device_id) ?? null })),
-      });
+      const rows = deps.nodes.list().map((n) => ({ ...n, device_name: names.get(n.device_id) ?? null }));
+      const page = pageOf(
+        rows,
+        (n) => n.device_id,
+        (n) => `${n.device_id} ${n.device_name ?? ""} ${n.platform} ${n.presence}`,
+        query,
+      );
+      sendJson(res, 200, { nodes: page.items, next_after: page.nextAfter, total: page.total });
       return true;
     }
     const nodeDetail = /^\/v1\/nodes\/([0-9A-Z]{26})$/.exec(path);
@@ -227,13 +234,18 @@ export async function handleAdminApi(
       return true;
     }
     // A device as operators see it: its live connections, and its node's presence for `last_seen_at`.
-    const nodesSeen = () => new Map(deps.nodes.list().map((n) => [n.device_id, n.last_seen_at]));
-    const view = (d: PairedDevice, seen = nodesSeen()) =>
-      deviceView(d, deps.connections.count(d.deviceId), seen.get(d.deviceId));
+    const view = (d: PairedDevice) =>
+      deviceView(d, deps.connections.count(d.deviceId), deps.nodes.lastSeenOf(d.deviceId));
     if (path === "/v1/devices" && req.method === "GET") {
-      const devices = await deps.devices.list();
-      const seen = nodesSeen();
-      sendJson(res, 200, { devices: devices.map((d) => view(d, seen)) });
+      const query = parsePageQuery(url.searchParams);
+      const page = pageOf(
+        await deps.devices.list(),
+        (d) => d.deviceId,
+        (d) =>
+          `${d.deviceId} ${d.deviceName} ${d.clientKind} ${d.platform} ${d.revokedAt === undefined ? "active" : "revoked"}`,
+        query,
+      );
+      sendJson(res, 200, { devices: page.items.map(view), next_after: page.nextAfter, total: page.total });
       return true;
     }
     const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate))?$/.exec(path);
@@ -249,7 +261,7 @@ export async function handleAdminApi(
       const revoked = await deps.devices.revoke(device[1]!, reason, actor);
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
       sendJson(res, 200, {
-        ...deviceView(revoked, 0, nodesSeen().get(revoked.deviceId)),
+        ...deviceView(revoked, 0, deps.nodes.lastSeenOf(revoked.deviceId)),
         connections_closed: closed,
       });
       return true;

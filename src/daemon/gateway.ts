@@ -435,25 +435,16 @@ export class Gateway {
           feed,
           hostAllowed: hostFilter(config),
           metrics: async () => {
-            const paired = await devices.list();
-            const presence = nodes.list().map((n) => n.presence);
-            const count = (p: string) => presence.filter((x) => x === p).length;
             return {
               version: VERSION,
               counters: counters.families(),
               process: processStats(),
               uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
-              devices: {
-                active: paired.filter((d) => d.revokedAt === undefined).length,
-                revoked: paired.filter((d) => d.revokedAt !== undefined).length,
-              },
-              nodes: { online: count("online"), stale: count("stale"), offline: count("offline") },
+              devices: await devices.counts(),
+              nodes: nodes.presenceCounts(),
               pendingPairingRequests: approvals.list(1000).filter((r) => r.state === "pending_approval")
                 .length,
-              nodeConnections: paired.reduce(
-                (n, d) => n + nodePort.connections.connectionCount(d.deviceId),
-                0,
-              ),
+              nodeConnections: nodePort.connections.deviceConnectionCount(),
               vaultSecrets: vault ? vault.list().length : null,
             };
           },

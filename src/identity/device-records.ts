@@ -39,6 +39,8 @@ export interface RevokedCertificate {
 export interface DeviceRepository {
   get(deviceId: string): Promise<PairedDevice | undefined>;
   list(): Promise<PairedDevice[]>;
+  /** Devices by state (active: not revoked). */
+  counts(): Promise<{ active: number; revoked: number }>;
   findByCertificate(fingerprint: string): Promise<PairedDevice | undefined>;
   findRevokedCertificate(fingerprint: string): Promise<RevokedCertificate | undefined>;
   /** Inserts or replaces the device row, and records revoked certificates, atomically. */

@@ -75,6 +75,10 @@ export class DeviceRegistry {
     return this.#repo.list();
   }
 
+  counts(): Promise<{ active: number; revoked: number }> {
+    return this.#repo.counts();
+  }
+
   /** Records a newly paired device. Re-pairing keeps the device id only with the same identity key. */
   async recordPairing(record: PairingRecord, actor = "admin"): Promise<PairedDevice> {
     const now = this.#clock.now();

@@ -113,6 +113,14 @@ export class SqliteDeviceRepository implements DeviceRepository {
     return this.#all.all().map(toDevice);
   }
 
+  /** Paired devices by state, counted by the database (for /metrics at any fleet size). */
+  async counts(): Promise<{ active: number; revoked: number }> {
+    const row = this.#db
+      .prepare("SELECT count(*) - count(revoked_at) AS active, count(revoked_at) AS revoked FROM devices")
+      .get() as { active: number; revoked: number };
+    return { active: row.active, revoked: row.revoked };
+  }
+
   async findByCertificate(fingerprint: string): Promise<PairedDevice | undefined> {
     const row = this.#byCert.get(fingerprint, fingerprint);
     return row && toDevice(row);

@@ -135,6 +135,10 @@ export class SqliteNodeRepository {
       .immediate();
   }
 
+  count(): number {
+    return this.#db.prepare("SELECT count(*) FROM nodes").pluck().get() as number;
+  }
+
   node(deviceId: string): NodeRecord | undefined {
     const row = this.#node.get(deviceId) as Record<string, unknown> | undefined;
     return row && nodeOf(row);

@@ -4,6 +4,7 @@ import { isCanonicalId } from "../../common/ids.js";
 import { limits } from "../../common/limits.js";
 import type { DeviceView } from "../../daemon/device-views.js";
 import { AdminClient } from "../admin-client.js";
+import { type PageFlags, readPages, withPaging } from "../list-pages.js";
 import { printResult } from "../output.js";
 import { formatRemaining, Spinner } from "../spinner.js";
 import { table } from "../table.js";
@@ -27,12 +28,15 @@ export function registerDevicesCommands(program: Command): void {
     cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
 
   withCommon(
-    devices.command("list").description("paired and revoked devices with their live connections"),
-  ).action(async (flags: Common) => {
-    const { devices: list } = await AdminClient.fromStateRoot(flags.stateRoot).request<{
-      devices: DeviceView[];
-    }>("GET", "/v1/devices");
-    if (flags.json) return printResult({ devices: list }, { json: true });
+    withPaging(devices.command("list").description("paired and revoked devices with their live connections")),
+  ).action(async (flags: Common & PageFlags) => {
+    const client = AdminClient.fromStateRoot(flags.stateRoot);
+    const {
+      rows: list,
+      nextAfter,
+      total,
+    } = await readPages<DeviceView>(client, "/v1/devices", "devices", flags);
+    if (flags.json) return printResult({ devices: list, next_after: nextAfter, total }, { json: true });
     process.stdout.write(
       table(list as unknown as Record<string, unknown>[], [
         "device_id",
@@ -43,6 +47,7 @@ export function registerDevicesCommands(program: Command): void {
         "certificate_expires_at",
       ]),
     );
+    if (nextAfter) process.stdout.write(`${total} in all; next page: --after ${nextAfter}\n`);
   });
 
   withCommon(

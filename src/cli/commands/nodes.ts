@@ -5,6 +5,7 @@ import { parseBoundedJson } from "../../common/json-depth.js";
 import { limits } from "../../common/limits.js";
 import type { DeviceView } from "../../daemon/device-views.js";
 import { AdminClient } from "../admin-client.js";
+import { type PageFlags, readPages, withPaging } from "../list-pages.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
 
@@ -66,15 +67,16 @@ export function registerNodesCommands(program: Command): void {
     cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
 
   withCommon(
-    nodes.command("list").description("nodes with presence (online, stale, offline) and capabilities"),
-  ).action(async (flags: Common) => {
-    const { nodes: list } = await AdminClient.fromStateRoot(flags.stateRoot).request<{ nodes: NodeView[] }>(
-      "GET",
-      "/v1/nodes",
-    );
-    if (flags.json) return printResult({ nodes: list }, { json: true });
+    withPaging(
+      nodes.command("list").description("nodes with presence (online, stale, offline) and capabilities"),
+    ),
+  ).action(async (flags: Common & PageFlags) => {
+    const client = AdminClient.fromStateRoot(flags.stateRoot);
+    const { rows: list, nextAfter, total } = await readPages<NodeView>(client, "/v1/nodes", "nodes", flags);
+    if (flags.json) return printResult({ nodes: list, next_after: nextAfter, total }, { json: true });
     const rows = list.map((n) => ({ ...n, capabilities: n.capabilities.map((c) => c.name).join(",") }));
     process.stdout.write(table(rows, ["device_id", "presence", "platform", "version", "capabilities"]));
+    if (nextAfter) process.stdout.write(`${total} in all; next page: --after ${nextAfter}\n`);
   });
 
   withCommon(

@@ -386,6 +386,20 @@ export class NodeRuntime {
     return new Date(Math.max(live ?? 0, this.#seen.get(node.deviceId) ?? 0, node.updatedAt)).toISOString();
   }
 
+  /** When a registered node was last heard from (ISO 8601), without listing every node. */
+  lastSeenOf(deviceId: string): string | undefined {
+    const node = this.#node(deviceId);
+    return node ? this.#lastSeen(node) : undefined;
+  }
+
+  /** Nodes by presence, from memory (for /metrics at any fleet size). */
+  presenceCounts(): Record<Presence, number> {
+    const counts: Record<Presence, number> = { online: 0, stale: 0, offline: 0 };
+    for (const deviceId of this.#sessions.keys()) counts[this.presence(deviceId)]++;
+    counts.offline = Math.max(0, this.#repo.count() - counts.online - counts.stale);
+    return counts;
+  }
+
   #node(deviceId: string): NodeRecord | undefined {
     let node = this.#nodeCache.get(deviceId);
     if (!node) {

@@ -68,6 +68,13 @@ export class ConnectionRegistry {
     return this.#byDevice.get(deviceId)?.size ?? 0;
   }
 
+  /** Live connections of devices (anonymous ones left out). */
+  deviceConnectionCount(): number {
+    let n = 0;
+    for (const set of this.#byDevice.values()) n += set.size;
+    return n;
+  }
+
   /** Device ids with at least one live connection. */
   connectedDevices(): string[] {
     return [...this.#byDevice.keys()];

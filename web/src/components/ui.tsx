@@ -134,3 +134,27 @@ export function Seen(props: { at: string | null | undefined; now: number }) {
     </>
   );
 }
+
+/** Under a paged list: how much is shown, a "Show more" while the page can grow, else a hint. */
+export function MoreRows(props: {
+  shown: number;
+  total: number;
+  more: (() => void) | undefined;
+  capped: boolean;
+}) {
+  if (props.shown >= props.total) return null;
+  return (
+    <p className="more-rows">
+      <span className="muted" role="status">
+        Showing {props.shown} of {props.total}.
+      </span>{" "}
+      {props.more ? (
+        <button type="button" onClick={props.more}>
+          Show more
+        </button>
+      ) : (
+        props.capped && <span className="muted">Search to narrow the list.</span>
+      )}
+    </p>
+  );
+}

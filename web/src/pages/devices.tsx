@@ -1,8 +1,17 @@
 import { useState } from "react";
 import { api } from "../api";
-import { Badge, ConfirmButton, ErrorLine, SearchBox, Seen, TableWrap, useNow } from "../components/ui";
-import { matches, short, timeLeft, when } from "../format";
-import { useResource } from "../live";
+import {
+  Badge,
+  ConfirmButton,
+  ErrorLine,
+  MoreRows,
+  SearchBox,
+  Seen,
+  TableWrap,
+  useNow,
+} from "../components/ui";
+import { short, timeLeft, when } from "../format";
+import { usePagedList } from "../paged-list";
 
 interface Device {
   device_id: string;
@@ -98,26 +107,23 @@ function DeviceRow(props: { device: Device; now: number; reload: () => void }) {
 
 export function Devices() {
   const now = useNow(5000);
-  const devices = useResource<{ devices: Device[] }>("/v1/devices", ["devices"]);
-  const [search, setSearch] = useState("");
-  const all = devices.data?.devices ?? [];
-  const list = all.filter((d) =>
-    matches(search, d.device_name, d.device_id, d.platform, d.state, d.client_kind),
-  );
+  const devices = usePagedList<Device>("/v1/devices", "devices", ["devices"]);
+  const list = devices.rows;
+  const search = devices.search;
   return (
     <div className="page">
       <h1>Devices</h1>
-      <ErrorLine error={devices.error} />
-      {all.length > 0 && (
+      <ErrorLine error={devices.resource.error} />
+      {(devices.total > 0 || search) && (
         <SearchBox
           label="Search devices"
           placeholder="name, id, platform or state"
           value={search}
-          onChange={setSearch}
-          count={{ shown: list.length, total: all.length }}
+          onChange={devices.setSearch}
+          count={{ shown: list.length, total: devices.total }}
         />
       )}
-      {all.length === 0 ? (
+      {devices.total === 0 && !search ? (
         <p className="muted">No paired devices yet. Pair one from the Pairing page.</p>
       ) : list.length === 0 ? (
         <p className="muted">No device matches “{search.trim()}”.</p>
@@ -137,12 +143,13 @@ export function Devices() {
             </thead>
             <tbody>
               {list.map((d) => (
-                <DeviceRow key={d.device_id} device={d} now={now} reload={devices.reload} />
+                <DeviceRow key={d.device_id} device={d} now={now} reload={devices.resource.reload} />
               ))}
             </tbody>
           </table>
         </TableWrap>
       )}
+      <MoreRows shown={list.length} total={devices.total} more={devices.more} capped={devices.capped} />
     </div>
   );
 }

@@ -1,7 +1,8 @@
 import { useState } from "react";
-import { Badge, ErrorLine, SearchBox, Seen, TableWrap, useNow } from "../components/ui";
-import { ago, matches, when } from "../format";
+import { Badge, ErrorLine, MoreRows, SearchBox, Seen, TableWrap, useNow } from "../components/ui";
+import { ago, when } from "../format";
 import { useResource } from "../live";
+import { usePagedList } from "../paged-list";
 import { InvokeForm } from "./node-invoke";
 import type { NodeDetail, NodeSummary } from "./node-types";
 
@@ -80,11 +81,10 @@ function NodePanel(props: { deviceId: string; now: number }) {
 
 export function Nodes() {
   const now = useNow(5000);
-  const nodes = useResource<{ nodes: NodeSummary[] }>("/v1/nodes", ["nodes", "devices"]);
+  const nodes = usePagedList<NodeSummary>("/v1/nodes", "nodes", ["nodes", "devices"]);
   const [selected, setSelected] = useState<string>();
-  const [search, setSearch] = useState("");
-  const all = nodes.data?.nodes ?? [];
-  const list = all.filter((n) => matches(search, n.device_name, n.device_id, n.platform, n.presence));
+  const list = nodes.rows;
+  const search = nodes.search;
   const current =
     list.find((n) => n.device_id === selected)?.device_id ??
     list.find((n) => n.presence !== "offline")?.device_id ??
@@ -92,8 +92,8 @@ export function Nodes() {
   return (
     <div className="page">
       <h1>Nodes</h1>
-      <ErrorLine error={nodes.error} />
-      {all.length === 0 ? (
+      <ErrorLine error={nodes.resource.error} />
+      {nodes.total === 0 && !search ? (
         <p className="muted">
           No node has registered yet. Run <code>palyra node run</code> on a machine and approve it.
         </p>
@@ -103,8 +103,8 @@ export function Nodes() {
             label="Search nodes"
             placeholder="name, id, platform or presence"
             value={search}
-            onChange={setSearch}
-            count={{ shown: list.length, total: all.length }}
+            onChange={nodes.setSearch}
+            count={{ shown: list.length, total: nodes.total }}
           />
           {list.length === 0 && <p className="muted">No node matches “{search.trim()}”.</p>}
           <div className="split">
@@ -130,6 +130,7 @@ export function Nodes() {
             </ul>
             {current && <NodePanel deviceId={current} now={now} />}
           </div>
+          <MoreRows shown={list.length} total={nodes.total} more={nodes.more} capped={nodes.capped} />
         </>
       )}
     </div>
