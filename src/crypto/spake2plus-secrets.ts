@@ -7,7 +7,7 @@ import {
   GROUP_ORDER,
   hkdf,
   lengthPrefix,
-  Point,
+  multiplyGenerator,
   type SpakeBytes,
   toSpakeBytes,
 } from "./spake2plus-transcript.js";
@@ -62,7 +62,7 @@ export function computeVerifier(w0: bigint, w1: bigint): { w0: bigint; L: Buffer
   assertScalar(w0, "w0");
   assertScalar(w1, "w1");
   if (w1 === 0n) throw new CryptoError("invalid_scalar", "w1 must not be 0");
-  return { w0, L: encodePoint(Point.BASE.multiply(w1), "L") };
+  return { w0, L: encodePoint(multiplyGenerator(w1), "L") };
 }
 
 const COMPARISON_INFO = "palyra-pairing-comparison-v1";

@@ -13,9 +13,9 @@ import {
   keySchedule,
   M,
   multiply,
+  multiplyGenerator,
   N,
   POINT_BYTES,
-  Point,
   SCALAR_BYTES,
   type SpakeBytes,
   type SpakePoint,
@@ -111,7 +111,7 @@ function randomScalar(random: Random): bigint {
 export function proverStart(w0: bigint, random: Random): ProverStart {
   assertScalar(w0, "w0");
   const x = randomScalar(random);
-  return { x, shareP: encodePoint(Point.BASE.multiply(x).add(multiply(M, w0)), "shareP") };
+  return { x, shareP: encodePoint(multiplyGenerator(x).add(multiply(M, w0)), "shareP") };
 }
 
 /** Prover step 2: checks shareV; Z = x*(shareV - w0*N), V = w1*(shareV - w0*N); keys and both MACs. */
@@ -200,9 +200,9 @@ function verifierRespondDetailed(
   const X = decodePoint(shareP, "shareP");
   const ids = identityBytes(identities);
   const y = randomScalar(random);
-  const shareV = encodePoint(Point.BASE.multiply(y).add(multiply(N, verifier.w0)), "shareV");
+  const shareV = encodePoint(multiplyGenerator(y).add(multiply(N, verifier.w0)), "shareV");
   const Z = multiply(X.subtract(multiply(M, verifier.w0)), y);
-  return { shareV, ...schedule(ids, shareP, shareV, Z, L.multiply(y), verifier.w0) };
+  return { shareV, ...schedule(ids, shareP, shareV, Z, multiply(L, y), verifier.w0) };
 }
 
 /**

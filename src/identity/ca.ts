@@ -21,6 +21,12 @@ import {
   type ServerNames,
   serverProfile,
 } from "./certificate-profiles.js";
+import {
+  certificatePem,
+  certificateSubjectDer,
+  leafTbsCertificate,
+  signCertificate,
+} from "./certificate-template.js";
 import { isP256Key, parseAndVerifyCsr } from "./csr.js";
 import { IdentityError } from "./errors.js";
 import {
@@ -88,6 +94,9 @@ export class CertificateAuthority {
   readonly #privateKey: KeyObject;
   readonly #signingKey: CryptoKey;
   readonly #authorityKeyId: x509.AuthorityKeyIdentifierExtension;
+  readonly #authorityKeyIdBytes: Buffer;
+  /** The CA's subject Name DER as encoded in its certificate: every leaf's issuer. */
+  readonly #issuerDer: Buffer;
   readonly #clock: Clock;
   readonly #random: Random;
   #lastCrlNumber = 0n;
@@ -114,9 +123,11 @@ export class CertificateAuthority {
     this.#signingKey = signingKey;
     // The AKI of every leaf is the CA's SKI: computed once here, not per certificate.
     this.#authorityKeyId = new x509.AuthorityKeyIdentifierExtension(subjectKeyIdHex);
+    this.#authorityKeyIdBytes = Buffer.from(subjectKeyIdHex, "hex");
     this.#clock = options.clock;
     this.#random = options.random;
     this.certDer = Buffer.from(cert.rawData);
+    this.#issuerDer = certificateSubjectDer(this.certDer);
     this.certPem = withFinalNewline(cert.toString("pem"));
     this.fingerprint = certificateFingerprint(this.certDer);
     this.spkiFingerprint = spkiFingerprint(createPublicKey(privateKey));
@@ -270,30 +281,27 @@ export class CertificateAuthority {
     if (notAfter.getTime() > this.notAfter.getTime())
       throw new IdentityError("invalid_lifetime", "the certificate would outlive the CA certificate");
     const serialHex = randomSerialHex(this.#random);
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serialHex,
-      subject: profile.subject,
-      issuer: this.#cert.subjectName,
+    // Built directly in DER and signed by node:crypto (certificate-template.ts): byte for byte what
+    // @peculiar/x509 produced for the same inputs, at a fraction of the cost.
+    const tbs = leafTbsCertificate({
+      serial: Buffer.from(serialHex, "hex"),
+      issuerDer: this.#issuerDer,
       notBefore,
       notAfter,
-      publicKey: csr.spkiDer,
-      signingKey: this.#signingKey,
-      signingAlgorithm: ECDSA_SHA256,
-      extensions: [
-        ...profile.extensions,
-        new x509.SubjectKeyIdentifierExtension(keyIdentifier(csr.spkiDer)),
-        this.#authorityKeyId,
-      ],
+      subjectDer: profile.subjectDer,
+      spkiDer: csr.spkiDer,
+      extensionsDer: profile.extensionsDer,
+      authorityKeyId: this.#authorityKeyIdBytes,
     });
-    const der = Buffer.from(cert.rawData);
+    const der = signCertificate(tbs, this.#privateKey);
     return {
-      pem: withFinalNewline(cert.toString("pem")),
+      pem: certificatePem(der),
       der,
       fingerprint: certificateFingerprint(der),
       serialHex,
       // As encoded (whole seconds), so they match what verifiers see.
-      notBefore: cert.notBefore,
-      notAfter: cert.notAfter,
+      notBefore: wholeSeconds(notBefore),
+      notAfter: wholeSeconds(notAfter),
       subjectPublicKeyFingerprint: csr.keyFingerprint,
     };
   }
@@ -310,6 +318,11 @@ export class CertificateAuthority {
   [inspect.custom](): string {
     return `CertificateAuthority { subject: '${this.subject}', fingerprint: '${this.fingerprint}', notAfter: ${this.notAfter.toISOString()} }`;
   }
+}
+
+/** Certificate times are encoded to the second: the milliseconds are dropped. */
+function wholeSeconds(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000);
 }
 
 /** PEM text ends with a newline, so that certificates can be concatenated into a chain as they are. */

@@ -2,6 +2,14 @@ import { createHash, createPublicKey } from "node:crypto";
 import { isIP } from "node:net";
 import { isCanonicalId } from "../common/ids.js";
 import { limits } from "../common/limits.js";
+import {
+  CLIENT_AUTH_EKU_DER,
+  encodeName,
+  LEAF_BASIC_CONSTRAINTS_DER,
+  LEAF_KEY_USAGE_DER,
+  SERVER_AUTH_EKU_DER,
+  subjectAltNameExtension,
+} from "./certificate-der.js";
 import { IdentityError } from "./errors.js";
 import { x509 } from "./x509-setup.js";
 
@@ -24,17 +32,41 @@ export const DEFAULT_SERVER_IP_ADDRESSES: readonly string[] = Object.freeze(["12
 /** Client certificates bind the device through this URI SAN; the gateway trusts it (with the fingerprint). */
 export const DEVICE_URI_PREFIX = "urn:palyra:device:";
 
-// The extensions every leaf of a kind shares are encoded once (each costs ~0.1 ms of ASN.1 work) and
-// reused; nothing ever modifies them.
+// @peculiar/x509 forms of the shared leaf extensions, for the reference path only (see LeafProfile).
 const LEAF_BASIC_CONSTRAINTS = new x509.BasicConstraintsExtension(false, undefined, true);
 const LEAF_KEY_USAGE = new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true);
 const SERVER_EXTENDED_KEY_USAGE = new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]);
 const CLIENT_EXTENDED_KEY_USAGE = new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]);
+const SERVER_SUBJECT_DER = encodeName({ CN: SERVER_COMMON_NAME });
 
+/**
+ * A leaf's subject and extensions (all but the SKI and AKI, which the CA adds). The CA uses the DER
+ * forms; `subject` and `extensions` describe the same for @peculiar/x509, the reference the DER
+ * encoding is tested against, and are built only when read. Shared instances: do not modify.
+ */
 export interface LeafProfile {
-  subject: x509.JsonName;
-  /** Everything except the SKI and AKI, which the CA adds. Shared instances: do not modify. */
+  readonly subjectDer: Buffer;
+  readonly extensionsDer: readonly Buffer[];
+  readonly subject: x509.JsonName;
   readonly extensions: readonly x509.Extension[];
+}
+
+function leafProfile(
+  subject: x509.JsonName,
+  subjectDer: Buffer,
+  extensionsDer: readonly Buffer[],
+  referenceExtensions: () => x509.Extension[],
+): LeafProfile {
+  let extensions: x509.Extension[] | undefined;
+  return {
+    subject,
+    subjectDer,
+    extensionsDer,
+    get extensions() {
+      extensions ??= referenceExtensions();
+      return extensions;
+    },
+  };
 }
 
 export interface ServerNames {
@@ -63,9 +95,16 @@ export function caExtensions(subjectKeyIdHex: string): x509.Extension[] {
  */
 export function serverProfile(names: ServerNames = {}): LeafProfile {
   const { dnsNames, ipAddresses } = serverAltNames(names);
-  return {
-    subject: [{ CN: [SERVER_COMMON_NAME] }],
-    extensions: [
+  return leafProfile(
+    [{ CN: [SERVER_COMMON_NAME] }],
+    SERVER_SUBJECT_DER,
+    [
+      LEAF_BASIC_CONSTRAINTS_DER,
+      LEAF_KEY_USAGE_DER,
+      SERVER_AUTH_EKU_DER,
+      subjectAltNameExtension({ dnsNames, ipAddresses }),
+    ],
+    () => [
       LEAF_BASIC_CONSTRAINTS,
       LEAF_KEY_USAGE,
       SERVER_EXTENDED_KEY_USAGE,
@@ -74,7 +113,7 @@ export function serverProfile(names: ServerNames = {}): LeafProfile {
         ...ipAddresses.map((value) => ({ type: "ip" as const, value })),
       ]),
     ],
-  };
+  );
 }
 
 /**
@@ -83,15 +122,22 @@ export function serverProfile(names: ServerNames = {}): LeafProfile {
  */
 export function clientProfile(deviceId: string): LeafProfile {
   const uri = deviceUri(deviceId);
-  return {
-    subject: [{ CN: [deviceId] }, { O: [ORGANIZATION] }],
-    extensions: [
+  return leafProfile(
+    [{ CN: [deviceId] }, { O: [ORGANIZATION] }],
+    encodeName({ CN: deviceId, O: ORGANIZATION }),
+    [
+      LEAF_BASIC_CONSTRAINTS_DER,
+      LEAF_KEY_USAGE_DER,
+      CLIENT_AUTH_EKU_DER,
+      subjectAltNameExtension({ uris: [uri] }),
+    ],
+    () => [
       LEAF_BASIC_CONSTRAINTS,
       LEAF_KEY_USAGE,
       CLIENT_EXTENDED_KEY_USAGE,
       new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }]),
     ],
-  };
+  );
 }
 
 /** The URI SAN of a device; the id must be a canonical ULID. */

@@ -1,6 +1,15 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject, verify, webcrypto } from "node:crypto";
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  verify,
+  webcrypto,
+} from "node:crypto";
 import { limits } from "../common/limits.js";
-import { spkiFingerprint } from "../crypto/fingerprint.js";
+import { isCanonicalP256Spki, P256_SPKI_PREFIX } from "./certificate-der.js";
+import { ecdsaHashOf, readCsrStructure } from "./csr-structure.js";
+import { isSingleDerSequence } from "./der-reader.js";
 import { IdentityError } from "./errors.js";
 import { type CryptoKeyPair, ECDSA_SHA256, P256_KEY_PARAMS, x509 } from "./x509-setup.js";
 
@@ -9,6 +18,8 @@ import { type CryptoKeyPair, ECDSA_SHA256, P256_KEY_PARAMS, x509 } from "./x509-
  * pair locally and sends only a CSR; the CA checks the CSR's self-signature (proof of possession) and
  * that the key is ECDSA P-256, and uses nothing else from it.
  */
+
+export { isSingleDerSequence };
 
 export interface P256KeyPair {
   privateKey: KeyObject;
@@ -33,9 +44,6 @@ const CSR_PEM_BLOCK =
   /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([^-]*)-----END (NEW )?CERTIFICATE REQUEST-----/g;
 /** Base64 grows 4/3, line breaks (CRLF every 64 characters) and headers add a little: twice the DER is ample. */
 const MAX_CSR_PEM_CHARS = limits.maxCsrBytes * 2 + 256;
-/** Signature hashes accepted on a CSR's ECDSA self-signature. */
-const CSR_SIGNATURE_HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
-const NODE_HASH: Record<string, string> = { "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
 
 export function generateP256KeyPair(): P256KeyPair {
   return generateKeyPairSync("ec", { namedCurve: P256_CURVE });
@@ -115,50 +123,23 @@ export async function parseAndVerifyCsr(der: Uint8Array): Promise<VerifiedCsr> {
       "the CSR is not one DER-encoded structure (truncated or trailing bytes)",
     );
 
-  let csr: x509.Pkcs10CertificateRequest;
-  let spkiDer: Buffer;
-  let signatureAlgorithm: unknown;
-  try {
-    // Copy into a fresh ArrayBuffer: the library reads whole buffers, not views into pooled Buffers.
-    csr = new x509.Pkcs10CertificateRequest(new Uint8Array(der).buffer);
-    spkiDer = Buffer.from(csr.publicKey.rawData);
-    signatureAlgorithm = csr.signatureAlgorithm;
-  } catch (err) {
-    throw new IdentityError("invalid_csr", "the CSR could not be parsed as PKCS#10", { cause: err });
-  }
+  const parts = readCsrStructure(der);
+  if (parts === undefined)
+    throw new IdentityError("invalid_csr", "the CSR could not be parsed as PKCS#10 (malformed structure)");
 
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({ key: spkiDer, format: "der", type: "spki" });
-  } catch (err) {
-    throw new IdentityError("unsupported_key", "the CSR's public key is of an unknown or malformed kind", {
-      cause: err,
-    });
-  }
-  if (!isP256Key(publicKey))
-    throw new IdentityError("unsupported_key", `CSR keys must be ECDSA P-256, not ${describeKey(publicKey)}`);
-  if (
-    algorithmName(signatureAlgorithm) !== "ECDSA" ||
-    !CSR_SIGNATURE_HASHES.has(hashName(signatureAlgorithm))
-  )
+  const received = Buffer.from(parts.spkiDer);
+  const publicKey = importCsrKey(received);
+  const hash = ecdsaHashOf(parts.signatureAlgorithmDer);
+  if (hash === undefined)
     throw new IdentityError(
       "invalid_csr",
       "the CSR must be signed with ECDSA and SHA-256, SHA-384 or SHA-512",
     );
 
-  // Verified with node:crypto over the exact bytes received (not a re-encoding), which is also several
-  // times faster than going through WebCrypto.
-  const parts = signedParts(der);
+  // Verified with node:crypto over the exact bytes received (not a re-encoding).
   let valid = false;
   try {
-    valid =
-      parts !== undefined &&
-      verify(
-        NODE_HASH[hashName(signatureAlgorithm)],
-        parts.signedBytes,
-        { key: publicKey, dsaEncoding: "der" },
-        parts.signature,
-      );
+    valid = verify(hash, parts.signedBytes, { key: publicKey, dsaEncoding: "der" }, parts.signature);
   } catch {
     valid = false;
   }
@@ -167,7 +148,56 @@ export async function parseAndVerifyCsr(der: Uint8Array): Promise<VerifiedCsr> {
       "invalid_csr",
       "the CSR signature does not verify: it was not signed by the key it names",
     );
-  return { publicKey, spkiDer, keyFingerprint: spkiFingerprint(publicKey) };
+  // Certificates carry the canonical form (named curve, uncompressed point): almost always the bytes
+  // received, which the import has just validated. A compressed point is written out uncompressed
+  // (OpenSSL would export it in the form it was read).
+  const spkiDer = isCanonicalP256Spki(received) ? received : uncompressedSpki(publicKey);
+  return { publicKey, spkiDer, keyFingerprint: createHash("sha256").update(spkiDer).digest("hex") };
+}
+
+/**
+ * The CSR's public key, which must be a valid P-256 point. The usual canonical SPKI (named curve,
+ * uncompressed point) is imported as JWK: the same validation (on the curve, in the group), without
+ * OpenSSL 3's DER decoder, which costs more than the ECDSA verification itself. Other encodings go
+ * through the DER decoder, which also names the kind of a refused key.
+ */
+function importCsrKey(spkiDer: Buffer): KeyObject {
+  const malformed = (err: unknown) =>
+    new IdentityError("unsupported_key", "the CSR's public key is of an unknown or malformed kind", {
+      cause: err,
+    });
+  if (isCanonicalP256Spki(spkiDer)) {
+    const point = spkiDer.subarray(P256_SPKI_PREFIX.length + 1);
+    const jwk = {
+      kty: "EC",
+      crv: "P-256",
+      x: point.subarray(0, 32).toString("base64url"),
+      y: point.subarray(32).toString("base64url"),
+    };
+    try {
+      return createPublicKey({ key: jwk, format: "jwk" });
+    } catch (err) {
+      throw malformed(err);
+    }
+  }
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: spkiDer, format: "der", type: "spki" });
+  } catch (err) {
+    throw malformed(err);
+  }
+  if (!isP256Key(publicKey))
+    throw new IdentityError("unsupported_key", `CSR keys must be ECDSA P-256, not ${describeKey(publicKey)}`);
+  return publicKey;
+}
+
+function uncompressedSpki(publicKey: KeyObject): Buffer {
+  const { x = "", y = "" } = publicKey.export({ format: "jwk" });
+  const point = [Buffer.of(0x04), Buffer.from(x, "base64url"), Buffer.from(y, "base64url")];
+  const spki = Buffer.concat([P256_SPKI_PREFIX, ...point]);
+  if (!isCanonicalP256Spki(spki))
+    throw new IdentityError("unsupported_key", "the CSR's key could not be re-encoded");
+  return spki;
 }
 
 /** Extracts the DER of the one CSR in a PEM text (label `CERTIFICATE REQUEST` or `NEW CERTIFICATE REQUEST`). */
@@ -192,87 +222,4 @@ export function csrFromPem(pem: string): Buffer {
 
 export function csrToPem(der: Uint8Array): string {
   return `${x509.PemConverter.encode(new Uint8Array(der), CSR_PEM_LABEL)}\n`;
-}
-
-/** `name` of a WebCrypto algorithm object (or the string itself), upper-cased; "" if absent. */
-function algorithmName(algorithm: unknown): string {
-  if (typeof algorithm === "string") return algorithm.toUpperCase();
-  if (
-    algorithm !== null &&
-    typeof algorithm === "object" &&
-    "name" in algorithm &&
-    typeof algorithm.name === "string"
-  )
-    return algorithm.name.toUpperCase();
-  return "";
-}
-
-function hashName(algorithm: unknown): string {
-  if (algorithm === null || typeof algorithm !== "object" || !("hash" in algorithm)) return "";
-  return algorithmName(algorithm.hash);
-}
-
-interface DerElement {
-  tag: number;
-  /** Offset of the tag byte. */
-  start: number;
-  /** Offset of the first content byte. */
-  contentStart: number;
-  /** Offset just past the content. */
-  end: number;
-}
-
-/**
- * Reads the tag and definite length of the DER element at `offset` (single-byte tags only). Undefined
- * for indefinite BER lengths, non-minimal lengths and elements running past the end of `bytes`.
- */
-function readDerElement(bytes: Uint8Array, offset: number): DerElement | undefined {
-  if (offset + 2 > bytes.length) return undefined;
-  const tag = bytes[offset] as number;
-  if ((tag & 0x1f) === 0x1f) return undefined; // multi-byte tags: never in what we read
-  const first = bytes[offset + 1] as number;
-  let length = first;
-  let contentStart = offset + 2;
-  if (first >= 0x80) {
-    const lengthBytes = first & 0x7f;
-    // 0x80 is BER's indefinite length; more than 4 length bytes cannot describe anything we accept.
-    if (lengthBytes === 0 || lengthBytes > 4 || contentStart + lengthBytes > bytes.length) return undefined;
-    if (bytes[contentStart] === 0) return undefined; // non-minimal length
-    length = 0;
-    for (let i = 0; i < lengthBytes; i++) length = length * 256 + (bytes[contentStart + i] as number);
-    if (length < 0x80) return undefined; // long form for a short length is not DER
-    contentStart += lengthBytes;
-  }
-  const end = contentStart + length;
-  return end <= bytes.length ? { tag, start: offset, contentStart, end } : undefined;
-}
-
-/**
- * True when `bytes` is exactly one DER SEQUENCE with a definite length that covers the whole input
- * (no indefinite BER lengths, no truncation, no trailing bytes). Cheap, and done before the ASN.1 parser.
- */
-export function isSingleDerSequence(bytes: Uint8Array): boolean {
-  const outer = readDerElement(bytes, 0);
-  return outer !== undefined && outer.tag === 0x30 && outer.end === bytes.length;
-}
-
-/**
- * The signed part (CertificationRequestInfo, as received) and the signature (the BIT STRING's bytes)
- * of `CertificationRequest ::= SEQUENCE { info, signatureAlgorithm, signature BIT STRING }`.
- */
-function signedParts(der: Uint8Array): { signedBytes: Uint8Array; signature: Uint8Array } | undefined {
-  const outer = readDerElement(der, 0);
-  if (outer?.tag !== 0x30) return undefined;
-  const info = readDerElement(der, outer.contentStart);
-  if (info?.tag !== 0x30) return undefined;
-  const algorithm = readDerElement(der, info.end);
-  if (algorithm?.tag !== 0x30) return undefined;
-  const signature = readDerElement(der, algorithm.end);
-  if (signature?.tag !== 0x03 || signature.end !== outer.end) return undefined;
-  // The first content byte of a BIT STRING counts unused bits: a signature has none.
-  if (signature.end - signature.contentStart < 2 || der[signature.contentStart] !== 0) return undefined;
-  return {
-    signedBytes: der.subarray(info.start, info.end),
-    signature: der.subarray(signature.contentStart + 1, signature.end),
-  };
 }
