@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import * as tls from "node:tls";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { limits } from "../../src/common/limits.js";
+import { reconnectDelayMs } from "../../src/common/reconnect-policy.js";
 import {
   type GatewayMessage,
   GatewayMessageSchema,
@@ -32,10 +33,6 @@ export interface FleetNodeEvents {
   lost(node: FleetNode, at: number, reason: string): void;
 }
 
-/** The same reconnect policy as the real node host (node-session.ts): fast after a goodbye, else
- *  jittered exponential backoff from 1 s to 30 s. */
-const BACKOFF_MIN_MS = 1_000;
-const BACKOFF_MAX_MS = 30_000;
 /** TLS + RegisterNode + Config must finish within this, as a node host's call deadline would. */
 const ATTEMPT_TIMEOUT_MS = 30_000;
 
@@ -57,6 +54,7 @@ export class FleetNode {
   #deadline: NodeJS.Timeout | undefined;
   #failures = 0;
   #goodbyeAt: number | undefined;
+  #goodbyeSpreadMs = 0;
   #epoch = "";
   #lastSeq = 0n;
   /** Dispatches answered (echo). */
@@ -167,6 +165,7 @@ export class FleetNode {
         break;
       case "goAway":
         this.#goodbyeAt = now();
+        this.#goodbyeSpreadMs = body.value.reconnectSpreadMs;
         break;
       default:
         break;
@@ -187,12 +186,14 @@ export class FleetNode {
     this.#teardown();
     if (wasOnline) this.events.lost(this, now(), reason);
     this.#failures++;
-    const fast = this.#goodbyeAt !== undefined && now() - this.#goodbyeAt < limits.goodbyeFastRetryWindowMs;
-    const base = fast
-      ? limits.goodbyeRetryMs
-      : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.#failures - 1, 5));
+    // The real node host's policy (common/reconnect-policy.ts).
+    const delay = reconnectDelayMs(
+      { failures: this.#failures, goodbyeAt: this.#goodbyeAt, spreadMs: this.#goodbyeSpreadMs },
+      now(),
+      Math.random(),
+    );
     this.#state = "backing_off";
-    this.#retry = setTimeout(() => this.start(), base * (0.5 + Math.random() * 0.5));
+    this.#retry = setTimeout(() => this.start(), delay);
   }
 
   #teardown(): void {

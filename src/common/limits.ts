@@ -247,10 +247,20 @@ export const limits = {
    *  finish before connections are closed. Together well under a second (SIGTERM exits within 1 s). */
   shutdownGoodbyeMs: 200,
   shutdownDrainMs: 300,
-  /** A node told goodbye retries every this long (jittered down to half)... */
+  /** A node told goodbye waits a random time between this and the gateway's spread before each retry,
+   *  for at least the window (or twice the spread): the gateway is usually back in a second or two. */
   goodbyeRetryMs: 250,
-  /** ...for this long after the goodbye, then falls back to its exponential backoff. */
   goodbyeFastRetryWindowMs: 30_000,
+  /** The spread a node uses when the gateway gave none (an older gateway, a dropped connection). */
+  goodbyeDefaultSpreadMs: 1_000,
+  /** The gateway spreads a fleet's reconnects so they arrive at about this rate (handshake, register,
+   *  Connect per node, one core) and never more than the spread's maximum. */
+  reconnectRatePerSecond: 250,
+  reconnectSpreadMaxMs: 60_000,
+  /** Pending TCP connections the node port's listener may hold before the kernel drops SYNs (the
+   *  kernel caps it at net.core.somaxconn). Above the admission queue, so a burst waits rather than
+   *  retransmitting SYNs for seconds. */
+  nodePortListenBacklog: 4096,
   /** Refused handshakes and connections are logged at info at most this often (the rest are counted). */
   refusalLogLinesPerWindow: 60,
   refusalLogWindowMs: MINUTE,

@@ -5,6 +5,7 @@ import { type Clock, systemClock } from "../common/clock.js";
 import { splitHostPort } from "../common/host-port.js";
 import { limits } from "../common/limits.js";
 import { type Random, systemRandom } from "../common/random.js";
+import { reconnectDelayMs } from "../common/reconnect-policy.js";
 import { type Scheduler, systemScheduler } from "../common/scheduler.js";
 import { withTimeout } from "../common/timeout.js";
 import { VERSION } from "../common/version.js";
@@ -75,8 +76,6 @@ interface Connection {
   renewHintMs: number;
 }
 
-const BACKOFF_MIN_MS = 1_000;
-const BACKOFF_MAX_MS = 30_000;
 const RENEW_RETRY_MIN_MS = 5_000;
 
 /**
@@ -107,6 +106,8 @@ export class NodeSession {
   #lastSeq = 0;
   /** When the gateway last said goodbye: for a while after, reconnects are tried at once. */
   #goodbyeAt: number | undefined;
+  /** The reconnect spread that goodbye announced (0: none). */
+  #goodbyeSpreadMs = 0;
   /** Why the session ended for good (the gateway refuses this device), if it did. */
   #fatal: Error | undefined;
 
@@ -199,15 +200,13 @@ export class NodeSession {
       }
       if (this.#stop.signal.aborted) break;
       failures++;
-      // After a goodbye the gateway is restarting (or another is taking over): try again at once, and
-      // keep trying quickly for a while, so the node is back within moments of the gateway.
-      const fast =
-        this.#goodbyeAt !== undefined &&
-        this.#clock.now() - this.#goodbyeAt < limits.goodbyeFastRetryWindowMs;
-      const base = fast
-        ? limits.goodbyeRetryMs
-        : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 5));
-      const delay = base * (0.5 + (this.#random.bytes(2).readUInt16BE() / 65_536) * 0.5);
+      // After a goodbye the gateway is restarting: retry soon, spread as the gateway asked (see
+      // reconnect-policy.ts), so a lone node is back within moments and a fleet does not stampede.
+      const delay = reconnectDelayMs(
+        { failures, goodbyeAt: this.#goodbyeAt, spreadMs: this.#goodbyeSpreadMs },
+        this.#clock.now(),
+        this.#random.bytes(4).readUInt32BE() / 2 ** 32,
+      );
       this.#state = "backing_off";
       this.#emit("backoff", `${Math.round(delay)} ms`);
       await new Promise<void>((resolve) => {
@@ -373,6 +372,7 @@ export class NodeSession {
       else if (body.case === "cancel") this.#runner.cancel(body.value.requestId);
       else if (body.case === "goAway") {
         this.#goodbyeAt = this.#clock.now();
+        this.#goodbyeSpreadMs = body.value.reconnectSpreadMs;
         this.#emit("goaway", body.value.reason);
         // Our side ends too, so the session is over now rather than when the connection drops.
         conn.stream.end();

@@ -2,6 +2,7 @@ import type { Clock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
 import { limits } from "../../common/limits.js";
 import type { Random } from "../../common/random.js";
+import { reconnectSpreadFor } from "../../common/reconnect-policy.js";
 import type { Scheduler } from "../../common/scheduler.js";
 import {
   type CapabilityRecord,
@@ -34,8 +35,9 @@ export interface NodeSessionSink {
   send(command: NodeCommand, seq: number): void;
   /** Largest capability payload the session's transport carries (QUIC frames are smaller than gRPC's). */
   readonly maxPayloadBytes?: number;
-  /** Says goodbye (GoAway with the reason) and ends the session; resolves once the message is out. */
-  goodbye?(reason: string): Promise<void>;
+  /** Says goodbye (GoAway with the reason and the reconnect spread) and ends the session; resolves
+   *  once the message is out. */
+  goodbye?(reason: string, reconnectSpreadMs: number): Promise<void>;
 }
 
 /** Where a reconnecting node says it left off (from its Hello). */
@@ -238,8 +240,10 @@ export class NodeRuntime {
 
   /** Tells every connected node goodbye (the gateway is stopping), so they reconnect at once. */
   async goodbyeAll(reason: string): Promise<void> {
+    // The more nodes, the wider they spread their reconnects (the gateway takes ~250 handshakes a second).
+    const spread = reconnectSpreadFor(this.#sessions.size);
     await Promise.all(
-      [...this.#sessions.values()].map((s) => s.sink.goodbye?.(reason).catch(() => undefined)),
+      [...this.#sessions.values()].map((s) => s.sink.goodbye?.(reason, spread).catch(() => undefined)),
     );
   }
 

@@ -60,8 +60,8 @@ export async function serveNodeSession(
   const goodbye = new Promise<typeof DONE>((resolve) => {
     saidGoodbye = () => resolve(DONE);
   });
-  const sayGoodbye = async (reason: string) => {
-    await stream.send({ body: { case: "goAway", value: { reason } } });
+  const sayGoodbye = async (reason: string, reconnectSpreadMs: number) => {
+    await stream.send({ body: { case: "goAway", value: { reason, reconnectSpreadMs } } });
     saidGoodbye?.();
   };
   const messages = stream[Symbol.asyncIterator]();
