@@ -30,6 +30,7 @@ export async function run(argv: readonly string[] = []): Promise<BenchResult[]> 
     dispatch: { mode: "random", calls: 1000 },
     revokes: 50,
     storm: true,
+    ...(argv.includes("--reuse") ? { reuseDir: argv[argv.indexOf("--reuse") + 1]! } : {}),
     progress: (line) => process.stderr.write(`fleet: ${line}\n`),
   });
   return [

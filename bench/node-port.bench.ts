@@ -14,7 +14,8 @@ const IN_FLIGHT = 16;
 /**
  * The node port's cost per connection and per call, each beside a baseline run in the same process:
  * - new mTLS connections (handshake + RegisterNode + close) vs bare node:tls mutual-TLS handshakes with
- *   the same P-256 certificates;
+ *   the same P-256 certificates; beside them, stock grpc-js doing the same per connection (own TLS, a
+ *   constant RegisterNode, close), which shows what HTTP/2 and grpc-js alone cost over a bare handshake;
  * - unary RPCs over one connection through NodePortServer (allowlist at connect, policy and allowlist
  *   again per call) vs stock grpc-js over mTLS, both with the real RegisterNode work (SQLite write)
  *   and with a constant handler, so the layer's own share shows.
@@ -42,6 +43,8 @@ export async function run(): Promise<BenchResult[]> {
     const m = await bestOfTwo({
       bare: () => measure(bareTls.handshake, { warmupMs: 300, durationMs: 2_500 }),
       conns: () => measure(() => connectAndRegister(gw, device), { warmupMs: 300, durationMs: 2_500 }),
+      plainConns: () =>
+        measure(() => plain.connectAndRegister(request), { warmupMs: 300, durationMs: 2_500 }),
       plainReal: () => rpcRate(() => plain.real.registerNode(request)),
       oursReal: () => rpcRate(() => ours.registerNode(request)),
       plainNoop: () => rpcRate(() => plain.noop.registerNode(request)),
@@ -52,6 +55,8 @@ export async function run(): Promise<BenchResult[]> {
       rows("new mTLS connections: handshake + RegisterNode + close", "conn/s", "conns"),
       rows("bare node:tls mutual-TLS handshakes (same P-256 certs)", "conn/s", "bare"),
       ratio("bare handshakes per node-port connection", m.bare.opsPerSec / m.conns.opsPerSec),
+      rows("stock grpc-js mTLS connections: handshake + constant call + close", "conn/s", "plainConns"),
+      ratio("bare handshakes per stock grpc-js connection", m.bare.opsPerSec / m.plainConns.opsPerSec),
       rows(`RegisterNode, NodePortServer, 1 conn, ${IN_FLIGHT} in flight`, "rpc/s", "oursReal"),
       rows("same handler work on plain grpc-js mTLS", "rpc/s", "plainReal"),
       ratio("plain grpc-js per NodePortServer (RegisterNode)", m.plainReal.opsPerSec / m.oursReal.opsPerSec),

@@ -17,7 +17,7 @@ import type { BenchGateway, Device } from "./node-port-fixture.js";
  * certificate required and checked against our CA), the same protobuf-es codecs and the same typed
  * client, but none of our layer (no TLS terminator of ours, no allowlist, no policy interceptor).
  * `real` does RegisterNode's work on the gateway's store (registry read + node upsert with audit);
- * `noop` answers a constant.
+ * `noop` answers a constant; `connectAndRegister` opens a connection of its own for one `noop` call.
  */
 
 type Unary = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
@@ -27,6 +27,12 @@ interface RegisterRequest {
   version: string;
   capabilities: { name: string; requiresMediation: boolean; description: string }[];
 }
+
+/** SNI and the name check use "localhost" (SNI may not carry an IP address). */
+const CLIENT_OPTIONS = {
+  "grpc.ssl_target_name_override": "localhost",
+  "grpc.default_authority": "localhost",
+};
 
 export async function startPlainGrpc(gw: BenchGateway, device: Device) {
   const real: Unary = (call, callback) => {
@@ -54,6 +60,12 @@ export async function startPlainGrpc(gw: BenchGateway, device: Device) {
 
   const servers: Server[] = [];
   const clients: Client[] = [];
+  const clientCredentials = () =>
+    credentials.createSsl(
+      Buffer.from(gw.ca.certPem),
+      Buffer.from(device.keyPem),
+      Buffer.from(device.certPem),
+    );
   const serve = async (registerNode: Unary) => {
     const server = new Server();
     servers.push(server);
@@ -71,22 +83,27 @@ export async function startPlainGrpc(gw: BenchGateway, device: Device) {
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", creds, (err, p) => (err ? reject(err) : resolve(p))),
     );
-    const client = new Client(
-      `127.0.0.1:${port}`,
-      credentials.createSsl(
-        Buffer.from(gw.ca.certPem),
-        Buffer.from(device.keyPem),
-        Buffer.from(device.certPem),
-      ),
-      // SNI and the name check use "localhost" (SNI may not carry an IP address).
-      { "grpc.ssl_target_name_override": "localhost", "grpc.default_authority": "localhost" },
-    );
+    const client = new Client(`127.0.0.1:${port}`, clientCredentials(), CLIENT_OPTIONS);
     clients.push(client);
-    return createServiceClient(NodeService, client);
+    return { port, rpc: createServiceClient(NodeService, client) };
   };
+  const realServer = await serve(real);
+  const noopServer = await serve(noop);
   return {
-    real: await serve(real),
-    noop: await serve(noop),
+    real: realServer.rpc,
+    noop: noopServer.rpc,
+    /**
+     * One stock grpc-js connection, as the node port's connection figure makes one: a new client with
+     * its own credentials (so its own TLS context), the constant RegisterNode, close.
+     */
+    connectAndRegister: async (request: RegisterRequest) => {
+      const client = new Client(`127.0.0.1:${noopServer.port}`, clientCredentials(), CLIENT_OPTIONS);
+      try {
+        await createServiceClient(NodeService, client).registerNode(request);
+      } finally {
+        client.close();
+      }
+    },
     close: async () => {
       for (const c of clients) c.close();
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve()))));

@@ -1,10 +1,10 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FleetGateway } from "./fleet-gateway.js";
-import { now } from "./fleet-node.js";
+import { type FleetIdentity, now } from "./fleet-node.js";
 import type { WorkerRequest, WorkerStats } from "./load-worker.js";
 
 /**
@@ -24,6 +24,9 @@ export interface FleetOptions {
   revokes: number;
   storm: boolean;
   progress?: (line: string) => void;
+  /** Keep the gateway's state and the fleet's identities here and reuse them next time (no pairing;
+   *  certificates last a day). For iterating on the gateway; fresh figures pair from scratch. */
+  reuseDir?: string;
 }
 
 export interface FleetReport {
@@ -109,9 +112,29 @@ function percentile(values: number[], p: number): number {
 
 export { percentile };
 
+async function activeDevices(gateway: FleetGateway): Promise<Set<string>> {
+  const ids = new Set<string>();
+  let after = "";
+  for (;;) {
+    const page = (await gateway.request(
+      "GET",
+      `/v1/devices?limit=1000${after ? `&after=${after}` : ""}`,
+    )) as {
+      devices: { device_id: string; state: string }[];
+      next_after: string | null;
+    };
+    for (const d of page.devices) if (d.state === "active") ids.add(d.device_id);
+    if (!page.next_after) return ids;
+    after = page.next_after;
+  }
+}
+
 export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const log = options.progress ?? (() => {});
-  const root = mkdtempSync(join(tmpdir(), "palyra-fleet-"));
+  const root = options.reuseDir ?? mkdtempSync(join(tmpdir(), "palyra-fleet-"));
+  const saved = join(root, "fleet-identities.json");
+  const reused: FleetIdentity[] | undefined =
+    options.reuseDir && existsSync(saved) ? JSON.parse(readFileSync(saved, "utf8")) : undefined;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PALYRA_STORE_PASSPHRASE: "fleet benchmark",
@@ -141,16 +164,24 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     const share = (i: number) =>
       Math.floor(options.nodes / options.workers) + (i < options.nodes % options.workers ? 1 : 0);
     const pairStart = now();
+    // A reused fleet loses the nodes the last run revoked: only active devices are held.
+    const active = reused ? await activeDevices(gateway) : undefined;
+    const usable = reused?.filter((id) => active!.has(id.deviceId));
     const paired = workers.map((w, i) =>
-      w.ask(
-        {
-          type: "pair",
-          count: share(i),
-          target,
-          admin: { url: gateway.summary.admin_url, token: gateway.token },
-        },
-        "paired",
-      ),
+      usable
+        ? w.ask(
+            { type: "load", identities: usable.filter((_, k) => k % options.workers === i), target },
+            "paired",
+          )
+        : w.ask(
+            {
+              type: "pair",
+              count: share(i),
+              target,
+              admin: { url: gateway.summary.admin_url, token: gateway.token },
+            },
+            "paired",
+          ),
     );
     const progressTimer = setInterval(
       () => log(`pairing: ${workers.reduce((n, w) => n + w.paired, 0)} of ${options.nodes}`),
@@ -165,10 +196,13 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       });
       const answers = await Promise.race([Promise.all(paired), failed]);
       for (const [i, answer] of answers.entries()) workers[i]!.deviceIds = answer.deviceIds as string[];
+      if (options.reuseDir && !reused)
+        writeFileSync(saved, JSON.stringify(answers.flatMap((a) => a.identities as FleetIdentity[])));
     } finally {
       clearInterval(progressTimer);
       clearInterval(watch);
     }
+    if (reused) options.nodes = workers.reduce((n, w) => n + w.deviceIds.length, 0);
     log(`paired ${options.nodes} nodes in ${((now() - pairStart) / 1000).toFixed(1)} s`);
 
     // 2. RSS with the fleet paired but not connected, then connect everyone.
@@ -312,6 +346,6 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       }),
     );
     await gateway.stop();
-    rmSync(root, { recursive: true, force: true });
+    if (!options.reuseDir) rmSync(root, { recursive: true, force: true });
   }
 }

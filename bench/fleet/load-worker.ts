@@ -14,6 +14,8 @@ import { type FleetIdentity, FleetNode, type FleetTarget, now } from "./fleet-no
 
 export type WorkerRequest =
   | { type: "pair"; count: number; target: FleetTarget; admin: { url: string; token: string } }
+  /** Holds already paired identities (a reused fleet) instead of pairing. */
+  | { type: "load"; identities: FleetIdentity[]; target: FleetTarget }
   | { type: "connect"; rampInFlight: number }
   | { type: "stats" }
   | { type: "cuts"; deviceIds: string[] }
@@ -83,33 +85,41 @@ async function pairOne(
   }
 }
 
+const events = {
+  online: (node: FleetNode) => {
+    online++;
+    lostAt.delete(node.identity.deviceId);
+  },
+  lost: (node: FleetNode, at: number) => {
+    online--;
+    lost++;
+    lostAt.set(node.identity.deviceId, at);
+  },
+};
+
+function hold(identity: FleetIdentity, target: FleetTarget): void {
+  const node = new FleetNode(identity, target, events);
+  nodes.push(node);
+  byId.set(identity.deviceId, node);
+}
+
 async function pairAll(request: Extract<WorkerRequest, { type: "pair" }>): Promise<void> {
   let next = 0;
   let done = 0;
-  const events = {
-    online: (node: FleetNode) => {
-      online++;
-      lostAt.delete(node.identity.deviceId);
-    },
-    lost: (node: FleetNode, at: number) => {
-      online--;
-      lost++;
-      lostAt.set(node.identity.deviceId, at);
-    },
-  };
   const lane = async () => {
     for (;;) {
       const index = next++;
       if (index >= request.count) return;
-      const identity = await pairOne(index, request.target, request.admin);
-      const node = new FleetNode(identity, request.target, events);
-      nodes.push(node);
-      byId.set(identity.deviceId, node);
+      hold(await pairOne(index, request.target, request.admin), request.target);
       if (++done % 100 === 0) send({ type: "progress", paired: done });
     }
   };
   await Promise.all(Array.from({ length: PAIRING_CONCURRENCY }, lane));
-  send({ type: "paired", deviceIds: nodes.map((n) => n.identity.deviceId) });
+  send({
+    type: "paired",
+    deviceIds: nodes.map((n) => n.identity.deviceId),
+    identities: nodes.map((n) => n.identity),
+  });
 }
 
 /** Starts every node, at most `rampInFlight` connecting at once (the first connect, not the storm). */
@@ -142,6 +152,10 @@ process.on("message", (raw) => {
   switch (request.type) {
     case "pair":
       pairAll(request).catch(fail);
+      break;
+    case "load":
+      for (const identity of request.identities) hold(identity, request.target);
+      send({ type: "paired", deviceIds: nodes.map((n) => n.identity.deviceId), identities: [] });
       break;
     case "connect":
       connectAll(request.rampInFlight).catch(fail);
