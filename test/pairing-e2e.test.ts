@@ -34,12 +34,24 @@ test("PIN pairing end to end over real TLS: approve, then the device holds a CA-
   const deviceRoot = join(root, "device-pin");
   const pair = startPair(["--gateway", nodeAddress, "--code", code.typed!, "--name", "laptop"], deviceRoot);
   const requestId = await pair.requestId;
+  // /metrics counts the request waiting for a human.
+  const pendingGauge = async () => {
+    const token = readFileSync(join(gatewayRoot, "admin.token"), "utf8").trim();
+    const text = await (
+      await fetch(new URL("/metrics", daemon.summary.admin_url), {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).text();
+    return Number(/^palyra_pairing_requests_pending (\d+)$/m.exec(text)?.[1]);
+  };
+  assert.equal(await pendingGauge(), 1);
   const approved = await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot, "--json"]);
   assert.equal(approved.code, 0, approved.stderr);
   const result = await pair.exit;
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /state\s+completed/);
   assert.match(result.stdout, /comparison code\s+[0-9]{6}/);
+  assert.equal(await pendingGauge(), 0);
 
   const list = JSON.parse(
     (await runCli(["pairing", "list", "--state-root", gatewayRoot, "--json"])).stdout,

@@ -442,8 +442,7 @@ export class Gateway {
               uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
               devices: await devices.counts(),
               nodes: nodes.presenceCounts(),
-              pendingPairingRequests: approvals.list(1000).filter((r) => r.state === "pending_approval")
-                .length,
+              pendingPairingRequests: approvals.pendingCount(),
               nodeConnections: nodePort.connections.deviceConnectionCount(),
               vaultSecrets: vault ? vault.list().length : null,
             };

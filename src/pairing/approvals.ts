@@ -84,6 +84,11 @@ export class ApprovalService {
     return request && this.#expireIfDue(request);
   }
 
+  /** Requests waiting for a human now. */
+  pendingCount(): number {
+    return this.#repo.pendingCount(this.#clock.now());
+  }
+
   list(limit = 100): PairingRequestView[] {
     return this.#repo.recentRequests(limit).map((r) => viewOf(this.#expireIfDue(r)));
   }

@@ -193,6 +193,14 @@ export class SqlitePairingRepository {
     return row && fromRow<PairingRequestRecord>(REQUEST_COLUMNS, row);
   }
 
+  /** Requests still waiting for a decision at `now` (an index lookup, for /metrics). */
+  pendingCount(now: number): number {
+    return this.#db
+      .prepare("SELECT count(*) FROM pairing_requests WHERE state = 'pending_approval' AND expires_at > ?")
+      .pluck()
+      .get(now) as number;
+  }
+
   recentRequests(limit = 100): PairingRequestRecord[] {
     return (this.#requests.all(limit) as Record<string, unknown>[]).map((r) =>
       fromRow<PairingRequestRecord>(REQUEST_COLUMNS, r),
