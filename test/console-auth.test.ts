@@ -208,7 +208,7 @@ test("beyond loopback the admin port serves HTTPS only, with the gateway's certi
     // The local CLI finds the daemon through daemon.json and trusts the gateway's CA for it.
     const listed = await runCli(["devices", "list", "--state-root", state, "--json"]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual(JSON.parse(listed.stdout), { devices: [] });
+    assert.deepEqual(JSON.parse(listed.stdout), { devices: [], next_after: null, total: 0 });
   } finally {
     assert.equal(await daemon.stop(), 0);
   }

@@ -39,32 +39,35 @@ export class DeviceRegistry {
   readonly #repo: DeviceRepository;
   readonly #clock: Clock;
   readonly #overlapMs: number;
+  readonly #memo: AllowlistMemo;
 
   constructor(repo: DeviceRepository, clock: Clock, options: { rotationOverlapMs?: number } = {}) {
     this.#repo = repo;
+    this.#memo = new AllowlistMemo();
     this.#clock = clock;
     this.#overlapMs = options.rotationOverlapMs ?? limits.rotationOverlapMs;
   }
 
+  /**
+   * The allowlist check, run at every handshake and on every device RPC. Devices it accepted are kept in
+   * memory by fingerprint, valid until the next change to the registry (see AllowlistMemo), so a
+   * repeated check is one hash and a map lookup; the time limits (expiry, end of the rotation overlap)
+   * are applied afresh on every check, cached or not.
+   */
   async authorizePeer(leafDer: Uint8Array): Promise<PeerDecision> {
     const fingerprint = certificateFingerprint(leafDer);
-    const now = this.#clock.now();
+    const memo = this.#memo;
+    const remembered = memo.get(fingerprint);
+    if (remembered) return decide(remembered, fingerprint, this.#clock.now());
+    const generation = memo.generation;
     const revoked = await this.#repo.findRevokedCertificate(fingerprint);
     if (revoked) return { ok: false, reason: "certificate_revoked", fingerprint, deviceId: revoked.deviceId };
     const device = await this.#repo.findByCertificate(fingerprint);
     if (!device) return { ok: false, reason: "unknown_certificate", fingerprint };
-    const deviceId = device.deviceId;
-    if (device.revokedAt !== undefined) return { ok: false, reason: "device_revoked", fingerprint, deviceId };
-    if (device.current.fingerprint === fingerprint) {
-      if (now >= device.current.expiresAt)
-        return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
-      return { ok: true, device, certificate: "current", fingerprint };
-    }
-    const previous = device.previous!;
-    if (now >= previous.acceptedUntil)
-      return { ok: false, reason: "rotation_overlap_ended", fingerprint, deviceId };
-    if (now >= previous.expiresAt) return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
-    return { ok: true, device, certificate: "previous", fingerprint };
+    const kept = frozenCopy(device);
+    const decision = decide(kept, fingerprint, this.#clock.now());
+    if (decision.ok) memo.remember(fingerprint, kept, generation);
+    return decision;
   }
 
   get(deviceId: string): Promise<PairedDevice | undefined> {
@@ -110,12 +113,14 @@ export class DeviceRegistry {
       pairedAt: existing?.pairedAt ?? now,
       updatedAt: now,
     };
-    await this.#repo.save(device, revokedOld, {
-      kind: existing ? "device.repaired" : "device.paired",
-      actor,
-      deviceId: device.deviceId,
-      detail: { certificate: record.certificate.fingerprint, client_kind: record.clientKind },
-    });
+    await AllowlistMemo.change(() =>
+      this.#repo.save(device, revokedOld, {
+        kind: existing ? "device.repaired" : "device.paired",
+        actor,
+        deviceId: device.deviceId,
+        detail: { certificate: record.certificate.fingerprint, client_kind: record.clientKind },
+      }),
+    );
     return device;
   }
 
@@ -142,12 +147,14 @@ export class DeviceRegistry {
       previous: { ...device.current, acceptedUntil: now + overlap },
       updatedAt: now,
     };
-    await this.#repo.save(updated, revoked, {
-      kind: "device.certificate_rotated",
-      actor,
-      deviceId,
-      detail: { previous: device.current.fingerprint, current: next.fingerprint },
-    });
+    await AllowlistMemo.change(() =>
+      this.#repo.save(updated, revoked, {
+        kind: "device.certificate_rotated",
+        actor,
+        deviceId,
+        detail: { previous: device.current.fingerprint, current: next.fingerprint },
+      }),
+    );
     return updated;
   }
 
@@ -169,12 +176,14 @@ export class DeviceRegistry {
     );
     const { previous: _dropped, ...rest } = device;
     const updated: PairedDevice = { ...rest, current: { ...next }, updatedAt: now };
-    await this.#repo.save(updated, revoked, {
-      kind: "device.certificate_recovered",
-      actor: `device:${deviceId}`,
-      deviceId,
-      detail: { ...detail, replaced: device.current.fingerprint, current: next.fingerprint },
-    });
+    await AllowlistMemo.change(() =>
+      this.#repo.save(updated, revoked, {
+        kind: "device.certificate_recovered",
+        actor: `device:${deviceId}`,
+        deviceId,
+        detail: { ...detail, replaced: device.current.fingerprint, current: next.fingerprint },
+      }),
+    );
     return updated;
   }
 
@@ -185,7 +194,9 @@ export class DeviceRegistry {
     if (device.revokedAt !== undefined) return device;
     const updated: PairedDevice = { ...device, revokedAt: now, revokedReason: reason, updatedAt: now };
     const revoked = certificatesOf(device).map((cert) => revocationOf(cert, deviceId, now, reason));
-    await this.#repo.save(updated, revoked, { kind: "device.revoked", actor, deviceId, detail: { reason } });
+    await AllowlistMemo.change(() =>
+      this.#repo.save(updated, revoked, { kind: "device.revoked", actor, deviceId, detail: { reason } }),
+    );
     return updated;
   }
 
@@ -193,11 +204,13 @@ export class DeviceRegistry {
   async remove(deviceId: string, actor = "admin"): Promise<boolean> {
     const device = await this.#repo.get(deviceId);
     if (!device) return false;
-    return this.#repo.remove(deviceId, { kind: "device.removed", actor, deviceId });
+    return AllowlistMemo.change(() =>
+      this.#repo.remove(deviceId, { kind: "device.removed", actor, deviceId }),
+    );
   }
 
   pruneRevokedCertificates(): Promise<number> {
-    return this.#repo.pruneRevokedCertificates(this.#clock.now());
+    return AllowlistMemo.change(() => this.#repo.pruneRevokedCertificates(this.#clock.now()));
   }
 
   listRevokedCertificates(): Promise<RevokedCertificate[]> {
@@ -208,6 +221,86 @@ export class DeviceRegistry {
     const device = await this.#repo.get(deviceId);
     if (!device) throw new IdentityError("device_not_found", `no paired device ${deviceId}`);
     return device;
+  }
+}
+
+/** The allowlist rules for a device found by one of its certificates' fingerprint, at `now`. */
+function decide(device: PairedDevice, fingerprint: string, now: number): PeerDecision {
+  const deviceId = device.deviceId;
+  if (device.revokedAt !== undefined) return { ok: false, reason: "device_revoked", fingerprint, deviceId };
+  if (device.current.fingerprint === fingerprint) {
+    if (now >= device.current.expiresAt)
+      return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
+    return { ok: true, device, certificate: "current", fingerprint };
+  }
+  const previous = device.previous;
+  if (previous?.fingerprint !== fingerprint) return { ok: false, reason: "unknown_certificate", fingerprint };
+  if (now >= previous.acceptedUntil)
+    return { ok: false, reason: "rotation_overlap_ended", fingerprint, deviceId };
+  if (now >= previous.expiresAt) return { ok: false, reason: "certificate_expired", fingerprint, deviceId };
+  return { ok: true, device, certificate: "previous", fingerprint };
+}
+
+/** The memo hands the same record to every caller: none of them may change it. */
+function frozenCopy(device: PairedDevice): PairedDevice {
+  const copy: PairedDevice = { ...device, current: Object.freeze({ ...device.current }) };
+  if (device.previous) copy.previous = Object.freeze({ ...device.previous });
+  return Object.freeze(copy);
+}
+
+/** Accepted certificates kept at most (a fleet's worth); the oldest entry goes first. */
+const MEMO_ENTRIES = 16_384;
+
+/**
+ * Devices the allowlist accepted, by certificate fingerprint. An entry is good only while no change to
+ * any registry in the process started since it was made: every write to the device tables (pairing,
+ * rotation, recovery, revocation, removal, pruning) moves one process-wide generation when it starts
+ * and again when it has finished, and a lookup that began before a change, or while one ran, is not
+ * remembered. So once `revoke` (or a rotation, recovery, removal) resolves, the very next check of any
+ * registry reads the database, even a registry over another wrapper of the same store. Only
+ * acceptances are kept, never the time: `decide` applies expiry and the rotation overlap on every
+ * check. Writes that bypass DeviceRegistry are not seen; only the daemon writes the device tables,
+ * through it.
+ */
+class AllowlistMemo {
+  static #generation = 0;
+  static #changing = 0;
+
+  /** Runs a write to the device tables; every memo forgets what it held before the write. */
+  static async change<T>(write: () => Promise<T>): Promise<T> {
+    AllowlistMemo.#generation++;
+    AllowlistMemo.#changing++;
+    try {
+      return await write();
+    } finally {
+      AllowlistMemo.#changing--;
+      AllowlistMemo.#generation++;
+    }
+  }
+
+  readonly #devices = new Map<string, { device: PairedDevice; generation: number }>();
+
+  /** A lookup remembers its answer only if this did not move meanwhile. */
+  get generation(): number {
+    return AllowlistMemo.#generation;
+  }
+
+  get(fingerprint: string): PairedDevice | undefined {
+    const entry = this.#devices.get(fingerprint);
+    if (entry === undefined) return undefined;
+    if (entry.generation === AllowlistMemo.#generation) return entry.device;
+    this.#devices.delete(fingerprint);
+    return undefined;
+  }
+
+  remember(fingerprint: string, device: PairedDevice, generation: number): void {
+    if (generation !== AllowlistMemo.#generation || AllowlistMemo.#changing > 0) return;
+    if (this.#devices.size >= MEMO_ENTRIES) {
+      const oldest = this.#devices.keys().next();
+      if (!oldest.done) this.#devices.delete(oldest.value);
+    }
+    this.#devices.delete(fingerprint);
+    this.#devices.set(fingerprint, { device, generation });
   }
 }
 

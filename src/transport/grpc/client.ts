@@ -9,6 +9,7 @@ import { constantTimeEqual } from "../../crypto/constant-time.js";
 import { certificateFingerprint, spkiDigest } from "../../crypto/fingerprint.js";
 import { verifyIssuedBy } from "../../identity/verify-chain.js";
 import { TransportError } from "../errors.js";
+import { PinnedCa } from "./pinned-ca.js";
 import { type CodecOptions, createServiceClient, type ServiceClient } from "./service-definition.js";
 
 /**
@@ -96,8 +97,7 @@ class OwnTlsCredentials extends ChannelCredentials {
 export class NodePortClient {
   readonly #client: Client;
   readonly #serverName: string;
-  readonly #pinnedCaPem: string | undefined;
-  readonly #pinnedCaDer: Buffer | undefined;
+  readonly #pinnedCa: PinnedCa | undefined;
   readonly #identity: ClientIdentity | undefined;
   readonly #pinnedCaSpki: Buffer | undefined;
   readonly #clock: Clock;
@@ -114,18 +114,7 @@ export class NodePortClient {
     this.#pinnedCaSpki = options.pinnedCaSpki ? Buffer.from(options.pinnedCaSpki) : undefined;
     this.#clock = options.clock ?? systemClock;
     this.#codec = { maxMessageBytes: options.maxMessageBytes ?? limits.maxRpcMessageBytes };
-    if (options.pinnedCa !== undefined) {
-      let ca: X509Certificate;
-      try {
-        ca = new X509Certificate(options.pinnedCa);
-      } catch (err) {
-        throw new TransportError("invalid_config", "the pinned CA is not a certificate (PEM or DER)", {
-          cause: err,
-        });
-      }
-      this.#pinnedCaPem = ca.toString();
-      this.#pinnedCaDer = ca.raw;
-    }
+    this.#pinnedCa = options.pinnedCa === undefined ? undefined : PinnedCa.of(options.pinnedCa);
     const target =
       isIP(options.host) === 6 ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
     const maxBytes = this.#codec.maxMessageBytes as number;
@@ -163,7 +152,9 @@ export class NodePortClient {
 
   #connectTls(socket: Socket): Promise<tls.TLSSocket> {
     return new Promise((resolve, reject) => {
-      const pinned = this.#pinnedCaPem !== undefined;
+      const pinned = this.#pinnedCa !== undefined;
+      // The leaf Node hands checkServerIdentity (pinned CA only), so it is not converted a second time.
+      let presented: Buffer | undefined;
       const tlsSocket = tls.connect({
         socket,
         // SNI carries DNS names only; for an IP address the name is still checked against the IP SANs.
@@ -171,9 +162,12 @@ export class NodePortClient {
         host: this.#serverName,
         ALPNProtocols: ["h2"],
         minVersion: "TLSv1.3",
-        ...(pinned ? { ca: [this.#pinnedCaPem as string] } : {}),
+        ...(this.#pinnedCa ? { ca: [this.#pinnedCa.pem] } : {}),
         rejectUnauthorized: pinned,
-        checkServerIdentity: (_host, certificate) => this.#checkPinned(certificate),
+        checkServerIdentity: (_host, certificate) => {
+          presented = certificate.raw;
+          return this.#checkPinned(certificate);
+        },
         ...(this.#identity ? { cert: this.#identity.certChainPem, key: this.#identity.keyPem } : {}),
       });
       const onError = (err: Error) => reject(err);
@@ -185,7 +179,7 @@ export class NodePortClient {
           reject(new TransportError("invalid_state", "the server did not agree to HTTP/2 (ALPN h2)"));
           return;
         }
-        const der = tlsSocket.getPeerCertificate()?.raw;
+        const der = presented ?? tlsSocket.getPeerCertificate()?.raw;
         if (!der || der.length === 0) {
           tlsSocket.destroy();
           reject(new TransportError("invalid_state", "the server sent no certificate"));
@@ -229,10 +223,8 @@ export class NodePortClient {
   #checkPinned(certificate: tls.PeerCertificate): Error | undefined {
     const hostError = tls.checkServerIdentity(this.#serverName, certificate);
     if (hostError) return hostError;
-    if (this.#pinnedCaDer === undefined) return undefined;
-    const result = verifyIssuedBy(certificate.raw, this.#pinnedCaDer, this.#clock.now(), {
-      purpose: "server",
-    });
+    if (this.#pinnedCa === undefined) return undefined;
+    const result = this.#pinnedCa.verifyServer(certificate, this.#clock.now());
     if (!result.ok)
       return new Error(`the server certificate does not chain to the pinned CA: ${result.detail}`);
     return undefined;

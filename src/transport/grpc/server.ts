@@ -3,7 +3,6 @@ import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import {
   type ConnectionInjector,
-  type Deadline,
   type Metadata,
   type MethodDefinition,
   Server,
@@ -22,7 +21,7 @@ import { type Scheduler, systemScheduler } from "../../common/scheduler.js";
 import { ACCESS_POLICIES, type AccessPolicy, clientKindRefusal } from "../access-policy.js";
 import { TransportError } from "../errors.js";
 import { ConnectionRegistry } from "../tls/connection-registry.js";
-import { type ConnectionPeer, connectionPeerOf, type PeerIdentity } from "../tls/peer-identity.js";
+import { type ConnectionPeer, connectionPeerOf } from "../tls/peer-identity.js";
 import {
   type AuthorizePeer,
   NodePortTlsServer,
@@ -36,8 +35,18 @@ import {
   guardAnonymousSession,
   injectorHttp2Server,
 } from "./anonymous-session-guard.js";
+import {
+  CallContext,
+  type CallInfo,
+  deadlineMs,
+  RejectedRequest,
+  type RpcContext,
+  type Status,
+  tolerantDeserializer,
+} from "./call-context.js";
 import { RpcError, RpcStatus } from "./rpc-error.js";
 import { messageEncoder, type ServedMethodNames, serviceDefinition } from "./service-definition.js";
+import { type AnyUnaryHandler, serveUnary } from "./unary-call.js";
 
 /**
  * The gateway's node port: a grpc-js server fed by our own TLS server through a connection injector
@@ -56,20 +65,7 @@ import { messageEncoder, type ServedMethodNames, serviceDefinition } from "./ser
 export type RpcPolicy = AccessPolicy;
 export type ServerState = "idle" | "listening" | "closing" | "closed";
 
-export interface RpcContext {
-  readonly peer: PeerIdentity;
-  /** The client's IP address (IPv4-mapped IPv6 given as IPv4) and port: for rate limits and audit. */
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  /** `/palyra.v1.PairingService/BeginPairing` */
-  readonly method: string;
-  /** Deadline in ms since the epoch; Infinity when the client set none. */
-  readonly deadline: number;
-  /** Aborted when the call ends early: client cancel, deadline, revocation, server shutdown. */
-  readonly signal: AbortSignal;
-  /** First value of a request metadata key (lowercase), if it is a string. */
-  metadata(key: string): string | undefined;
-}
+export type { RpcContext } from "./call-context.js";
 
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
@@ -129,25 +125,6 @@ export interface NodePortServerOptions {
   onAnonymousEnd?: (why: GuardEnd, peer: ConnectionPeer | undefined) => void;
 }
 
-/** What the interceptor found out about a call, handed to the handler through the call's metadata object. */
-interface CallInfo {
-  peer: ConnectionPeer;
-  method: string;
-  deadline: number;
-  /** The call below the policy interceptor: a status sent here goes out at once (revocation). */
-  call: ServerInterceptingCallInterface;
-}
-
-type Status = { code: RpcStatus; details: string };
-
-/** A request the deserializer could not accept: answered with its status instead of grpc-js's INTERNAL. */
-class RejectedRequest {
-  constructor(
-    readonly status: RpcStatus,
-    readonly details: string,
-  ) {}
-}
-
 export class NodePortServer {
   readonly connections: ConnectionRegistry;
   /**
@@ -167,6 +144,8 @@ export class NodePortServer {
   readonly #policies = new Map<string, RpcPolicy>();
   /** Keyed by the request Metadata object, which grpc-js passes unchanged from interceptor to handler. */
   readonly #callInfo = new WeakMap<Metadata, CallInfo>();
+  /** Device connections whose TLS certificate was compared with the one recorded at the handshake. */
+  readonly #certificateMatched = new WeakSet<ConnectionPeer>();
   readonly #services = new Set<string>();
   /** Live bidi streams per device: ends one with PERMISSION_DENIED, resolving once its status is out. */
   readonly #streams = new Map<string, Set<(reason: string) => Promise<void>>>();
@@ -458,10 +437,16 @@ export class NodePortServer {
         "this method requires a paired device's client certificate",
       );
     // The certificate of the connection carrying this call, as TLS reports it, must be the one we
-    // accepted the connection with (belt and braces for the endpoint lookup above).
-    const raw = call.getAuthContext().sslPeerCertificate?.raw;
-    if (!raw || !peer.leafDer.equals(raw))
-      throw new RpcError(RpcStatus.PERMISSION_DENIED, "the connection's client certificate does not match");
+    // accepted the connection with (belt and braces for the endpoint lookup above). Checked on the first
+    // call of each connection: a connection's certificate cannot change (TLS 1.3, no renegotiation), and
+    // `peer` is that one connection's record (a new connection on the same addresses gets a new one).
+    // getAuthContext converts the whole certificate to an object each time, dearer than the call itself.
+    if (!this.#certificateMatched.has(peer)) {
+      const raw = call.getAuthContext().sslPeerCertificate?.raw;
+      if (!raw || !peer.leafDer.equals(raw))
+        throw new RpcError(RpcStatus.PERMISSION_DENIED, "the connection's client certificate does not match");
+      this.#certificateMatched.add(peer);
+    }
     const decision = await this.#authorizePeer(peer.leafDer);
     if (!decision.ok || decision.device.deviceId !== identity.deviceId)
       throw new RpcError(
@@ -485,41 +470,9 @@ export class NodePortServer {
         callback({ code: RpcStatus.INTERNAL, details: "the call was not admitted" });
         return;
       }
-      const request = call.request;
-      if (request instanceof RejectedRequest) {
-        callback({ code: request.status, details: request.details });
-        return;
-      }
-      const controller = new AbortController();
-      let finished = false;
-      let untrack: (() => void) | undefined;
-      const finish = (error: { code: RpcStatus; details: string } | null, value?: unknown) => {
-        if (finished) return;
-        finished = true;
-        untrack?.();
-        if (error) {
-          controller.abort(new RpcError(error.code, error.details));
-          callback(error);
-        } else callback(null, value);
-      };
-      call.once("cancelled", () => {
-        if (finished) return;
-        finished = true;
-        untrack?.();
-        controller.abort(new RpcError(RpcStatus.CANCELLED, "the call was cancelled"));
-      });
-      const identity = info.peer.identity;
-      if (identity.kind === "device")
-        untrack = this.connections.trackCall(identity.deviceId, (reason) =>
-          finish({ code: RpcStatus.PERMISSION_DENIED, details: reason }),
-        );
-      const context = makeContext(info, call.metadata, controller.signal);
-      Promise.resolve()
-        .then(() => handler(request as MessageShape<DescMessage>, context))
-        .then(
-          (response) => finish(null, response),
-          (err: unknown) => finish(this.#statusOf(info.method, err)),
-        );
+      serveUnary(handler as AnyUnaryHandler, info, call, callback, this.connections, (err) =>
+        this.#statusOf(info.method, err),
+      );
     };
   }
 
@@ -630,7 +583,7 @@ export class NodePortServer {
         },
         end: () => finish(null),
       };
-      const context = makeContext(info, call.metadata, controller.signal);
+      const context = new CallContext(info, call.metadata, controller);
       Promise.resolve()
         .then(() => handler(stream, context))
         .then(
@@ -654,35 +607,3 @@ export class NodePortServer {
 const STREAM_FLUSH_MS = 250;
 /** How long after a stream's status is handed to HTTP/2 its connection is kept for the bytes to leave. */
 const TRAILER_GRACE_MS = 20;
-
-function makeContext(info: CallInfo, metadata: Metadata, signal: AbortSignal): RpcContext {
-  return {
-    peer: info.peer.identity,
-    remoteAddress: info.peer.remoteAddress,
-    remotePort: info.peer.remotePort,
-    method: info.method,
-    deadline: info.deadline,
-    signal,
-    metadata(key: string): string | undefined {
-      const value = metadata.get(key.toLowerCase())[0];
-      return typeof value === "string" ? value : undefined;
-    },
-  };
-}
-
-function deadlineMs(deadline: Deadline): number {
-  if (deadline instanceof Date) return deadline.getTime();
-  return Number.isFinite(deadline) ? deadline : Number.POSITIVE_INFINITY;
-}
-
-/** Turns a decoding failure into a value the handler wrapper answers with the right status. */
-function tolerantDeserializer(deserialize: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
-  return (bytes) => {
-    try {
-      return deserialize(bytes);
-    } catch (err) {
-      if (err instanceof RpcError) return new RejectedRequest(err.status, err.message);
-      return new RejectedRequest(RpcStatus.INVALID_ARGUMENT, "malformed request");
-    }
-  };
-}
