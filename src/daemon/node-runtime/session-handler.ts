@@ -56,18 +56,27 @@ export async function serveNodeSession(
     stream.send(commandToWire(command, seq)).catch(() => undefined);
   };
   // A goodbye ends the session from this side: the loop below stops reading and the call ends OK.
-  let saidGoodbye: (() => void) | undefined;
-  const goodbye = new Promise<typeof DONE>((resolve) => {
-    saidGoodbye = () => resolve(DONE);
-  });
+  // Each wait races the next message against a promise made for that wait only: racing every message
+  // against one long-lived promise would add a reaction to it per heartbeat, kept for the session's
+  // life (a leak of hundreds of bytes per message on a session that lasts days).
+  let saidGoodbye = false;
+  let wake: ((value: typeof DONE) => void) | undefined;
   const sayGoodbye = async (reason: string, reconnectSpreadMs: number) => {
     await stream.send({ body: { case: "goAway", value: { reason, reconnectSpreadMs } } });
-    saidGoodbye?.();
+    saidGoodbye = true;
+    wake?.(DONE);
   };
   const messages = stream[Symbol.asyncIterator]();
   try {
     for (;;) {
-      const next = await Promise.race([messages.next(), goodbye]);
+      if (saidGoodbye) break;
+      const next = await Promise.race([
+        messages.next(),
+        new Promise<typeof DONE>((resolve) => {
+          wake = resolve;
+        }),
+      ]);
+      wake = undefined;
       if (next === DONE || next.done) break;
       const message = next.value;
       const body = message.body;
