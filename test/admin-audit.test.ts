@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import Database from "better-sqlite3";
-import { ulid } from "ulid";
+import { countAuditRows, seedAuditRows } from "./helpers/audit-rows.js";
 import { gatewayFixture } from "./helpers/cli.js";
 
 /**
@@ -41,32 +40,20 @@ function seed(): void {
   };
   // Ten events in each millisecond, so pages end in the middle of a run of equal times; a kind of
   // every seventh event is a `pairing` sub-kind, and `pairings.x` must not count as one.
-  const db = new Database(join(gatewayRoot, "palyra.db"));
-  try {
-    db.pragma("busy_timeout = 5000");
-    const insert = db.prepare(
-      "INSERT INTO audit_events (id, at, kind, actor, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    const start = Date.now() - 3_600_000;
-    db.transaction(() => {
-      for (let i = 0; i < SEEDED; i++) {
-        const at = start + Math.floor(i / 10);
-        const kind = i % 7 === 0 ? "pairing.code_minted" : i % 7 === 1 ? "pairings.other" : "secret.set";
-        insert.run(ulid(at), at, kind, "test", null, JSON.stringify({ seeded: i }));
-      }
-    })();
-  } finally {
-    db.close();
-  }
+  const start = Date.now() - 3_600_000;
+  seedAuditRows(
+    join(gatewayRoot, "palyra.db"),
+    Array.from({ length: SEEDED }, (_, i) => ({
+      at: start + Math.floor(i / 10),
+      kind: i % 7 === 0 ? "pairing.code_minted" : i % 7 === 1 ? "pairings.other" : "secret.set",
+      actor: "test",
+      detail: { seeded: i },
+    })),
+  );
 }
 
 function countRows(where = ""): number {
-  const db = new Database(join(fixture.gatewayRoot, "palyra.db"), { readonly: true });
-  try {
-    return (db.prepare(`SELECT count(*) AS n FROM audit_events ${where}`).get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
+  return countAuditRows(join(fixture.gatewayRoot, "palyra.db"), where);
 }
 
 /** Every page of `query`, following `next_before` until it is null. */

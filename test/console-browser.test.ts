@@ -5,9 +5,9 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
-import Database from "better-sqlite3";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { ulid } from "ulid";
+import { countAuditRows, seedAuditRows } from "./helpers/audit-rows.js";
 import { runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
@@ -395,29 +395,17 @@ function onElement(target: Page, selector: string, fn: string): Promise<unknown>
 
 /** Writes `count` audit events (calls of echo, an hour ago) into the gateway's database while it runs. */
 function seedAuditEvents(databasePath: string, count: number, deviceId: string): void {
-  const db = new Database(databasePath);
-  try {
-    db.pragma("busy_timeout = 5000");
-    const insert = db.prepare(
-      "INSERT INTO audit_events (id, at, kind, actor, device_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    const start = Date.now() - 3_600_000;
-    db.transaction(() => {
-      for (let i = 0; i < count; i++) {
-        const detail = { request_id: ulid(start + i), capability: "echo", state: "succeeded", seeded: i };
-        insert.run(ulid(start + i), start + i, "node.invoked", "console", deviceId, JSON.stringify(detail));
-      }
-    })();
-  } finally {
-    db.close();
-  }
+  const start = Date.now() - 3_600_000;
+  seedAuditRows(
+    databasePath,
+    Array.from({ length: count }, (_, i) => ({
+      at: start + i,
+      kind: "node.invoked",
+      actor: "console",
+      deviceId,
+      detail: { request_id: ulid(start + i), capability: "echo", state: "succeeded", seeded: i },
+    })),
+  );
 }
 
-function countAuditEvents(databasePath: string): number {
-  const db = new Database(databasePath, { readonly: true });
-  try {
-    return (db.prepare("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
+const countAuditEvents = (databasePath: string) => countAuditRows(databasePath);
