@@ -132,6 +132,10 @@ export const limits = {
    *  The queue drains well within the handshake deadline at the rate one core handshakes (~1000/s). */
   tlsHandshakesInFlight: 64,
   tlsHandshakesQueued: 2048,
+  /** A handshake that got a slot (its ClientHello already arrived) finishes within this or is cut, so a
+   *  peer that stalls after its ClientHello holds a slot briefly: one round trip and the client's
+   *  signature remain. Well under the absolute deadline. */
+  tlsAdmittedHandshakeMs: 3_000,
   /** An anonymous node-port connection (no client certificate: pairing) with no open stream is closed
    *  after this. Pairing keeps a stream open while it waits (the status long-poll), so this never cuts
    *  a device that is using its connection. */
@@ -303,6 +307,8 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("a code's session bound must exceed its exchanged sessions (at most max attempts)");
   if (l.anonymousMaxAgeMs <= l.statusLongPollMs + l.anonymousGoawayGraceMs)
     fail("an anonymous connection must outlive at least one status long-poll");
+  if (l.tlsAdmittedHandshakeMs >= l.tlsHandshakeTimeoutMs)
+    fail("an admitted handshake's budget must be shorter than the absolute handshake deadline");
   if (l.anonymousIdleMs <= l.tlsHandshakeTimeoutMs)
     fail("an anonymous connection's idle limit must exceed the handshake limit");
   if (l.anonymousDeadSessionCheckMs * 2 > 1_000)

@@ -85,7 +85,7 @@ after(async () => {
   await Promise.all(servers.map((s) => s.close(100)));
 });
 
-test("node port: handshakes beyond the bound wait, then complete once a slot frees; beyond the queue, closed", async () => {
+test("node port: a peer that sends nothing takes no slot; one that stalls after its ClientHello holds one briefly; beyond the queue, closed", async () => {
   const leaf = await issueLeaf(ca, "server");
   const events: TlsServerEvent[] = [];
   const server = new NodePortTlsServer({
@@ -97,13 +97,10 @@ test("node port: handshakes beyond the bound wait, then complete once a slot fre
     onSecureConnection: (socket) => socket.end(),
     handshakesInFlight: 1,
     handshakesQueued: 1,
+    admittedHandshakeMs: 1_500,
   });
   servers.push(server);
   const { port } = await server.listen("127.0.0.1", 0);
-
-  // A peer that opens TCP and never says ClientHello holds the one slot.
-  const stalled = net.connect(port, "127.0.0.1");
-  await once(stalled, "connect");
   const tlsClient = () =>
     tls.connect({
       host: "127.0.0.1",
@@ -112,19 +109,57 @@ test("node port: handshakes beyond the bound wait, then complete once a slot fre
       ca: [ca.certPem],
       ALPNProtocols: ["h2"],
     });
+
+  // Silent TCP peers (the cheapest way to hold handshakes open) take neither a slot nor a place in line.
+  const silent = await Promise.all(
+    Array.from({ length: 5 }, async () => {
+      const s = net.connect(port, "127.0.0.1");
+      s.on("error", () => {});
+      await once(s, "connect");
+      return s;
+    }),
+  );
+  const first = tlsClient();
+  first.on("error", () => {});
+  await within(once(first, "secureConnect"), "a handshake beside five silent peers");
+  first.destroy();
+  // Once the server has finished that one, nothing is admitted or waiting: the silent peers never were.
+  await within(
+    (async () => {
+      while (server.handshakes.inFlight > 0) await new Promise((r) => setImmediate(r));
+    })(),
+    "the first handshake's slot freed",
+  );
+  assert.deepEqual(server.handshakes, { inFlight: 0, queued: 0 });
+
+  // A peer that sends the start of a ClientHello and stalls holds the one slot...
+  const stalled = net.connect(port, "127.0.0.1");
+  stalled.on("error", () => {});
+  await once(stalled, "connect");
+  stalled.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+  const stalledAt = Date.now();
+  await within(
+    (async () => {
+      while (server.handshakes.inFlight < 1) await new Promise((r) => setImmediate(r));
+    })(),
+    "the stalled peer admitted",
+  );
   const waiting = tlsClient();
-  let waitingDone = false;
-  const waitingSecure = once(waiting, "secureConnect").then(() => {
-    waitingDone = true;
-  });
   waiting.on("error", () => {});
-  // Wait until the gateway has queued it, then a third is shed before any TLS byte.
+  let waitingDone = false;
+  const waitingSecure = new Promise<void>((resolve) =>
+    waiting.once("secureConnect", () => {
+      waitingDone = true;
+      resolve();
+    }),
+  );
   await within(
     (async () => {
       while (server.handshakes.queued < 1) await new Promise((r) => setImmediate(r));
     })(),
     "the second handshake queued",
   );
+  // ...a third is shed before any TLS byte...
   const shed = tlsClient();
   let shedError: Error | undefined;
   shed.on("error", (e) => {
@@ -134,9 +169,10 @@ test("node port: handshakes beyond the bound wait, then complete once a slot fre
   assert.ok(events.some((e) => e.kind === "handshake_shed"));
   assert.ok(shedError, "the shed client saw its connection end before TLS");
   assert.equal(waitingDone, false, "the queued handshake has not started while the slot is held");
-
-  stalled.destroy();
+  // ...until its budget ends: then it is cut and the waiting one completes.
+  await within(new Promise((r) => stalled.once("close", r)), "the stalled peer cut at its budget");
+  assert.ok(Date.now() - stalledAt >= 1_400, "not before its budget");
   await within(waitingSecure, "the queued handshake completed");
-  assert.equal(waitingDone, true);
   waiting.destroy();
+  for (const s of silent) s.destroy();
 });

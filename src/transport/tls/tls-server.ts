@@ -79,6 +79,8 @@ export interface NodePortTlsServerOptions {
   /** TLS handshakes run at once, and waiting beyond those (see HandshakeAdmission). */
   handshakesInFlight?: number;
   handshakesQueued?: number;
+  /** An admitted handshake must finish within this, or its socket is closed and the slot freed. */
+  admittedHandshakeMs?: number;
 }
 
 export class NodePortTlsServer {
@@ -100,6 +102,7 @@ export class NodePortTlsServer {
    *  completes the handshake is another object than the raw socket accepted). */
   readonly #handshakeTimers = new Map<string, NodeJS.Timeout>();
   readonly #handshakeTimeoutMs: number;
+  readonly #admittedHandshakeMs: number;
   readonly #anonymousPerAddress: number;
   readonly #anonymousTotal: number;
   /** Open anonymous connections per address bucket. */
@@ -117,6 +120,7 @@ export class NodePortTlsServer {
     this.#onEvent = options.onEvent ?? (() => {});
     this.#clock = options.clock ?? systemClock;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? limits.tlsHandshakeTimeoutMs;
+    this.#admittedHandshakeMs = options.admittedHandshakeMs ?? limits.tlsAdmittedHandshakeMs;
     this.#anonymousPerAddress = options.anonymousPerAddress ?? limits.anonymousConnectionsPerAddress;
     this.#anonymousTotal = options.anonymousTotal ?? limits.anonymousConnectionsTotal;
     const contextOptions = this.#contextOptions(options.identity);
@@ -134,8 +138,14 @@ export class NodePortTlsServer {
       maxQueued: options.handshakesQueued ?? limits.tlsHandshakesQueued,
       admit: (socket) => {
         this.#handshaking.set(socketKey(socket), socket);
+        // A slot is held only this long: a peer that stalls mid-handshake cannot keep one.
+        const budget = setTimeout(() => {
+          if (this.#handshaking.get(socketKey(socket)) === socket) socket.destroy();
+        }, this.#admittedHandshakeMs);
+        budget.unref();
+        socket.once("close", () => clearTimeout(budget));
         // The TLS server wraps the socket and starts the handshake (the standard hand-over of a socket
-        // to a net.Server); the socket was paused since accept, so no byte was read before.
+        // to a net.Server); it reads the ClientHello bytes put back into the paused socket first.
         this.#server.emit("connection", socket);
       },
       onShed: (socket) =>
@@ -165,7 +175,15 @@ export class NodePortTlsServer {
         socket.destroy();
         return;
       }
-      this.#admission.offer(socket);
+      // A connection waits for admission only once its first bytes (the ClientHello) are here: a peer
+      // that opens TCP and sends nothing never takes a handshake slot or a place in line; its deadline
+      // ends it.
+      socket.once("data", (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        this.#admission.offer(socket);
+      });
+      socket.resume();
     });
     this.#server.on("secureConnection", (socket) => this.#onSecure(socket));
     this.#server.on("tlsClientError", (err, socket) => {
