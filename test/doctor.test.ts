@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -34,6 +44,13 @@ let copies = 0;
 function copyOfBase(): string {
   const dir = join(root, `copy-${++copies}`);
   cpSync(base, dir, { recursive: true });
+  // Node 22's cpSync makes directories with the umask's mode (20 kept the source's): keep them.
+  const keepModes = (from: string, to: string) => {
+    chmodSync(to, statSync(from).mode & 0o777);
+    for (const entry of readdirSync(from, { withFileTypes: true }))
+      if (entry.isDirectory()) keepModes(join(from, entry.name), join(to, entry.name));
+  };
+  keepModes(base, dir);
   return dir;
 }
 
