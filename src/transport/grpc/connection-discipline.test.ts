@@ -185,7 +185,10 @@ test("finding 4: after a GOAWAY for a protocol error the socket is closed within
     const before = ends.filter((e) => e === "dead_session").length;
     const sent = Date.now();
     await within(closed(socket), `${what}: socket closed`, 3_000);
-    assert.ok(Date.now() - sent < SHORT.idle, `${what}: closed before the idle limit could have cut it`);
+    // Node 24's nghttp2 ignores a PRIORITY frame (RFC 9113 deprecates them): no error there, and the
+    // idle limit closes that connection instead, still within the wait above.
+    if (!(what.startsWith("PRIORITY") && Number(process.versions.node.split(".")[0]) >= 24))
+      assert.ok(Date.now() - sent < SHORT.idle, `${what}: closed before the idle limit could have cut it`);
     // Node 20 leaves the socket open after nghttp2's GOAWAY and the dead-session check cuts it; newer
     // Nodes (22.23, 24) close it themselves. Either way it is gone long before the idle limit.
     if (Number(process.versions.node.split(".")[0]) === 20)
