@@ -47,7 +47,7 @@ export async function run(): Promise<BenchResult[]> {
   const pairings = 60;
   const wallStart = performance.now();
   for (let i = 0; i < pairings; i++) {
-    const minted = codes.mint({ method: "pin" });
+    const minted = await codes.mint({ method: "pin" });
     const identity = DeviceIdentity.generate(clock, systemRandom);
     const client = new DevicePairingClient(transport, identity, clock, systemRandom);
     await client.pair({

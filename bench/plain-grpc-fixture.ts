@@ -38,8 +38,8 @@ export async function startPlainGrpc(gw: BenchGateway, device: Device) {
   const real: Unary = (call, callback) => {
     const req = call.request as RegisterRequest;
     gw.devices.get(req.deviceId).then(
-      (found) => {
-        const { heartbeatIntervalMs } = gw.runtime.register(req.deviceId, {
+      async (found) => {
+        const { heartbeatIntervalMs } = await gw.runtime.register(req.deviceId, {
           platform: req.platform,
           version: req.version,
           capabilities: req.capabilities.map(({ name, requiresMediation, description }) => ({

@@ -72,5 +72,5 @@ if [ "$mode" = "--full" ]; then
 else
   echo "node-smoke.sh: $(node --version): pairing, node runtime and vault end to end"
   timeout --kill-after=30s 8m node --import tsx --test --test-concurrency=2 --test-timeout=300000 \
-    src/store/database.test.ts test/pairing-e2e.test.ts test/node-host-e2e.test.ts test/vault-cli.test.ts
+    src/store/sqlite/database.test.ts test/pairing-e2e.test.ts test/node-host-e2e.test.ts test/vault-cli.test.ts
 fi

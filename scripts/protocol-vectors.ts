@@ -250,7 +250,7 @@ const store = openGatewayStore(":memory:", clock, seeded("store"));
 const services = createPairingServices({ store, ca, clock, random: gatewayRandom });
 
 async function pairing(method: "pin" | "qr", label: string, clientKind: string, deviceName: string) {
-  const minted = services.codes.mint({
+  const minted = await services.codes.mint({
     method,
     clientKind,
     ...(method === "qr" ? { gateway: GATEWAY_ADDRESS } : {}),

@@ -13,7 +13,7 @@ import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
 import { pairCommand } from "../pairing/pair-command.js";
-import { auditView } from "../store/audit-log.js";
+import { auditView } from "../store/sqlite/audit-log.js";
 import { handleSecretsApi, type SecretsApiDeps } from "./admin-secrets.js";
 import type { DeviceRotations } from "./device-rotations.js";
 import { deviceView } from "./device-views.js";
@@ -53,7 +53,7 @@ export interface AdminApiDeps {
   secrets: SecretsApiDeps;
   audit: {
     /** Newest first; `kind` matches its sub-kinds; `before` is the id that ended the previous page. */
-    query(filter: { kind?: string; before?: string; limit: number }): AuditRecord[];
+    query(filter: { kind?: string; before?: string; limit: number }): Promise<AuditRecord[]>;
     append(entry: AuditEntry): Promise<AuditRecord>;
   };
   /** The gateway database file, named when a write to it fails for want of disk space. */
@@ -120,7 +120,7 @@ export async function handleAdminApi(
       return true;
     if (path === "/v1/pairing/codes" && req.method === "POST") {
       const body = mintBody.parse(await readJson(req));
-      const minted = deps.codes.mint({
+      const minted = await deps.codes.mint({
         method: body.method,
         ...(body.client_kind === undefined ? {} : { clientKind: body.client_kind }),
         ...(body.ttl_seconds === undefined ? {} : { ttlMs: body.ttl_seconds * 1000 }),
@@ -147,11 +147,11 @@ export async function handleAdminApi(
       return true;
     }
     if (path === "/v1/pairing/codes" && req.method === "GET") {
-      sendJson(res, 200, { codes: deps.codes.list() });
+      sendJson(res, 200, { codes: await deps.codes.list() });
       return true;
     }
     if (path === "/v1/pairing/requests" && req.method === "GET") {
-      sendJson(res, 200, { requests: deps.approvals.list() });
+      sendJson(res, 200, { requests: await deps.approvals.list() });
       return true;
     }
     const decision = /^\/v1\/pairing\/requests\/([0-9A-Z]{26})\/(approve|reject)$/.exec(path);
@@ -161,7 +161,7 @@ export async function handleAdminApi(
       const view =
         decision[2] === "approve"
           ? await deps.approvals.approve(decision[1]!, options)
-          : deps.approvals.reject(decision[1]!, options);
+          : await deps.approvals.reject(decision[1]!, options);
       sendJson(res, 200, view);
       return true;
     }
@@ -169,7 +169,10 @@ export async function handleAdminApi(
       const query = parsePageQuery(url.searchParams);
       // The name an operator gave the device at pairing, beside the node's runtime view.
       const names = new Map((await deps.devices.list()).map((d) => [d.deviceId, d.deviceName]));
-      const rows = deps.nodes.list().map((n) => ({ ...n, device_name: names.get(n.device_id) ?? null }));
+      const rows = (await deps.nodes.list()).map((n) => ({
+        ...n,
+        device_name: names.get(n.device_id) ?? null,
+      }));
       const page = pageOf(
         rows,
         (n) => n.device_id,
@@ -181,7 +184,7 @@ export async function handleAdminApi(
     }
     const nodeDetail = /^\/v1\/nodes\/([0-9A-Z]{26})$/.exec(path);
     if (nodeDetail && req.method === "GET") {
-      const detail = deps.nodes.describe(nodeDetail[1]!);
+      const detail = await deps.nodes.describe(nodeDetail[1]!);
       const device = await deps.devices.get(detail.device_id);
       sendJson(res, 200, {
         ...detail,
@@ -202,7 +205,7 @@ export async function handleAdminApi(
         });
       } catch (err) {
         // Not connected, or never a node at all: describe throws "not found" for the second (404, exit 8).
-        if ((err as PalyraError).code === "node_offline") deps.nodes.describe(invoke[1]!, 0);
+        if ((err as PalyraError).code === "node_offline") await deps.nodes.describe(invoke[1]!, 0);
         throw err;
       }
       // Who called what, and how it ended; never the input or the output (they may hold secrets).
@@ -227,15 +230,15 @@ export async function handleAdminApi(
     }
     if (path === "/v1/audit" && req.method === "GET") {
       const filter = auditFilter(url.searchParams);
-      const events = deps.audit.query(filter).map(auditView);
+      const events = (await deps.audit.query(filter)).map(auditView);
       // A full page may have more behind it: the next page starts after its last event.
       const nextBefore = events.length === filter.limit ? events[events.length - 1]!.id : null;
       sendJson(res, 200, { events, next_before: nextBefore });
       return true;
     }
     // A device as operators see it: its live connections, and its node's presence for `last_seen_at`.
-    const view = (d: PairedDevice) =>
-      deviceView(d, deps.connections.count(d.deviceId), deps.nodes.lastSeenOf(d.deviceId));
+    const view = async (d: PairedDevice) =>
+      deviceView(d, deps.connections.count(d.deviceId), await deps.nodes.lastSeenOf(d.deviceId));
     if (path === "/v1/devices" && req.method === "GET") {
       const query = parsePageQuery(url.searchParams);
       const page = pageOf(
@@ -245,14 +248,18 @@ export async function handleAdminApi(
           `${d.deviceId} ${d.deviceName} ${d.clientKind} ${d.platform} ${d.revokedAt === undefined ? "active" : "revoked"}`,
         query,
       );
-      sendJson(res, 200, { devices: page.items.map(view), next_after: page.nextAfter, total: page.total });
+      sendJson(res, 200, {
+        devices: await Promise.all(page.items.map(view)),
+        next_after: page.nextAfter,
+        total: page.total,
+      });
       return true;
     }
     const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate))?$/.exec(path);
     if (device && req.method === "GET" && device[2] === undefined) {
       const found = await deps.devices.get(device[1]!);
       if (!found) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
-      sendJson(res, 200, view(found));
+      sendJson(res, 200, await view(found));
       return true;
     }
     if (device && req.method === "POST" && device[2] === "revoke") {
@@ -261,7 +268,7 @@ export async function handleAdminApi(
       const revoked = await deps.devices.revoke(device[1]!, reason, actor);
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
       sendJson(res, 200, {
-        ...deviceView(revoked, 0, deps.nodes.lastSeenOf(revoked.deviceId)),
+        ...deviceView(revoked, 0, await deps.nodes.lastSeenOf(revoked.deviceId)),
         connections_closed: closed,
       });
       return true;

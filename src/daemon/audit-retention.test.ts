@@ -7,7 +7,7 @@ import { pruneAuditNow } from "./audit-retention.js";
 
 const DAY = 24 * 60 * 60 * 1000;
 
-test("audit retention deletes entries older than the configured days, keeps newer ones; 0 keeps all", () => {
+test("audit retention deletes entries older than the configured days, keeps newer ones; 0 keeps all", async () => {
   const clock = new ManualClock(1_000 * DAY);
   const store = openGatewayStore(":memory:", clock, new SeededRandom("retention"));
   // 12 000 old entries: more than one prune batch.
@@ -16,18 +16,18 @@ test("audit retention deletes entries older than the configured days, keeps newe
   store.audit.appendSync({ kind: "recent", actor: "system" });
   clock.advance(10 * DAY);
 
-  assert.equal(pruneAuditNow(store.audit, clock, 0), 0, "0 days keeps every entry");
-  assert.equal(store.audit.query({ limit: 20_000 }).length, 12_001);
-  assert.equal(pruneAuditNow(store.audit, clock, 30), 0, "nothing is 30 days old yet");
-  assert.equal(pruneAuditNow(store.audit, clock, 15), 12_000);
+  assert.equal(await pruneAuditNow(store.audit, clock, 0), 0, "0 days keeps every entry");
+  assert.equal((await store.audit.query({ limit: 20_000 })).length, 12_001);
+  assert.equal(await pruneAuditNow(store.audit, clock, 30), 0, "nothing is 30 days old yet");
+  assert.equal(await pruneAuditNow(store.audit, clock, 15), 12_000);
   assert.deepEqual(
-    store.audit.query({ limit: 10 }).map((e) => e.kind),
+    (await store.audit.query({ limit: 10 })).map((e) => e.kind),
     ["recent"],
   );
   store.close();
 });
 
-test("audit query pages with a `before` cursor, newest first, without gaps or repeats", () => {
+test("audit query pages with a `before` cursor, newest first, without gaps or repeats", async () => {
   const clock = new ManualClock(5_000);
   const store = openGatewayStore(":memory:", clock, new SeededRandom("paging"));
   // Several entries share one millisecond: the cursor must still order them by insertion.
@@ -38,7 +38,7 @@ test("audit query pages with a `before` cursor, newest first, without gaps or re
   const seen: number[] = [];
   let before: string | undefined;
   for (;;) {
-    const page = store.audit.query({ kind: "pairing", limit: 7, ...(before ? { before } : {}) });
+    const page = await store.audit.query({ kind: "pairing", limit: 7, ...(before ? { before } : {}) });
     seen.push(...page.map((e) => e.detail?.i as number));
     if (page.length < 7) break;
     before = page.at(-1)!.id;
@@ -48,7 +48,7 @@ test("audit query pages with a `before` cursor, newest first, without gaps or re
     Array.from({ length: 25 }, (_, k) => 24 - k),
   );
   assert.deepEqual(
-    store.audit.query({ before: "01ARZ3NDEKTSV4RRFFQ69G5FAV", limit: 5 }),
+    await store.audit.query({ before: "01ARZ3NDEKTSV4RRFFQ69G5FAV", limit: 5 }),
     [],
     "unknown cursor",
   );

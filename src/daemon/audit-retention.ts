@@ -1,12 +1,12 @@
 import type { Clock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
-import type { SqliteAuditLog } from "../store/audit-log.js";
+import type { AuditLog } from "../store/ports.js";
 import type { Logger } from "./logger.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Deletes audit entries older than the retention now; returns how many. 0 days keeps everything. */
-export function pruneAuditNow(audit: SqliteAuditLog, clock: Clock, retentionDays: number): number {
+export async function pruneAuditNow(audit: AuditLog, clock: Clock, retentionDays: number): Promise<number> {
   if (retentionDays === 0) return 0;
   return audit.prune(clock.now() - retentionDays * DAY_MS);
 }
@@ -17,19 +17,19 @@ export function pruneAuditNow(audit: SqliteAuditLog, clock: Clock, retentionDays
  * little longer is harmless.
  */
 export function startAuditRetention(
-  audit: SqliteAuditLog,
+  audit: AuditLog,
   clock: Clock,
   retentionDays: number,
   logger: Logger,
 ): NodeJS.Timeout | undefined {
   if (retentionDays === 0) return undefined;
   const run = () => {
-    try {
-      const pruned = pruneAuditNow(audit, clock, retentionDays);
-      if (pruned > 0) logger.info({ pruned, retention_days: retentionDays }, "pruned old audit entries");
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, "audit retention prune failed");
-    }
+    pruneAuditNow(audit, clock, retentionDays).then(
+      (pruned) => {
+        if (pruned > 0) logger.info({ pruned, retention_days: retentionDays }, "pruned old audit entries");
+      },
+      (err: unknown) => logger.warn({ err: (err as Error).message }, "audit retention prune failed"),
+    );
   };
   run();
   const timer = setInterval(run, limits.auditPruneIntervalMs);

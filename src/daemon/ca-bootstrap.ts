@@ -5,7 +5,7 @@ import type { Random } from "../common/random.js";
 import { CertificateAuthority } from "../identity/ca.js";
 import { IdentityError } from "../identity/errors.js";
 import type { SecretStore } from "../identity/secret-store.js";
-import type { MetaRepository } from "../store/meta.js";
+import type { MetaRepository } from "../store/ports.js";
 
 const CA_CERT_KEY = "ca/certificate";
 const CA_KEY_KEY = "ca/private-key";
@@ -28,7 +28,7 @@ export async function loadOrCreateCa(
   random: Random,
   caCertPath: string,
 ): Promise<CaBootstrapResult> {
-  const recorded = meta.get(META_CA_FINGERPRINT);
+  const recorded = await meta.get(META_CA_FINGERPRINT);
   const [certBytes, keyBytes] = await Promise.all([secrets.read(CA_CERT_KEY), secrets.read(CA_KEY_KEY)]);
 
   if (certBytes && keyBytes) {
@@ -44,7 +44,7 @@ export async function loadOrCreateCa(
         "ca_mismatch",
         `the secret store holds CA ${ca.fingerprint} but the database belongs to CA ${recorded}; refusing to start`,
       );
-    if (!recorded) meta.set(META_CA_FINGERPRINT, ca.fingerprint);
+    if (!recorded) await meta.set(META_CA_FINGERPRINT, ca.fingerprint);
     writeFileAtomic(caCertPath, ca.certPem, 0o644);
     return { ca, created: false };
   }
@@ -63,7 +63,7 @@ export async function loadOrCreateCa(
   // next boot either loads whole or reports as incomplete, never one it silently replaces.
   await secrets.write(CA_KEY_KEY, Buffer.from(material.keyPem.expose(), "utf8"));
   await secrets.write(CA_CERT_KEY, Buffer.from(material.certPem, "utf8"));
-  meta.set(META_CA_FINGERPRINT, ca.fingerprint);
+  await meta.set(META_CA_FINGERPRINT, ca.fingerprint);
   writeFileAtomic(caCertPath, ca.certPem, 0o644);
   return { ca, created: true };
 }

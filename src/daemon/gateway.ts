@@ -335,7 +335,7 @@ export class Gateway {
         onChange: () => feed.publish("nodes"),
         onDisconnected: (deviceId) => operational.nodeDisconnected(deviceId),
       });
-      const reconciled = nodes.reconcile();
+      const reconciled = await nodes.reconcile();
       if (reconciled.failed + reconciled.pruned > 0)
         logger.info(reconciled, "reconciled capability requests left by the last run");
       const rotations = new DeviceRotations({
@@ -441,8 +441,8 @@ export class Gateway {
               process: processStats(),
               uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
               devices: await devices.counts(),
-              nodes: nodes.presenceCounts(),
-              pendingPairingRequests: approvals.pendingCount(),
+              nodes: await nodes.presenceCounts(),
+              pendingPairingRequests: await approvals.pendingCount(),
               nodeConnections: nodePort.connections.deviceConnectionCount(),
               vaultSecrets: vault ? vault.list().length : null,
             };

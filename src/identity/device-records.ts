@@ -43,12 +43,18 @@ export interface DeviceRepository {
   counts(): Promise<{ active: number; revoked: number }>;
   findByCertificate(fingerprint: string): Promise<PairedDevice | undefined>;
   findRevokedCertificate(fingerprint: string): Promise<RevokedCertificate | undefined>;
-  /** Inserts or replaces the device row, and records revoked certificates, atomically. */
+  /**
+   * Inserts or replaces the device row, and records revoked certificates, atomically. With `expected`
+   * the write is a compare-and-set: `null` means the device must not exist yet, a number is the
+   * `updatedAt` the stored row must still have (so a rotation read before a revocation on another
+   * gateway cannot write the device back unrevoked). Returns false, writing nothing, when it does not match.
+   */
   save(
     device: PairedDevice,
     revokedCertificates: readonly RevokedCertificate[],
     audit: AuditEntry,
-  ): Promise<void>;
+    expected?: number | null,
+  ): Promise<boolean>;
   remove(deviceId: string, audit: AuditEntry): Promise<boolean>;
   pruneRevokedCertificates(now: number): Promise<number>;
   listRevokedCertificates(): Promise<RevokedCertificate[]>;

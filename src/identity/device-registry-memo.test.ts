@@ -5,7 +5,7 @@ import { ManualClock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import { SeededRandom } from "../common/random.js";
 import { certificateFingerprint } from "../crypto/fingerprint.js";
-import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
+import { openGatewayStore, type SqliteGatewayStore } from "../store/gateway-store.js";
 import type { DeviceRepository, PairedDevice } from "./device-records.js";
 import { DeviceRegistry } from "./device-registry.js";
 
@@ -19,7 +19,7 @@ const DEVICE = "01JDEVICE0000000000000000M";
 const HOUR = 3_600_000;
 
 let clock: ManualClock;
-let store: GatewayStore;
+let store: SqliteGatewayStore;
 /** Database reads of the allowlist lookup (by certificate, revoked list). */
 let reads: number;
 let repo: DeviceRepository;

@@ -5,14 +5,14 @@ import { ManualClock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import { SeededRandom } from "../common/random.js";
 import { certificateFingerprint } from "../crypto/fingerprint.js";
-import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
+import { openGatewayStore, type SqliteGatewayStore } from "../store/gateway-store.js";
 import { DeviceRegistry } from "./device-registry.js";
 
 const DEVICE = "01JDEVICE0000000000000000A";
 const HOUR = 3_600_000;
 
 let clock: ManualClock;
-let store: GatewayStore;
+let store: SqliteGatewayStore;
 let registry: DeviceRegistry;
 // Certificates are opaque DER to the registry; random bytes stand in for distinct leaves.
 const leaf = () => randomBytes(300);

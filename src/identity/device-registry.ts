@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import type { AuditEntry } from "../common/audit.js";
 import type { Clock } from "../common/clock.js";
 import { limits } from "../common/limits.js";
 import { certificateFingerprint, identityFingerprint } from "../crypto/fingerprint.js";
@@ -83,46 +84,53 @@ export class DeviceRegistry {
     return this.#repo.counts();
   }
 
-  /** Records a newly paired device. Re-pairing keeps the device id only with the same identity key. */
+  /**
+   * Records a newly paired device. Re-pairing keeps the device id only with the same identity key.
+   * Idempotent for the same certificate (two gateways delivering one approval record it once).
+   */
   async recordPairing(record: PairingRecord, actor = "admin"): Promise<PairedDevice> {
-    const now = this.#clock.now();
     const identityPublicKey = Buffer.from(record.identityPublicKey);
-    const existing = await this.#repo.get(record.deviceId);
-    const revokedOld: RevokedCertificate[] = [];
-    if (existing) {
-      if (existing.revokedAt !== undefined)
-        throw new IdentityError(
-          "device_revoked",
-          `device ${record.deviceId} is revoked; remove it before pairing again`,
-        );
-      if (!existing.identityPublicKey.equals(identityPublicKey))
-        throw new IdentityError(
-          "identity_mismatch",
-          `device ${record.deviceId} is paired with a different identity key`,
-        );
-      for (const cert of certificatesOf(existing))
-        revokedOld.push(revocationOf(cert, existing.deviceId, now, "superseded by re-pairing"));
-    }
-    const device: PairedDevice = {
-      deviceId: record.deviceId,
-      clientKind: record.clientKind,
-      deviceName: record.deviceName,
-      platform: record.platform,
-      identityPublicKey,
-      identityFingerprint: identityFingerprint(identityPublicKey),
-      current: { ...record.certificate },
-      pairedAt: existing?.pairedAt ?? now,
-      updatedAt: now,
-    };
-    await AllowlistMemo.change(() =>
-      this.#repo.save(device, revokedOld, {
-        kind: existing ? "device.repaired" : "device.paired",
-        actor,
-        deviceId: device.deviceId,
-        detail: { certificate: record.certificate.fingerprint, client_kind: record.clientKind },
-      }),
-    );
-    return device;
+    return this.#change(record.deviceId, true, (existing, now) => {
+      if (existing?.current.fingerprint === record.certificate.fingerprint) return existing;
+      if (existing) {
+        if (existing.revokedAt !== undefined)
+          throw new IdentityError(
+            "device_revoked",
+            `device ${record.deviceId} is revoked; remove it before pairing again`,
+          );
+        if (!existing.identityPublicKey.equals(identityPublicKey))
+          throw new IdentityError(
+            "identity_mismatch",
+            `device ${record.deviceId} is paired with a different identity key`,
+          );
+      }
+      const device: PairedDevice = {
+        deviceId: record.deviceId,
+        clientKind: record.clientKind,
+        deviceName: record.deviceName,
+        platform: record.platform,
+        identityPublicKey,
+        identityFingerprint: identityFingerprint(identityPublicKey),
+        current: { ...record.certificate },
+        pairedAt: existing?.pairedAt ?? now,
+        updatedAt: now,
+      };
+      const revoked = existing
+        ? certificatesOf(existing).map((cert) =>
+            revocationOf(cert, existing.deviceId, now, "superseded by re-pairing"),
+          )
+        : [];
+      return {
+        device,
+        revoked,
+        audit: {
+          kind: existing ? "device.repaired" : "device.paired",
+          actor,
+          deviceId: device.deviceId,
+          detail: { certificate: record.certificate.fingerprint, client_kind: record.clientKind },
+        },
+      };
+    });
   }
 
   /**
@@ -134,29 +142,25 @@ export class DeviceRegistry {
     next: TrustedCertificate,
     actor = `device:${deviceId}`,
   ): Promise<PairedDevice> {
-    const now = this.#clock.now();
-    const device = await this.#require(deviceId);
-    if (device.revokedAt !== undefined)
-      throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
-    const revoked = device.previous ? [revocationOf(device.previous, deviceId, now, "rotated out")] : [];
-    // The overlap is the configured one or half the old certificate's remaining life, whichever is
-    // shorter: it always ends before the old certificate expires (short-lived certificates included).
-    const overlap = Math.min(this.#overlapMs, Math.max(0, Math.floor((device.current.expiresAt - now) / 2)));
-    const updated: PairedDevice = {
-      ...device,
-      current: { ...next },
-      previous: { ...device.current, acceptedUntil: now + overlap },
-      updatedAt: now,
-    };
-    await AllowlistMemo.change(() =>
-      this.#repo.save(updated, revoked, {
-        kind: "device.certificate_rotated",
-        actor,
-        deviceId,
-        detail: { previous: device.current.fingerprint, current: next.fingerprint },
-      }),
-    );
-    return updated;
+    return this.#change(deviceId, false, (device, now) => {
+      if (device!.revokedAt !== undefined)
+        throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
+      const current = device!.current;
+      const revoked = device!.previous ? [revocationOf(device!.previous, deviceId, now, "rotated out")] : [];
+      // The overlap is the configured one or half the old certificate's remaining life, whichever is
+      // shorter: it always ends before the old certificate expires (short-lived certificates included).
+      const overlap = Math.min(this.#overlapMs, Math.max(0, Math.floor((current.expiresAt - now) / 2)));
+      return {
+        device: { ...device!, current: { ...next }, previous: { ...current, acceptedUntil: now + overlap } },
+        revoked,
+        audit: {
+          kind: "device.certificate_rotated",
+          actor,
+          deviceId,
+          detail: { previous: current.fingerprint, current: next.fingerprint },
+        },
+      };
+    });
   }
 
   /**
@@ -168,37 +172,36 @@ export class DeviceRegistry {
     next: TrustedCertificate,
     detail: Record<string, unknown>,
   ): Promise<PairedDevice> {
-    const now = this.#clock.now();
-    const device = await this.#require(deviceId);
-    if (device.revokedAt !== undefined)
-      throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
-    const revoked = certificatesOf(device).map((cert) =>
-      revocationOf(cert, deviceId, now, "replaced by recovery"),
-    );
-    const { previous: _dropped, ...rest } = device;
-    const updated: PairedDevice = { ...rest, current: { ...next }, updatedAt: now };
-    await AllowlistMemo.change(() =>
-      this.#repo.save(updated, revoked, {
-        kind: "device.certificate_recovered",
-        actor: `device:${deviceId}`,
-        deviceId,
-        detail: { ...detail, replaced: device.current.fingerprint, current: next.fingerprint },
-      }),
-    );
-    return updated;
+    return this.#change(deviceId, false, (device, now) => {
+      if (device!.revokedAt !== undefined)
+        throw new IdentityError("device_revoked", `device ${deviceId} is revoked`);
+      const revoked = certificatesOf(device!).map((cert) =>
+        revocationOf(cert, deviceId, now, "replaced by recovery"),
+      );
+      const { previous: _dropped, ...rest } = device!;
+      return {
+        device: { ...rest, current: { ...next } },
+        revoked,
+        audit: {
+          kind: "device.certificate_recovered",
+          actor: `device:${deviceId}`,
+          deviceId,
+          detail: { ...detail, replaced: device!.current.fingerprint, current: next.fingerprint },
+        },
+      };
+    });
   }
 
   /** Revokes the device and every certificate it holds. Idempotent on an already revoked device. */
   async revoke(deviceId: string, reason: string, actor = "admin"): Promise<PairedDevice> {
-    const now = this.#clock.now();
-    const device = await this.#require(deviceId);
-    if (device.revokedAt !== undefined) return device;
-    const updated: PairedDevice = { ...device, revokedAt: now, revokedReason: reason, updatedAt: now };
-    const revoked = certificatesOf(device).map((cert) => revocationOf(cert, deviceId, now, reason));
-    await AllowlistMemo.change(() =>
-      this.#repo.save(updated, revoked, { kind: "device.revoked", actor, deviceId, detail: { reason } }),
-    );
-    return updated;
+    return this.#change(deviceId, false, (device, now) => {
+      if (device!.revokedAt !== undefined) return device!;
+      return {
+        device: { ...device!, revokedAt: now, revokedReason: reason },
+        revoked: certificatesOf(device!).map((cert) => revocationOf(cert, deviceId, now, reason)),
+        audit: { kind: "device.revoked", actor, deviceId, detail: { reason } },
+      };
+    });
   }
 
   /** Forgets a device (clears a revocation); its certificates stay on the revoked list until they expire. */
@@ -210,6 +213,33 @@ export class DeviceRegistry {
     );
   }
 
+  /**
+   * Read, plan, compare-and-set, retried when another writer (another gateway, or another call in this
+   * one) changed the device in between: a rotation read before a revocation can never write the device
+   * back unrevoked. `plan` returns the device itself when there is nothing to write.
+   * Each write's `updatedAt` is strictly greater than the last, so it works as the row's version.
+   */
+  async #change(
+    deviceId: string,
+    mayBeNew: boolean,
+    plan: (device: PairedDevice | undefined, now: number) => PairedDevice | Planned,
+  ): Promise<PairedDevice> {
+    for (let attempt = 0; ; attempt++) {
+      const existing = await this.#repo.get(deviceId);
+      if (!existing && !mayBeNew) throw new IdentityError("device_not_found", `no paired device ${deviceId}`);
+      const now = this.#clock.now();
+      const planned = plan(existing, now);
+      if (!("audit" in planned)) return planned;
+      const device = { ...planned.device, updatedAt: Math.max(now, (existing?.updatedAt ?? 0) + 1) };
+      const saved = await AllowlistMemo.change(() =>
+        this.#repo.save(device, planned.revoked, planned.audit, existing ? existing.updatedAt : null),
+      );
+      if (saved) return device;
+      if (attempt >= 8)
+        throw new IdentityError("conflict", `device ${deviceId} kept changing while it was being updated`);
+    }
+  }
+
   pruneRevokedCertificates(): Promise<number> {
     return AllowlistMemo.change(() => this.#repo.pruneRevokedCertificates(this.#clock.now()));
   }
@@ -217,12 +247,12 @@ export class DeviceRegistry {
   listRevokedCertificates(): Promise<RevokedCertificate[]> {
     return this.#repo.listRevokedCertificates();
   }
+}
 
-  async #require(deviceId: string): Promise<PairedDevice> {
-    const device = await this.#repo.get(deviceId);
-    if (!device) throw new IdentityError("device_not_found", `no paired device ${deviceId}`);
-    return device;
-  }
+interface Planned {
+  device: PairedDevice;
+  revoked: RevokedCertificate[];
+  audit: AuditEntry;
 }
 
 /** The allowlist rules for a device found by one of its certificates' fingerprint, at `now`. */

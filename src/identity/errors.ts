@@ -20,6 +20,8 @@ export class IdentityError extends defineErrorFamily("identity", {
   identity_missing: ExitCode.notFound,
   device_not_found: ExitCode.notFound,
   device_revoked: ExitCode.denied,
+  /** A device row that kept changing under a compare-and-set (several gateways writing at once). */
+  conflict: ExitCode.precondition,
   identity_mismatch: ExitCode.denied,
   /** A renewal not signed by the device's identity key. */
   signature_invalid: ExitCode.authentication,

@@ -1,8 +1,8 @@
-import { EventEmitter, once } from "node:events";
 import type { Clock } from "../common/clock.js";
 import type { CertificateAuthority } from "../identity/ca.js";
-import type { DeviceRegistry } from "../identity/device-registry.js";
-import type { PairingRequestRecord, SqlitePairingRepository } from "../store/pairing-repository.js";
+import { type DeviceRegistry, trustedCertificateOf } from "../identity/device-registry.js";
+import type { PairingRepository, StoreSignals } from "../store/ports.js";
+import type { PairingRequestRecord } from "../store/records.js";
 import { PairingError } from "./errors.js";
 
 export interface Decision {
@@ -54,64 +54,63 @@ export function viewOf(r: PairingRequestRecord): PairingRequestView {
  * Deny by default: a pairing request stays pending until a human approves it. One service behind the
  * CLI, the admin API and the console. States: pending_approval -> approved | rejected | expired;
  * approved -> completed (material delivered) | expired. Terminal states never change.
+ *
+ * Every transition is a compare-and-set in the store, so when several gateways share a database
+ * exactly one decision wins; the decision reaches a device polling any gateway through the store's
+ * `pairing_request` signal.
  */
 export class ApprovalService {
-  readonly #repo: SqlitePairingRepository;
+  readonly #repo: PairingRepository;
+  readonly #signals: StoreSignals;
   readonly #registry: DeviceRegistry;
   readonly #ca: CertificateAuthority;
   readonly #clock: Clock;
-  readonly #events = new EventEmitter();
   readonly #lifetimeMs: number | undefined;
 
   constructor(
-    repo: SqlitePairingRepository,
+    repo: PairingRepository,
+    signals: StoreSignals,
     registry: DeviceRegistry,
     ca: CertificateAuthority,
     clock: Clock,
     options: { clientCertificateLifetimeMs?: number } = {},
   ) {
     this.#repo = repo;
+    this.#signals = signals;
     this.#registry = registry;
     this.#ca = ca;
     this.#clock = clock;
     this.#lifetimeMs = options.clientCertificateLifetimeMs;
-    this.#events.setMaxListeners(0);
   }
 
   /** The request with lazy expiry applied. */
-  get(requestId: string): PairingRequestRecord | undefined {
-    const request = this.#repo.request(requestId);
+  async get(requestId: string): Promise<PairingRequestRecord | undefined> {
+    const request = await this.#repo.request(requestId);
     return request && this.#expireIfDue(request);
   }
 
   /** Requests waiting for a human now. */
-  pendingCount(): number {
+  pendingCount(): Promise<number> {
     return this.#repo.pendingCount(this.#clock.now());
   }
 
-  list(limit = 100): PairingRequestView[] {
-    return this.#repo.recentRequests(limit).map((r) => viewOf(this.#expireIfDue(r)));
+  async list(limit = 100): Promise<PairingRequestView[]> {
+    const requests = await this.#repo.recentRequests(limit);
+    return Promise.all(requests.map(async (r) => viewOf(await this.#expireIfDue(r))));
   }
 
+  /**
+   * Issues the certificate (no side effect: a certificate is trusted only once recorded with its
+   * device), then moves the request to approved with it (compare-and-set: of two approvals racing,
+   * here or on another gateway, one wins and the other gets already_decided), then records the device.
+   * A crash between the last two is repaired at delivery (`#ensureRecorded`).
+   */
   async approve(requestId: string, decision: Decision): Promise<PairingRequestView> {
-    const request = this.#pending(requestId);
+    const request = await this.#pending(requestId);
     const issued = await this.#ca.issueClientCertificate(request.csrDer, {
       deviceId: request.deviceId,
       ...(this.#lifetimeMs === undefined ? {} : { lifetimeMs: this.#lifetimeMs }),
     });
-    await this.#registry.recordPairing(
-      {
-        deviceId: request.deviceId,
-        clientKind: request.clientKind,
-        deviceName: request.deviceName,
-        platform: request.platform,
-        identityPublicKey: request.identityPublic,
-        certificate: { fingerprint: issued.fingerprint, expiresAt: issued.notAfter.getTime() },
-      },
-      decision.actor,
-    );
-    // Re-read: a concurrent decision may have landed while the certificate was being issued.
-    this.#pending(requestId);
     const approved: PairingRequestRecord = {
       ...request,
       state: "approved",
@@ -121,18 +120,20 @@ export class ApprovalService {
       clientCertPem: issued.pem,
       certExpiresAt: issued.notAfter.getTime(),
     };
-    this.#repo.saveRequest(approved, {
+    const won = await this.#repo.transitionRequest(approved, ["pending_approval"], {
       kind: "pairing.approved",
       actor: decision.actor,
       deviceId: request.deviceId,
       detail: { request_id: requestId, certificate: issued.fingerprint, reason: decision.reason ?? null },
     });
-    this.#events.emit(requestId);
+    if (!won) await this.#pending(requestId);
+    if (!won) throw lostRace(requestId);
+    await this.#ensureRecorded(approved, decision.actor);
     return viewOf(approved);
   }
 
-  reject(requestId: string, decision: Decision): PairingRequestView {
-    const request = this.#pending(requestId);
+  async reject(requestId: string, decision: Decision): Promise<PairingRequestView> {
+    const request = await this.#pending(requestId);
     const rejected: PairingRequestRecord = {
       ...request,
       state: "rejected",
@@ -140,45 +141,74 @@ export class ApprovalService {
       decidedBy: decision.actor,
       ...(decision.reason === undefined ? {} : { reason: decision.reason }),
     };
-    this.#repo.saveRequest(rejected, {
+    const won = await this.#repo.transitionRequest(rejected, ["pending_approval"], {
       kind: "pairing.rejected",
       actor: decision.actor,
       deviceId: request.deviceId,
       detail: { request_id: requestId, reason: decision.reason ?? null },
     });
-    this.#events.emit(requestId);
+    if (!won) await this.#pending(requestId);
+    if (!won) throw lostRace(requestId);
     return viewOf(rejected);
   }
 
-  /** Records that the device received its certificate. */
-  markCompleted(request: PairingRequestRecord): PairingRequestRecord {
+  /** Records that the device received its certificate (making sure its device record exists first). */
+  async markCompleted(request: PairingRequestRecord): Promise<PairingRequestRecord> {
     if (request.state !== "approved") return request;
+    await this.#ensureRecorded(request, request.decidedBy ?? "admin");
     const completed: PairingRequestRecord = { ...request, state: "completed" };
-    this.#repo.saveRequest(completed, {
+    const moved = await this.#repo.transitionRequest(completed, ["approved"], {
       kind: "pairing.completed",
       actor: `device:${request.deviceId}`,
       deviceId: request.deviceId,
       detail: { request_id: request.requestId },
     });
-    return completed;
+    if (moved) return completed;
+    return (await this.#repo.request(request.requestId)) ?? request;
   }
 
-  /** Resolves when the request is decided, the timeout passes, or the signal aborts. */
+  /** Resolves when the request is decided (on any gateway), the timeout passes, or the signal aborts. */
   async waitForDecision(requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const current = this.get(requestId);
+    const current = await this.get(requestId);
     if (current?.state !== "pending_approval") return;
     const limit = Math.min(timeoutMs, Math.max(0, current.expiresAt - this.#clock.now()));
     const timeout = AbortSignal.timeout(limit);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    try {
-      await once(this.#events, requestId, { signal: combined });
-    } catch {
-      // timed out or aborted: the caller reads the state either way
-    }
+    if (combined.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        unsubscribe();
+        combined.removeEventListener("abort", done);
+        resolve();
+      };
+      const unsubscribe = this.#signals.subscribe("pairing_request", (id) => {
+        if (id === requestId) done();
+      });
+      combined.addEventListener("abort", done);
+    });
   }
 
-  #pending(requestId: string): PairingRequestRecord {
-    const request = this.get(requestId);
+  /** The device row for an approved request: written by the approver, or here if it crashed before. */
+  async #ensureRecorded(request: PairingRequestRecord, actor: string): Promise<void> {
+    if (!request.clientCertPem) return;
+    const certificate = trustedCertificateOf(request.clientCertPem);
+    const device = await this.#registry.get(request.deviceId);
+    if (device?.current.fingerprint === certificate.fingerprint) return;
+    await this.#registry.recordPairing(
+      {
+        deviceId: request.deviceId,
+        clientKind: request.clientKind,
+        deviceName: request.deviceName,
+        platform: request.platform,
+        identityPublicKey: request.identityPublic,
+        certificate,
+      },
+      actor,
+    );
+  }
+
+  async #pending(requestId: string): Promise<PairingRequestRecord> {
+    const request = await this.get(requestId);
     if (!request) throw new PairingError("request_not_found", `no pairing request ${requestId}`);
     if (request.state === "expired")
       throw new PairingError("request_expired", `pairing request ${requestId} has expired`);
@@ -190,17 +220,21 @@ export class ApprovalService {
     return request;
   }
 
-  #expireIfDue(request: PairingRequestRecord): PairingRequestRecord {
+  async #expireIfDue(request: PairingRequestRecord): Promise<PairingRequestRecord> {
     const open = request.state === "pending_approval" || request.state === "approved";
     if (!open || this.#clock.now() < request.expiresAt) return request;
     const expired: PairingRequestRecord = { ...request, state: "expired" };
-    this.#repo.saveRequest(expired, {
+    const moved = await this.#repo.transitionRequest(expired, [request.state], {
       kind: "pairing.expired",
       actor: "system",
       deviceId: request.deviceId,
       detail: { request_id: request.requestId, was: request.state },
     });
-    this.#events.emit(request.requestId);
-    return expired;
+    if (moved) return expired;
+    return (await this.#repo.request(request.requestId)) ?? expired;
   }
+}
+
+function lostRace(requestId: string): PairingError {
+  return new PairingError("already_decided", `pairing request ${requestId} was already decided`);
 }

@@ -6,7 +6,8 @@ import type { Random } from "../common/random.js";
 import { spkiDigest } from "../crypto/fingerprint.js";
 import { computeVerifier, deriveSpakeSecrets, encodeScalar } from "../crypto/spake2plus.js";
 import type { CertificateAuthority } from "../identity/ca.js";
-import type { PairingCodeRecord, SqlitePairingRepository } from "../store/pairing-repository.js";
+import type { PairingRepository } from "../store/ports.js";
+import type { PairingCodeRecord } from "../store/records.js";
 import { isCodeId, newCodeId, newPin, newQrSecret, type PairingMethod } from "./codes.js";
 import { PairingError } from "./errors.js";
 import { buildQrUri, CLIENT_KIND } from "./qr-uri.js";
@@ -51,19 +52,19 @@ export function spakePassword(secret: string): Buffer {
 
 /** Mints codes (storing only the SPAKE2+ verifier) and lists them without secrets. */
 export class CodeService {
-  readonly #repo: SqlitePairingRepository;
+  readonly #repo: PairingRepository;
   readonly #ca: CertificateAuthority;
   readonly #clock: Clock;
   readonly #random: Random;
 
-  constructor(repo: SqlitePairingRepository, ca: CertificateAuthority, clock: Clock, random: Random) {
+  constructor(repo: PairingRepository, ca: CertificateAuthority, clock: Clock, random: Random) {
     this.#repo = repo;
     this.#ca = ca;
     this.#clock = clock;
     this.#random = random;
   }
 
-  mint(options: MintOptions): MintedCode {
+  async mint(options: MintOptions): Promise<MintedCode> {
     const clientKind = options.clientKind ?? "node";
     const ttlMs = options.ttlMs ?? limits.pairingCodeDefaultTtlMs;
     const maxAttempts = options.maxAttempts ?? limits.pairingDefaultMaxAttempts;
@@ -84,8 +85,8 @@ export class CodeService {
       throw new PairingError("invalid_input", "a QR code needs the gateway address devices dial (host:port)");
 
     const now = this.#clock.now();
-    this.#repo.expireCodes(now);
-    const live = new Set(this.#repo.liveCodes().map((c) => c.codeId));
+    await this.#repo.expireCodes(now);
+    const live = new Set((await this.#repo.liveCodes()).map((c) => c.codeId));
     let codeId = newCodeId(this.#random);
     while (live.has(codeId)) codeId = newCodeId(this.#random);
 
@@ -109,7 +110,9 @@ export class CodeService {
       failedAttempts: 0,
       state: "live",
     };
-    this.#repo.saveCode(record, {
+    // A code id another gateway took at the same moment makes the insert fail on the unique index of
+    // live code ids; the caller sees an error and mints again.
+    await this.#repo.insertCode(record, {
       kind: "pairing.code_minted",
       actor: options.actor ?? "admin",
       detail: { code_id: codeId, method: options.method, client_kind: clientKind },
@@ -129,9 +132,9 @@ export class CodeService {
     };
   }
 
-  list(): CodeView[] {
-    this.#repo.expireCodes(this.#clock.now());
-    return this.#repo.recentCodes().map((c) => ({
+  async list(): Promise<CodeView[]> {
+    await this.#repo.expireCodes(this.#clock.now());
+    return (await this.#repo.recentCodes()).map((c) => ({
       code_id: c.codeId,
       method: c.method,
       client_kind: c.clientKind,
@@ -144,23 +147,20 @@ export class CodeService {
   }
 
   /** The live code a Begin names, or (empty id) the only live PIN code; undefined in every other case. */
-  resolve(codeId: string): PairingCodeRecord | undefined {
+  async resolve(codeId: string): Promise<PairingCodeRecord | undefined> {
     const now = this.#clock.now();
-    this.#repo.expireCodes(now);
+    await this.#repo.expireCodes(now);
     let code: PairingCodeRecord | undefined;
     if (codeId === "") {
-      const pins = this.#repo.liveCodes().filter((c) => c.method === "pin");
+      const pins = (await this.#repo.liveCodes()).filter((c) => c.method === "pin");
       code = pins.length === 1 ? pins[0] : undefined;
-    } else if (isCodeId(codeId)) code = this.#repo.liveCode(codeId);
+    } else if (isCodeId(codeId)) code = await this.#repo.liveCode(codeId);
     if (code && code.failedAttempts >= code.maxAttempts) {
-      this.#repo.saveCode(
-        { ...code, state: "exhausted", endedAt: now },
-        {
-          kind: "pairing.code_exhausted",
-          actor: "system",
-          detail: { code_id: code.codeId, failed_attempts: code.failedAttempts },
-        },
-      );
+      await this.#repo.exhaustCode(code.id, now, (c) => ({
+        kind: "pairing.code_exhausted",
+        actor: "system",
+        detail: { code_id: c.codeId, failed_attempts: c.failedAttempts },
+      }));
       return undefined;
     }
     return code;

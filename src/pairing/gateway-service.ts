@@ -10,12 +10,8 @@ import type { CertificateAuthority } from "../identity/ca.js";
 import { parseAndVerifyCsr } from "../identity/csr.js";
 import { isValidIdentityKey, verifyIdentitySignature } from "../identity/device-identity.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
-import type { SqliteAuditLog } from "../store/audit-log.js";
-import type {
-  PairingCodeRecord,
-  PairingRequestRecord,
-  SqlitePairingRepository,
-} from "../store/pairing-repository.js";
+import type { AuditLog, PairingRepository } from "../store/ports.js";
+import type { PairingCodeRecord, PairingRequestRecord } from "../store/records.js";
 import type { ApprovalService } from "./approvals.js";
 import type { CodeService } from "./code-service.js";
 import { CODE_NOT_VALID, PairingError } from "./errors.js";
@@ -69,8 +65,8 @@ export interface StatusOutput {
 
 /** The gateway side of palyra-pairing-v1, independent of the transport that carries it. */
 export class PairingGatewayService {
-  readonly #repo: SqlitePairingRepository;
-  readonly #audit: SqliteAuditLog;
+  readonly #repo: PairingRepository;
+  readonly #audit: AuditLog;
   readonly #codes: CodeService;
   readonly #approvals: ApprovalService;
   readonly #registry: DeviceRegistry;
@@ -83,8 +79,8 @@ export class PairingGatewayService {
   readonly #idVerifier: Buffer;
 
   constructor(deps: {
-    repo: SqlitePairingRepository;
-    audit: SqliteAuditLog;
+    repo: PairingRepository;
+    audit: AuditLog;
     codes: CodeService;
     approvals: ApprovalService;
     registry: DeviceRegistry;
@@ -128,7 +124,7 @@ export class PairingGatewayService {
       throw new PairingError("rate_limited", "too many pairing attempts; wait a minute and try again");
     // The code's client kind is not checked here: that would tell anyone, code or not, which code ids
     // are live. It is checked at Complete, once the device has proved it knows the code.
-    const code = this.#codes.resolve(input.codeId);
+    const code = await this.#codes.resolve(input.codeId);
     if (!code) throw new PairingError("code_invalid", CODE_NOT_VALID);
     const device = await this.#registry.get(input.deviceId);
     if (device?.revokedAt !== undefined)
@@ -148,7 +144,7 @@ export class PairingGatewayService {
       },
       code.expiresAt,
     );
-    this.#audit.appendSync({
+    await this.#audit.append({
       kind: "pairing.begin",
       actor: `device:${input.deviceId}`,
       deviceId: input.deviceId,
@@ -169,15 +165,9 @@ export class PairingGatewayService {
     shareP: Uint8Array;
   }): Promise<{ shareV: Buffer; confirmV: Buffer }> {
     const session = this.#sessions.require(input.sessionId, "begun");
-    const code = this.#repo.codeByRowId(session.codeRowId);
+    const code = await this.#repo.codeByRowId(session.codeRowId);
     if (code?.state !== "live" || this.#clock.now() >= code.expiresAt) {
       this.#sessions.endCode(session.codeRowId);
-      throw new PairingError("code_invalid", CODE_NOT_VALID);
-    }
-    // Attempts are counted on the code across all its sessions (and gateway restarts): however many
-    // sessions are open, at most maxAttempts Exchanges ever run against one code.
-    if (code.failedAttempts >= code.maxAttempts) {
-      this.#exhaust(code, session);
       throw new PairingError("code_invalid", CODE_NOT_VALID);
     }
     const context = pairingContext({ ...session, caCertDer: this.#ca.certDer });
@@ -194,16 +184,21 @@ export class PairingGatewayService {
       throw new PairingError("invalid_input", "share_p is not a valid P-256 point", { cause: err });
     }
     // The attempt counts now, not at Complete: confirm_v already tells the prover whether its guess
-    // was right, so a guesser could otherwise test PINs and walk away uncounted. A success uses the code.
-    this.#repo.saveCode(
-      { ...code, failedAttempts: code.failedAttempts + 1 },
-      {
-        kind: "pairing.exchange",
-        actor: `device:${session.deviceId}`,
-        deviceId: session.deviceId,
-        detail: { code_id: code.codeId, attempts: code.failedAttempts + 1, source: session.sourceAddress },
-      },
-    );
+    // was right, so a guesser could otherwise test PINs and walk away uncounted. A success gives it back.
+    // Attempts are counted in the database across all the code's sessions, restarts and gateways: the
+    // increment is one conditional UPDATE, so at most maxAttempts Exchanges ever answer on one code.
+    const counted = await this.#repo.takeAttempt(code.id, this.#clock.now(), (c) => ({
+      kind: "pairing.exchange",
+      actor: `device:${session.deviceId}`,
+      deviceId: session.deviceId,
+      detail: { code_id: c.codeId, attempts: c.failedAttempts, source: session.sourceAddress },
+    }));
+    if (!counted) {
+      const now = await this.#repo.codeByRowId(code.id);
+      if (now?.state === "live" && now.failedAttempts >= now.maxAttempts) await this.#exhaust(now, session);
+      else this.#sessions.endCode(code.id);
+      throw new PairingError("code_invalid", CODE_NOT_VALID);
+    }
     session.state = "exchanged";
     session.exchange = {
       expectedConfirmP: Buffer.from(result.expectedConfirmP),
@@ -220,37 +215,38 @@ export class PairingGatewayService {
     const exchange = session.exchange!;
     // The session is single-use whatever happens next.
     this.#sessions.end(session.sessionId);
-    const code = this.#repo.codeByRowId(session.codeRowId);
+    const code = await this.#repo.codeByRowId(session.codeRowId);
     if (code?.state !== "live") throw new PairingError("code_invalid", CODE_NOT_VALID);
     if (!verifyConfirmation(exchange.expectedConfirmP, input.confirmP)) {
-      const failed = code.failedAttempts;
-      if (failed >= code.maxAttempts) this.#exhaust(code, session);
+      // The attempt was counted at Exchange; a code with none left dies now.
+      if (code.failedAttempts >= code.maxAttempts) await this.#exhaust(code, session);
       else
-        this.#repo.saveCode(code, {
+        await this.#audit.append({
           kind: "pairing.failed_attempt",
           actor: `device:${session.deviceId}`,
           deviceId: session.deviceId,
-          detail: { code_id: code.codeId, failed_attempts: failed, source: session.sourceAddress },
+          detail: {
+            code_id: code.codeId,
+            failed_attempts: code.failedAttempts,
+            source: session.sourceAddress,
+          },
         });
       throw new PairingError("confirmation_failed", "wrong pairing code");
     }
     if (code.clientKind !== session.clientKind) {
       // The device knows the code, so it may learn the code's kind; the attempt is given back, since
       // the right kind of device may still use the code.
-      this.#repo.saveCode(
-        { ...code, failedAttempts: Math.max(0, code.failedAttempts - 1) },
-        {
-          kind: "pairing.kind_mismatch",
-          actor: `device:${session.deviceId}`,
-          deviceId: session.deviceId,
-          detail: {
-            code_id: code.codeId,
-            code_kind: code.clientKind,
-            device_kind: session.clientKind,
-            source: session.sourceAddress,
-          },
+      await this.#repo.returnAttempt(code.id, {
+        kind: "pairing.kind_mismatch",
+        actor: `device:${session.deviceId}`,
+        deviceId: session.deviceId,
+        detail: {
+          code_id: code.codeId,
+          code_kind: code.clientKind,
+          device_kind: session.clientKind,
+          source: session.sourceAddress,
         },
-      );
+      });
       throw new PairingError("kind_mismatch", kindMismatchMessage(code.clientKind, session.clientKind));
     }
     if (input.identityPublic.length !== 32)
@@ -300,17 +296,16 @@ export class PairingGatewayService {
       expiresAt: now + limits.pairingRequestTtlMs,
       state: "pending_approval",
     };
-    this.#repo.saveCodeAndRequest(
-      { ...code, failedAttempts: code.failedAttempts - 1, state: "used", endedAt: now },
-      request,
-      {
-        kind: "pairing.complete",
-        actor: `device:${session.deviceId}`,
-        deviceId: session.deviceId,
-        detail: { code_id: code.codeId, request_id: request.requestId, source: session.sourceAddress },
-      },
-    );
+    // live -> used and the request, in one transaction: of two devices completing on one code (on two
+    // gateways), one gets the request and the other the same answer as for any dead code.
+    const used = await this.#repo.consumeCode(code.id, now, request, {
+      kind: "pairing.complete",
+      actor: `device:${session.deviceId}`,
+      deviceId: session.deviceId,
+      detail: { code_id: code.codeId, request_id: request.requestId, source: session.sourceAddress },
+    });
     this.#sessions.endCode(code.id);
+    if (!used) throw new PairingError("code_invalid", CODE_NOT_VALID);
     return {
       requestId: request.requestId,
       state: "pending_approval",
@@ -320,7 +315,7 @@ export class PairingGatewayService {
 
   /** Long-polls (up to 25 s) for a decision; delivers the certificate once approved. */
   async status(input: StatusInput, signal?: AbortSignal): Promise<StatusOutput> {
-    const request = this.#approvals.get(input.requestId);
+    const request = await this.#approvals.get(input.requestId);
     if (!request || request.deviceId !== input.deviceId)
       throw new PairingError("request_not_found", "no such pairing request for this device");
     if (
@@ -341,8 +336,8 @@ export class PairingGatewayService {
       throw new PairingError("signature_invalid", "status poll signature does not verify");
     if (request.state === "pending_approval")
       await this.#approvals.waitForDecision(input.requestId, limits.statusLongPollMs, signal);
-    let current = this.#approvals.get(input.requestId)!;
-    if (current.state === "approved") current = this.#approvals.markCompleted(current);
+    let current = (await this.#approvals.get(input.requestId))!;
+    if (current.state === "approved") current = await this.#approvals.markCompleted(current);
     const delivered = current.state === "completed";
     return {
       state: current.state,
@@ -359,16 +354,13 @@ export class PairingGatewayService {
   }
 
   /** Kills a code whose attempts are used up, and ends every session on it. */
-  #exhaust(code: PairingCodeRecord, session: PairingSession): void {
-    this.#repo.saveCode(
-      { ...code, state: "exhausted", endedAt: this.#clock.now() },
-      {
-        kind: "pairing.code_exhausted",
-        actor: `device:${session.deviceId}`,
-        deviceId: session.deviceId,
-        detail: { code_id: code.codeId, failed_attempts: code.failedAttempts, source: session.sourceAddress },
-      },
-    );
+  async #exhaust(code: PairingCodeRecord, session: PairingSession): Promise<void> {
+    await this.#repo.exhaustCode(code.id, this.#clock.now(), (c) => ({
+      kind: "pairing.code_exhausted",
+      actor: `device:${session.deviceId}`,
+      deviceId: session.deviceId,
+      detail: { code_id: c.codeId, failed_attempts: c.failedAttempts, source: session.sourceAddress },
+    }));
     this.#sessions.endCode(code.id);
   }
 }

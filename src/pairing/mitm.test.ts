@@ -53,7 +53,7 @@ function proxy(w: Awaited<ReturnType<typeof world>>, serverCertDer: Buffer, swap
 
 test("MITM with its own TLS certificate, real CA relayed: the device aborts before the exchange", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin" });
+  const minted = await w.codes.mint({ method: "pin" });
   const mitm = proxy(w, await w.issueServer(w.attackerCa));
   const client = new DevicePairingClient(
     mitm.transport,
@@ -76,7 +76,7 @@ test("MITM with its own TLS certificate, real CA relayed: the device aborts befo
 
 test("MITM that substitutes its own CA during a PIN pairing: the device aborts before Complete", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin" });
+  const minted = await w.codes.mint({ method: "pin" });
   const mitm = proxy(w, await w.issueServer(w.attackerCa), w.attackerCa.certDer);
   const client = new DevicePairingClient(
     mitm.transport,
@@ -98,12 +98,12 @@ test("MITM that substitutes its own CA during a PIN pairing: the device aborts b
     },
   );
   assert.deepEqual(mitm.counts(), { exchanges: 1, completes: 0 });
-  assert.deepEqual(w.approvals.list(), [], "no pairing request was created");
+  assert.deepEqual(await w.approvals.list(), [], "no pairing request was created");
 });
 
 test("without interference the same setup pairs (the checks above are not false alarms)", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin" });
+  const minted = await w.codes.mint({ method: "pin" });
   const honest = proxy(w, await w.issueServer(w.ca));
   const client = new DevicePairingClient(
     honest.transport,
@@ -118,5 +118,5 @@ test("without interference the same setup pairs (the checks above are not false 
     deviceName: "d",
     platform: "linux",
   });
-  assert.equal(w.approvals.list()[0]?.request_id, pending.requestId);
+  assert.equal((await w.approvals.list())[0]?.request_id, pending.requestId);
 });

@@ -9,7 +9,7 @@ import { limits } from "../common/limits.js";
 import { systemRandom } from "../common/random.js";
 import { CertificateAuthority } from "../identity/ca.js";
 import { DeviceIdentity } from "../identity/device-identity.js";
-import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
+import { openGatewayStore, type SqliteGatewayStore } from "../store/gateway-store.js";
 import { DevicePairingClient, type PairingTransport } from "./device-client.js";
 import { createPairingServices, type PairingServices } from "./pairing-services.js";
 import { parseQrUri } from "./qr-uri.js";
@@ -21,7 +21,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 (limits as { pinPbkdfIterations: number }).pinPbkdfIterations = 1000;
 
 interface Gateway extends PairingServices {
-  store: GatewayStore;
+  store: SqliteGatewayStore;
   ca: CertificateAuthority;
 }
 
@@ -62,12 +62,12 @@ const attempt = { clientKind: "node", deviceName: "worker-1", platform: "linux" 
 
 test("PIN pairing reaches completed after approval; the certificate is for the device's own CSR key", async () => {
   const { clock, gw } = await setup("pin");
-  const minted = gw.codes.mint({ method: "pin" });
+  const minted = await gw.codes.mint({ method: "pin" });
   assert.match(minted.pin ?? "", /^[0-9]{6}$/);
   const { identity, client } = device(gw, clock);
   const pending = await client.pair({ ...attempt, codeId: minted.code_id, secret: minted.pin! });
   assert.match(pending.comparisonCode, /^[0-9]{6}$/);
-  const listed = gw.approvals.list();
+  const listed = await gw.approvals.list();
   assert.equal(listed[0]?.state, "pending_approval");
   assert.equal(listed[0]?.comparison_code, pending.comparisonCode);
   assert.equal(listed[0]?.identity_fingerprint, identity.fingerprint);
@@ -82,7 +82,7 @@ test("PIN pairing reaches completed after approval; the certificate is for the d
   assert.deepEqual(cert.publicKey.export({ type: "spki", format: "der" }), csrKey);
   const decision = await gw.registry.authorizePeer(cert.raw);
   assert.equal(decision.ok && decision.device.deviceId, identity.deviceId);
-  assert.equal(gw.codes.list()[0]?.state, "used");
+  assert.equal((await gw.codes.list())[0]?.state, "used");
 
   const kinds = (await gw.store.audit.recent()).map((r) => r.kind).reverse();
   for (const kind of [
@@ -100,7 +100,7 @@ test("PIN pairing reaches completed after approval; the certificate is for the d
 
 test("QR pairing pins the CA; a gateway with another CA is refused before the exchange", async () => {
   const { clock, gw } = await setup("qr");
-  const minted = gw.codes.mint({ method: "qr", gateway: "127.0.0.1:7444" });
+  const minted = await gw.codes.mint({ method: "qr", gateway: "127.0.0.1:7444" });
   const qr = parseQrUri(minted.qr_uri!);
   const { client } = device(gw, clock);
   const pending = await client.pair({
@@ -113,7 +113,7 @@ test("QR pairing pins the CA; a gateway with another CA is refused before the ex
   assert.equal((await client.waitForDecision(pending)).state, "completed");
 
   const other = await setup("qr-other");
-  const minted2 = other.gw.codes.mint({ method: "qr", gateway: "127.0.0.1:7444" });
+  const minted2 = await other.gw.codes.mint({ method: "qr", gateway: "127.0.0.1:7444" });
   const qr2 = parseQrUri(minted2.qr_uri!);
   const { client: victim } = device(other.gw, clock);
   await assert.rejects(
@@ -124,7 +124,7 @@ test("QR pairing pins the CA; a gateway with another CA is refused before the ex
 
 test("a wrong PIN fails on the device before Complete; five wrong attempts kill the code, across a restart", async () => {
   const { clock, ca, gw } = await setup("wrong");
-  const minted = gw.codes.mint({ method: "pin" });
+  const minted = await gw.codes.mint({ method: "pin" });
   const wrong = minted.pin === "111112" ? "111113" : "111112";
   // The device detects the wrong PIN itself (confirm_v mismatch) and stops; an attacker who sends
   // confirm_p anyway burns an attempt. Drive the gateway directly to count attempts.
@@ -174,7 +174,7 @@ test("a wrong PIN fails on the device before Complete; five wrong attempts kill 
       { code: "confirmation_failed" },
     );
   }
-  assert.equal(current.codes.list()[0]?.state, "exhausted");
+  assert.equal((await current.codes.list())[0]?.state, "exhausted");
   const { client: honest } = device(current, clock);
   await assert.rejects(honest.pair({ ...attempt, codeId: minted.code_id, secret: minted.pin! }), {
     code: "code_invalid",
@@ -198,7 +198,7 @@ test("unknown, expired and used codes give the same answer", async () => {
       },
       "127.0.0.2",
     );
-  const expired = gw.codes.mint({ method: "pin", ttlMs: limits.pairingCodeMinTtlMs });
+  const expired = await gw.codes.mint({ method: "pin", ttlMs: limits.pairingCodeMinTtlMs });
   clock.advance(limits.pairingCodeMinTtlMs);
   const messages = new Set<string>();
   for (const codeId of ["ZZZZ", expired.code_id]) {
@@ -211,7 +211,7 @@ test("unknown, expired and used codes give the same answer", async () => {
 
 test("begin is rate limited per source address", async () => {
   const { gw, clock } = await setup("rate");
-  const minted = gw.codes.mint({ method: "pin" });
+  const minted = await gw.codes.mint({ method: "pin" });
   const codes: string[] = [];
   for (let i = 0; i < limits.beginPerAddressPerWindow; i++) {
     const err = await gw.service
@@ -245,7 +245,7 @@ test("begin is rate limited per source address", async () => {
 test("approving twice, after reject, or after expiry fails with a clear error", async () => {
   const { gw, clock } = await setup("decide");
   const pendingFor = async () => {
-    const minted = gw.codes.mint({ method: "pin" });
+    const minted = await gw.codes.mint({ method: "pin" });
     const { client } = device(gw, clock);
     return client.pair({ ...attempt, codeId: minted.code_id, secret: minted.pin! });
   };
@@ -256,7 +256,7 @@ test("approving twice, after reject, or after expiry fails with a clear error", 
     message: /already decided \(approved\)/,
   });
   const b = await pendingFor();
-  gw.approvals.reject(b.requestId, { actor: "admin", reason: "not mine" });
+  await gw.approvals.reject(b.requestId, { actor: "admin", reason: "not mine" });
   await assert.rejects(gw.approvals.approve(b.requestId, { actor: "admin" }), { code: "already_decided" });
   const c = await pendingFor();
   clock.advance(limits.pairingRequestTtlMs);
@@ -271,8 +271,8 @@ test("approving twice, after reject, or after expiry fails with a clear error", 
 
 test("no PIN or QR secret reaches the database file", async () => {
   const { gw, clock } = await setup("secrets");
-  const pin = gw.codes.mint({ method: "pin" });
-  const qr = gw.codes.mint({ method: "qr", gateway: "127.0.0.1:7444" });
+  const pin = await gw.codes.mint({ method: "pin" });
+  const qr = await gw.codes.mint({ method: "qr", gateway: "127.0.0.1:7444" });
   const { client } = device(gw, clock);
   const pending = await client.pair({ ...attempt, codeId: pin.code_id, secret: pin.pin! });
   await gw.approvals.approve(pending.requestId, { actor: "admin" });
@@ -281,24 +281,24 @@ test("no PIN or QR secret reaches the database file", async () => {
   const secret = parseQrUri(qr.qr_uri!).secret;
   for (const needle of [pin.pin!, pin.typed!, secret, Buffer.from(secret, "base64url").toString("hex")])
     assert.equal(db.includes(Buffer.from(needle)), false, `database contains ${needle.length}-char secret`);
-  assert.equal(JSON.stringify(gw.codes.list()).includes(pin.pin!), false);
+  assert.equal(JSON.stringify(await gw.codes.list()).includes(pin.pin!), false);
 });
 
 test("a bare PIN works when exactly one PIN code is live, and not when two are", async () => {
   const { gw, clock } = await setup("bare");
-  const only = gw.codes.mint({ method: "pin" });
+  const only = await gw.codes.mint({ method: "pin" });
   const { client } = device(gw, clock);
   const pending = await client.pair({ ...attempt, codeId: "", secret: only.pin! });
   assert.match(pending.requestId, /^[0-9A-Z]{26}$/);
-  const a = gw.codes.mint({ method: "pin" });
-  gw.codes.mint({ method: "pin" });
+  const a = await gw.codes.mint({ method: "pin" });
+  await gw.codes.mint({ method: "pin" });
   const { client: second } = device(gw, clock);
   await assert.rejects(second.pair({ ...attempt, codeId: "", secret: a.pin! }), { code: "code_invalid" });
 });
 
 test("a status poll cut by a dropped connection (e.g. the gateway's anonymous age limit) is retried; other failures are not", async () => {
   const { gw, clock } = await setup("retry");
-  const minted = gw.codes.mint({ method: "pin" });
+  const minted = await gw.codes.mint({ method: "pin" });
   const identity = DeviceIdentity.generate(clock, systemRandom);
   const dropped = new Error("connection dropped");
   let drops = 1;

@@ -66,7 +66,7 @@ async function exchangeWith(w: World, codeId: string, secret: string, deviceId: 
 
 test("finding 1: sessions held by peers without the code (empty id, known id) cannot stop the device", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin" });
+  const minted = await w.codes.mint({ method: "pin" });
   // Squatters from many addresses: a bare-PIN Begin (empty code id names the only live PIN code) and
   // Begins naming the code id, more than the per-code bound, none of them ever exchanging.
   for (let i = 0; i < limits.pairingSessionsPerCode + 20; i++)
@@ -82,15 +82,15 @@ test("finding 1: sessions held by peers without the code (empty id, known id) ca
     platform: "linux",
   });
   assert.match(pending.comparisonCode, /^[0-9]{6}$/);
-  assert.equal(w.approvals.list()[0]?.state, "pending_approval");
-  assert.equal(w.codes.list()[0]?.state, "used");
-  assert.equal(w.codes.list()[0]?.failed_attempts, 0, "Begins alone cost no attempt");
+  assert.equal((await w.approvals.list())[0]?.state, "pending_approval");
+  assert.equal((await w.codes.list())[0]?.state, "used");
+  assert.equal((await w.codes.list())[0]?.failed_attempts, 0, "Begins alone cost no attempt");
   assert.equal(w.service.liveSessions(), 0, "a used code ends every session on it");
 });
 
 test("finding 1: a relay in the middle holding sessions cannot lock the code either", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin" });
+  const minted = await w.codes.mint({ method: "pin" });
   // A relay that opens its own session for the code id it saw, then sits on it.
   await begin(w, minted.code_id, "203.0.113.9");
   await begin(w, "", "203.0.113.9");
@@ -115,7 +115,7 @@ test("finding 1 property: however sessions interleave, at most max_attempts gues
   for (let trial = 0; trial < 12; trial++) {
     const w = await world();
     const maxAttempts = 1 + (random.bytes(1)[0]! % 6);
-    const minted = w.codes.mint({ method: "pin", maxAttempts });
+    const minted = await w.codes.mint({ method: "pin", maxAttempts });
     const wrong = minted.pin === "111112" ? "111113" : "111112";
     const sessions = 2 + (random.bytes(1)[0]! % 14);
     // Open all sessions first (every one begun while the code is live), then exchange them in a random
@@ -180,7 +180,7 @@ test("finding 1 property: however sessions interleave, at most max_attempts gues
           code: "code_invalid",
         },
       );
-      assert.equal(w.codes.list()[0]?.state, "exhausted");
+      assert.equal((await w.codes.list())[0]?.state, "exhausted");
     }
   }
 });
@@ -208,7 +208,7 @@ test("finding 2: small-order and non-canonical identity keys are refused at Comp
   const { privateKey, publicKey } = generateP256KeyPair();
   const csrDer = await createCsr(privateKey, publicKey);
   for (const hex of [...SMALL_ORDER, ...NON_CANONICAL]) {
-    const minted = w.codes.mint({ method: "pin" });
+    const minted = await w.codes.mint({ method: "pin" });
     const deviceId = DeviceIdentity.generate(w.clock, systemRandom).deviceId;
     const { begun, fin } = await exchangeWith(w, minted.code_id, minted.pin!, deviceId);
     const identityPublic = Buffer.from(hex, "hex");
@@ -229,12 +229,12 @@ test("finding 2: small-order and non-canonical identity keys are refused at Comp
       hex,
     );
   }
-  assert.equal(w.approvals.list().length, 0);
+  assert.equal((await w.approvals.list()).length, 0);
 });
 
 test("finding 8: a code used by the wrong client kind names the kind it was minted for, and stays usable", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin", clientKind: "node" });
+  const minted = await w.codes.mint({ method: "pin", clientKind: "node" });
   const pair = (clientKind: string) =>
     new DevicePairingClient(
       transport(w, "192.0.2.12"),
@@ -246,8 +246,12 @@ test("finding 8: a code used by the wrong client kind names the kind it was mint
     code: "kind_mismatch",
     message: 'this pairing code was minted for client kind "node", not "cli"',
   });
-  assert.equal(w.codes.list()[0]?.failed_attempts, 0, "the right code with the wrong kind costs no attempt");
-  assert.equal(w.codes.list()[0]?.state, "live");
+  assert.equal(
+    (await w.codes.list())[0]?.failed_attempts,
+    0,
+    "the right code with the wrong kind costs no attempt",
+  );
+  assert.equal((await w.codes.list())[0]?.state, "live");
   // A wrong code with the wrong kind learns nothing about the kind: it fails as any wrong code does.
   const wrong = minted.pin === "111112" ? "111113" : "111112";
   const { begun, fin } = await exchangeWith(
@@ -278,7 +282,7 @@ test("finding 8: a code used by the wrong client kind names the kind it was mint
 
 test("the device checks the shape of BeginPairing's answer before using it", async () => {
   const w = await world();
-  const minted = w.codes.mint({ method: "pin" });
+  const minted = await w.codes.mint({ method: "pin" });
   const cases: Array<[string, (b: Awaited<ReturnType<World["service"]["begin"]>>) => object, RegExp]> = [
     ["short challenge", (b) => ({ ...b, challenge: b.challenge.subarray(1) }), /challenge is not 32 bytes/],
     ["odd session id", (b) => ({ ...b, sessionId: `${b.sessionId}x` }), /session_id/],

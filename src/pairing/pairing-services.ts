@@ -28,7 +28,7 @@ export function createPairingServices(deps: {
   const { store, ca, clock, random } = deps;
   const registry = deps.registry ?? new DeviceRegistry(store.devices, clock);
   const codes = new CodeService(store.pairing, ca, clock, random);
-  const approvals = new ApprovalService(store.pairing, registry, ca, clock, {
+  const approvals = new ApprovalService(store.pairing, store.signals, registry, ca, clock, {
     ...(deps.clientCertificateLifetimeMs === undefined
       ? {}
       : { clientCertificateLifetimeMs: deps.clientCertificateLifetimeMs }),

@@ -1,33 +1,44 @@
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
-import { SqliteAuditLog } from "./audit-log.js";
-import { type Database, openDatabase } from "./database.js";
-import { SqliteDeviceRepository } from "./device-repository.js";
-import { MetaRepository } from "./meta.js";
-import { SqliteNodeRepository } from "./node-repository.js";
-import { SqlitePairingRepository } from "./pairing-repository.js";
+import { LocalSignals } from "./local-signals.js";
+import type { GatewayStore } from "./ports.js";
+import { SqliteAuditLog } from "./sqlite/audit-log.js";
+import { type Database, openDatabase } from "./sqlite/database.js";
+import { SqliteDeviceRepository } from "./sqlite/device-repository.js";
+import { SqliteMetaRepository } from "./sqlite/meta.js";
+import { SqliteNodeRepository } from "./sqlite/node-repository.js";
+import { SqlitePairingRepository } from "./sqlite/pairing-repository.js";
 
-/** The gateway's repositories over one database. */
-export interface GatewayStore {
+export type { GatewayStore } from "./ports.js";
+
+/** The embedded store: one SQLite file that one gateway owns. Its extras serve local tools (backup, CLI). */
+export interface SqliteGatewayStore extends GatewayStore {
+  readonly kind: "sqlite";
   readonly db: Database;
-  readonly meta: MetaRepository;
+  readonly meta: SqliteMetaRepository;
   readonly audit: SqliteAuditLog;
   readonly devices: SqliteDeviceRepository;
   readonly pairing: SqlitePairingRepository;
   readonly nodes: SqliteNodeRepository;
-  close(): void;
+  readonly signals: LocalSignals;
 }
 
-export function openGatewayStore(path: string, clock: Clock, random: Random): GatewayStore {
+export function openGatewayStore(path: string, clock: Clock, random: Random): SqliteGatewayStore {
   const db = openDatabase(path);
   const audit = new SqliteAuditLog(db, clock, random);
+  const signals = new LocalSignals();
   return {
+    kind: "sqlite",
+    location: path,
     db,
-    meta: new MetaRepository(db),
+    meta: new SqliteMetaRepository(db),
     audit,
-    devices: new SqliteDeviceRepository(db, audit),
-    pairing: new SqlitePairingRepository(db, audit),
+    devices: new SqliteDeviceRepository(db, audit, signals),
+    pairing: new SqlitePairingRepository(db, audit, signals),
     nodes: new SqliteNodeRepository(db, audit),
-    close: () => db.close(),
+    signals,
+    close: async () => {
+      db.close();
+    },
   };
 }

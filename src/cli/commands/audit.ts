@@ -5,8 +5,8 @@ import { CommonError } from "../../common/errors.js";
 import { isCanonicalId } from "../../common/ids.js";
 import { systemRandom } from "../../common/random.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
-import { auditView } from "../../store/audit-log.js";
 import { openGatewayStore } from "../../store/gateway-store.js";
+import { auditView } from "../../store/sqlite/audit-log.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
 import { parseDuration } from "./pairing.js";
@@ -52,7 +52,7 @@ export function registerAuditCommand(program: Command): void {
     .option("--state-root <dir>", "state directory of the gateway")
     .option("--json", "one JSON document: {events: [...]}")
     .option("--ndjson", "one JSON object per line")
-    .action((flags: AuditFlags) => {
+    .action(async (flags: AuditFlags) => {
       const limit = Number(flags.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
         throw new CommonError("invalid_input", "--limit is a whole number from 1 to 10000");
@@ -70,15 +70,15 @@ export function registerAuditCommand(program: Command): void {
         throw new CommonError("not_found", `no gateway database at ${paths.database}; start the daemon once`);
       const store = openGatewayStore(paths.database, systemClock, systemRandom);
       try {
-        const events = store.audit
-          .query({
+        const events = (
+          await store.audit.query({
             limit,
             ...(flags.kind ? { kind: flags.kind } : {}),
             ...(flags.since ? { since: parseSince(flags.since, Date.now()) } : {}),
             ...(flags.device ? { deviceId: flags.device } : {}),
             ...(flags.before ? { before: flags.before } : {}),
           })
-          .map(auditView);
+        ).map(auditView);
         if (flags.ndjson) {
           for (const event of events) process.stdout.write(`${JSON.stringify(event)}\n`);
           return;
@@ -91,7 +91,7 @@ export function registerAuditCommand(program: Command): void {
           ),
         );
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

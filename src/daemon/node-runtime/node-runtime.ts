@@ -4,13 +4,13 @@ import { limits } from "../../common/limits.js";
 import type { Random } from "../../common/random.js";
 import { reconnectSpreadFor } from "../../common/reconnect-policy.js";
 import type { Scheduler } from "../../common/scheduler.js";
+import type { NodeRepository } from "../../store/ports.js";
 import {
   type CapabilityRecord,
   type CapabilityRequestRecord,
   type NodeRecord,
-  type SqliteNodeRepository,
   TERMINAL_STATES,
-} from "../../store/node-repository.js";
+} from "../../store/records.js";
 import { NodeRuntimeError } from "./errors.js";
 
 /** What the gateway pushes down a node's session (the transport turns it into GatewayMessage). */
@@ -92,6 +92,8 @@ interface InFlight {
   record: CapabilityRequestRecord;
   timer: unknown;
   settle: (record: CapabilityRequestRecord) => void;
+  /** The request's writes, in order: each state change is stored after the one before it. */
+  write: Promise<unknown>;
 }
 
 /**
@@ -100,7 +102,7 @@ interface InFlight {
  * Every state change is persisted; terminal states never change.
  */
 export class NodeRuntime {
-  readonly #repo: SqliteNodeRepository;
+  readonly #repo: NodeRepository;
   readonly #clock: Clock;
   readonly #scheduler: Scheduler;
   readonly #random: Random;
@@ -120,7 +122,7 @@ export class NodeRuntime {
   readonly #onDisconnected: (deviceId: string) => void;
 
   constructor(deps: {
-    repo: SqliteNodeRepository;
+    repo: NodeRepository;
     clock: Clock;
     scheduler: Scheduler;
     random: Random;
@@ -138,20 +140,18 @@ export class NodeRuntime {
   }
 
   /** At start: whatever a crash left unfinished is failed, and old terminal requests are pruned. */
-  reconcile(): { failed: number; pruned: number } {
+  async reconcile(): Promise<{ failed: number; pruned: number }> {
     const now = this.#clock.now();
     return {
-      failed: this.#repo.failUnfinished(now, "gateway restarted"),
-      pruned: this.#repo.pruneTerminal(now - limits.terminalRequestRetentionMs),
+      failed: await this.#repo.failUnfinished(now, "gateway restarted"),
+      pruned: await this.#repo.pruneTerminal(now - limits.terminalRequestRetentionMs),
     };
   }
 
-  register(
+  async register(
     deviceId: string,
     info: { platform: string; version: string; capabilities: CapabilityRecord[] },
-  ): {
-    heartbeatIntervalMs: number;
-  } {
+  ): Promise<{ heartbeatIntervalMs: number }> {
     const names = new Set<string>();
     for (const c of info.capabilities) {
       if (!/^[a-z][a-z0-9._-]{0,63}$/.test(c.name) || names.has(c.name))
@@ -162,7 +162,7 @@ export class NodeRuntime {
       names.add(c.name);
     }
     const now = this.#clock.now();
-    const existing = this.#node(deviceId);
+    const existing = await this.#node(deviceId);
     // A node re-registers on every connect with what it had: that needs no write (nor an audit entry),
     // which keeps a reconnect storm of thousands of nodes off the disk.
     if (existing && sameRegistration(existing, info)) {
@@ -171,7 +171,7 @@ export class NodeRuntime {
       return { heartbeatIntervalMs: limits.heartbeatIntervalMs };
     }
     const record = { deviceId, ...info, registeredAt: existing?.registeredAt ?? now, updatedAt: now };
-    this.#repo.saveNode(record, {
+    await this.#repo.saveNode(record, {
       kind: "node.registered",
       actor: `device:${deviceId}`,
       deviceId,
@@ -302,7 +302,8 @@ export class NodeRuntime {
         `input is larger than the ${carried} bytes node ${deviceId}'s transport carries`,
       );
     maxPayloadBytes = Math.min(maxPayloadBytes, carried);
-    const node = this.#node(deviceId);
+    // A node with a session registered in this run, so its record is in the cache.
+    const node = this.#nodeCache.get(deviceId);
     if (!node?.capabilities.some((c) => c.name === capability))
       throw new NodeRuntimeError("capability_unknown", `node ${deviceId} does not offer ${capability}`);
     let queued = 0;
@@ -323,19 +324,33 @@ export class NodeRuntime {
       dispatchedAt: now,
       deadlineAt: now + timeoutMs,
     };
-    this.#repo.createRequest(record);
-    return new Promise((resolve) => {
-      const timer = this.#scheduler.setTimeout(() => this.#timeout(record.requestId), timeoutMs);
-      this.#inFlight.set(record.requestId, { record, timer, settle: resolve });
-      this.#push(deviceId, {
-        kind: "dispatch",
-        requestId: record.requestId,
-        capability,
-        inputJson,
-        maxPayloadBytes,
-        deadlineUnixMs: record.deadlineAt,
-      });
+    // The slot is taken now (the queue limit holds for calls arriving while this one is written); the
+    // call is pushed once its row is stored, so a crash never leaves a dispatched call unrecorded.
+    const flight: InFlight = { record, timer: undefined, settle: () => {}, write: Promise.resolve() };
+    const settled = new Promise<CapabilityRequestRecord>((resolve) => {
+      flight.settle = resolve;
     });
+    this.#inFlight.set(record.requestId, flight);
+    flight.write = this.#repo.createRequest(record);
+    return flight.write.then(
+      () => {
+        if (TERMINAL_STATES.has(flight.record.state)) return settled;
+        flight.timer = this.#scheduler.setTimeout(() => this.#timeout(record.requestId), timeoutMs);
+        this.#push(deviceId, {
+          kind: "dispatch",
+          requestId: record.requestId,
+          capability,
+          inputJson,
+          maxPayloadBytes,
+          deadlineUnixMs: record.deadlineAt,
+        });
+        return settled;
+      },
+      (err: unknown) => {
+        this.#inFlight.delete(record.requestId);
+        throw err;
+      },
+    );
   }
 
   /** The node reports progress (running, or waiting for its local user's consent). */
@@ -365,16 +380,18 @@ export class NodeRuntime {
   }
 
   /** Registered nodes with their presence (for operators). */
-  list(): {
-    device_id: string;
-    presence: Presence;
-    platform: string;
-    version: string;
-    capabilities: CapabilityView[];
-    /** The last heartbeat of the live session, or the last registration when offline. */
-    last_seen_at: string;
-  }[] {
-    return this.#repo.nodes().map((n) => ({
+  async list(): Promise<
+    {
+      device_id: string;
+      presence: Presence;
+      platform: string;
+      version: string;
+      capabilities: CapabilityView[];
+      /** The last heartbeat of the live session, or the last registration when offline. */
+      last_seen_at: string;
+    }[]
+  > {
+    return (await this.#repo.nodes()).map((n) => ({
       device_id: n.deviceId,
       presence: this.presence(n.deviceId),
       platform: n.platform,
@@ -391,35 +408,37 @@ export class NodeRuntime {
   }
 
   /** When a registered node was last heard from (ISO 8601), without listing every node. */
-  lastSeenOf(deviceId: string): string | undefined {
-    const node = this.#node(deviceId);
+  async lastSeenOf(deviceId: string): Promise<string | undefined> {
+    const node = await this.#node(deviceId);
     return node ? this.#lastSeen(node) : undefined;
   }
 
   /** Nodes by presence, from memory (for /metrics at any fleet size). */
-  presenceCounts(): Record<Presence, number> {
+  async presenceCounts(): Promise<Record<Presence, number>> {
     const counts: Record<Presence, number> = { online: 0, stale: 0, offline: 0 };
+    const registered = await this.#repo.count();
     for (const deviceId of this.#sessions.keys()) counts[this.presence(deviceId)]++;
-    counts.offline = Math.max(0, this.#repo.count() - counts.online - counts.stale);
+    counts.offline = Math.max(0, registered - counts.online - counts.stale);
     return counts;
   }
 
-  #node(deviceId: string): NodeRecord | undefined {
+  async #node(deviceId: string): Promise<NodeRecord | undefined> {
     let node = this.#nodeCache.get(deviceId);
     if (!node) {
-      node = this.#repo.node(deviceId);
+      node = await this.#repo.node(deviceId);
       if (node) this.#nodeCache.set(deviceId, node);
     }
     return node;
   }
 
   /** One node in detail: presence, heartbeat, calls in flight and its latest requests (no payloads). */
-  describe(deviceId: string, recent = 20) {
-    const node = this.#node(deviceId);
+  async describe(deviceId: string, recent = 20) {
+    const node = await this.#node(deviceId);
     if (!node) throw new NodeRuntimeError("not_found", `no registered node ${deviceId}`);
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     let inFlight = 0;
     for (const f of this.#inFlight.values()) if (f.record.deviceId === deviceId) inFlight++;
+    const recentRequests = await this.#repo.recentRequests(deviceId, recent);
     return {
       device_id: node.deviceId,
       presence: this.presence(deviceId),
@@ -430,7 +449,7 @@ export class NodeRuntime {
       last_seen_at: this.#lastSeen(node),
       in_flight: inFlight,
       capabilities: node.capabilities.map(capabilityView),
-      recent_requests: this.#repo.recentRequests(deviceId, recent).map((r) => ({
+      recent_requests: recentRequests.map((r) => ({
         request_id: r.requestId,
         capability: r.capability,
         state: r.state,
@@ -441,8 +460,8 @@ export class NodeRuntime {
     };
   }
 
-  request(requestId: string): CapabilityRequestRecord | undefined {
-    return this.#inFlight.get(requestId)?.record ?? this.#repo.request(requestId);
+  async request(requestId: string): Promise<CapabilityRequestRecord | undefined> {
+    return this.#inFlight.get(requestId)?.record ?? (await this.#repo.request(requestId));
   }
 
   /**
@@ -467,24 +486,40 @@ export class NodeRuntime {
     this.#finish(requestId, { state: "timed_out", error: "deadline exceeded" });
   }
 
+  /** In memory at once (the in-flight table decides: a terminal request refuses every later change),
+   *  then stored after the request's earlier writes. */
   #update(requestId: string, change: Partial<CapabilityRequestRecord>): boolean {
     const flight = this.#inFlight.get(requestId);
-    if (!flight) return false;
+    if (!flight || TERMINAL_STATES.has(flight.record.state)) return false;
     const next = { ...flight.record, ...change };
-    if (!this.#repo.updateRequest(next)) return false;
     flight.record = next;
+    flight.write = flight.write.then(() => this.#repo.updateRequest(next)).catch(() => undefined);
     this.#onChange(next.deviceId);
     return true;
   }
 
+  /** The caller learns the outcome once it is stored (a crash after that cannot lose it). */
   #finish(requestId: string, change: Partial<CapabilityRequestRecord>): boolean {
     const flight = this.#inFlight.get(requestId);
     if (!flight || TERMINAL_STATES.has(flight.record.state)) return false;
-    const ok = this.#update(requestId, { ...change, finishedAt: this.#clock.now() });
-    this.#inFlight.delete(requestId);
+    let next: CapabilityRequestRecord = { ...flight.record, ...change, finishedAt: this.#clock.now() };
+    flight.record = next;
     this.#scheduler.clearTimeout(flight.timer);
-    flight.settle(flight.record);
-    return ok;
+    flight.write = flight.write
+      .then(() => this.#repo.updateRequest(next))
+      .catch((err: unknown) => {
+        next = {
+          ...next,
+          state: "failed",
+          error: `the gateway could not record the outcome: ${(err as Error).message}`,
+        };
+      })
+      .then(() => {
+        this.#inFlight.delete(requestId);
+        this.#onChange(next.deviceId);
+        flight.settle(next);
+      });
+    return true;
   }
 }
 

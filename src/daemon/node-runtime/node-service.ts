@@ -72,7 +72,7 @@ export function registerNodeService(server: NodePortServer, deps: NodeServiceDep
         wrap(async () => {
           const deviceId = callerDevice(ctx, req.deviceId);
           const device = await registry.get(deviceId);
-          const { heartbeatIntervalMs } = runtime.register(deviceId, {
+          const { heartbeatIntervalMs } = await runtime.register(deviceId, {
             platform: req.platform.slice(0, limits.maxPlatformLength),
             version: req.version.slice(0, 64),
             capabilities: req.capabilities.map((c) => ({

@@ -38,7 +38,7 @@ test("a long session does not keep memory per message (heartbeats for days stay 
     scheduler: new ManualScheduler(clock),
     random: new SeededRandom("session-ids"),
   });
-  runtime.register(NODE, { platform: "linux", version: "1", capabilities: [] });
+  await runtime.register(NODE, { platform: "linux", version: "1", capabilities: [] });
   const hello = create(NodeMessageSchema, { body: { case: "hello", value: { deviceId: NODE } } });
   const heartbeat = create(NodeMessageSchema, { body: { case: "heartbeat", value: { sentAtUnixMs: 1n } } });
   let measured: { before: number; after: number } | undefined;

@@ -17,7 +17,7 @@ import { PairingState } from "../../gen/palyra/v1/common_pb.js";
 import { PairingService } from "../../gen/palyra/v1/pairing_pb.js";
 import { CertificateAuthority } from "../../identity/ca.js";
 import { DeviceRegistry } from "../../identity/device-registry.js";
-import { type GatewayStore, openGatewayStore } from "../../store/gateway-store.js";
+import { openGatewayStore, type SqliteGatewayStore } from "../../store/gateway-store.js";
 import { TransportError } from "../errors.js";
 import { NodePortClient } from "./client.js";
 import { isRpcError, RpcError, RpcStatus } from "./rpc-error.js";
@@ -31,7 +31,7 @@ import { NodePortServer, type RpcContext, type RpcEvent, type ServicePolicy } fr
  */
 
 let ca: CertificateAuthority;
-let store: GatewayStore;
+let store: SqliteGatewayStore;
 let devices: DeviceRegistry;
 const issue = issueLeaf;
 const pairDevice = () => recordPairedDevice(devices, ca);

@@ -15,7 +15,7 @@ import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { type GatewayMessageSchema, NodeService } from "../../gen/palyra/v1/node_pb.js";
 import { CertificateAuthority } from "../../identity/ca.js";
 import { DeviceRegistry } from "../../identity/device-registry.js";
-import { type GatewayStore, openGatewayStore } from "../../store/gateway-store.js";
+import { openGatewayStore, type SqliteGatewayStore } from "../../store/gateway-store.js";
 import { TransportError } from "../errors.js";
 import { NodePortClient } from "./client.js";
 import { RpcError, RpcStatus } from "./rpc-error.js";
@@ -32,7 +32,7 @@ type GatewayMessage = MessageShape<typeof GatewayMessageSchema>;
 type Session = BidiCall<(typeof NodeService)["method"]["connect"]["input"], typeof GatewayMessageSchema>;
 
 let ca: CertificateAuthority;
-let store: GatewayStore;
+let store: SqliteGatewayStore;
 let devices: DeviceRegistry;
 const issue = (kind: "server" | "client", deviceId?: string) => issueLeaf(ca, kind, deviceId);
 const pairDevice = () => recordPairedDevice(devices, ca);

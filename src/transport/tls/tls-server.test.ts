@@ -13,7 +13,7 @@ import { certificateFingerprint } from "../../crypto/fingerprint.js";
 import { CertificateAuthority } from "../../identity/ca.js";
 import { generateP256KeyPair } from "../../identity/csr.js";
 import { DeviceRegistry, trustedCertificateOf } from "../../identity/device-registry.js";
-import { type GatewayStore, openGatewayStore } from "../../store/gateway-store.js";
+import { openGatewayStore, type SqliteGatewayStore } from "../../store/gateway-store.js";
 import { ConnectionRegistry } from "./connection-registry.js";
 import type { ConnectionPeer } from "./peer-identity.js";
 import { NodePortTlsServer, type TlsIdentity, type TlsServerEvent } from "./tls-server.js";
@@ -26,7 +26,7 @@ import { NodePortTlsServer, type TlsIdentity, type TlsServerEvent } from "./tls-
  */
 
 let ca: CertificateAuthority;
-let store: GatewayStore;
+let store: SqliteGatewayStore;
 let devices: DeviceRegistry;
 const issue = issueLeaf;
 let serverIdentity: TlsIdentity & { der: Buffer };

@@ -1,52 +1,11 @@
 import type { Database } from "better-sqlite3";
-import type { AuditEntry } from "../common/audit.js";
+import type { AuditEntry } from "../../common/audit.js";
+import type { NodeRepository } from "../ports.js";
+import type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
 import type { SqliteAuditLog } from "./audit-log.js";
 
-export interface CapabilityRecord {
-  name: string;
-  requiresMediation: boolean;
-  description: string;
-}
-
-export interface NodeRecord {
-  deviceId: string;
-  platform: string;
-  version: string;
-  capabilities: CapabilityRecord[];
-  registeredAt: number;
-  updatedAt: number;
-}
-
-export type RequestState =
-  | "queued"
-  | "dispatched"
-  | "awaiting_local_mediation"
-  | "succeeded"
-  | "failed"
-  | "timed_out"
-  | "cancelled";
-
-export const TERMINAL_STATES: ReadonlySet<RequestState> = new Set([
-  "succeeded",
-  "failed",
-  "timed_out",
-  "cancelled",
-]);
-
-export interface CapabilityRequestRecord {
-  requestId: string;
-  deviceId: string;
-  capability: string;
-  inputJson: string;
-  maxPayloadBytes: number;
-  state: RequestState;
-  createdAt: number;
-  deadlineAt: number;
-  dispatchedAt?: number;
-  finishedAt?: number;
-  outputJson?: string;
-  error?: string;
-}
+export type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
+export { TERMINAL_STATES } from "../records.js";
 
 interface RequestRow {
   request_id: string;
@@ -81,7 +40,7 @@ function toRequest(row: RequestRow): CapabilityRequestRecord {
 }
 
 /** Nodes and capability requests on SQLite. Terminal request states are never overwritten. */
-export class SqliteNodeRepository {
+export class SqliteNodeRepository implements NodeRepository {
   readonly #db: Database;
   readonly #audit: SqliteAuditLog;
   readonly #upsertNode;
@@ -126,7 +85,7 @@ export class SqliteNodeRepository {
     );
   }
 
-  saveNode(node: NodeRecord, audit: AuditEntry): void {
+  async saveNode(node: NodeRecord, audit: AuditEntry): Promise<void> {
     this.#db
       .transaction(() => {
         this.#upsertNode.run({ ...node, capabilities: JSON.stringify(node.capabilities) });
@@ -135,20 +94,20 @@ export class SqliteNodeRepository {
       .immediate();
   }
 
-  count(): number {
+  async count(): Promise<number> {
     return this.#db.prepare("SELECT count(*) FROM nodes").pluck().get() as number;
   }
 
-  node(deviceId: string): NodeRecord | undefined {
+  async node(deviceId: string): Promise<NodeRecord | undefined> {
     const row = this.#node.get(deviceId) as Record<string, unknown> | undefined;
     return row && nodeOf(row);
   }
 
-  nodes(): NodeRecord[] {
+  async nodes(): Promise<NodeRecord[]> {
     return (this.#nodes.all() as Record<string, unknown>[]).map(nodeOf);
   }
 
-  createRequest(r: CapabilityRequestRecord): void {
+  async createRequest(r: CapabilityRequestRecord): Promise<void> {
     this.#insertRequest.run(
       r.requestId,
       r.deviceId,
@@ -162,7 +121,7 @@ export class SqliteNodeRepository {
   }
 
   /** Returns false when the request was already terminal (the update is refused). */
-  updateRequest(r: CapabilityRequestRecord): boolean {
+  async updateRequest(r: CapabilityRequestRecord): Promise<boolean> {
     return (
       this.#updateRequest.run({
         requestId: r.requestId,
@@ -175,22 +134,22 @@ export class SqliteNodeRepository {
     );
   }
 
-  request(requestId: string): CapabilityRequestRecord | undefined {
+  async request(requestId: string): Promise<CapabilityRequestRecord | undefined> {
     const row = this.#request.get(requestId);
     return row && toRequest(row);
   }
 
   /** A node's latest requests, newest first. */
-  recentRequests(deviceId: string, limit: number): CapabilityRequestRecord[] {
+  async recentRequests(deviceId: string, limit: number): Promise<CapabilityRequestRecord[]> {
     return this.#recent.all(deviceId, limit).map(toRequest);
   }
 
   /** At start: requests a crash left unfinished become failed ("gateway restarted"). */
-  failUnfinished(now: number, reason: string): number {
+  async failUnfinished(now: number, reason: string): Promise<number> {
     return this.#failUnfinished.run(now, reason).changes;
   }
 
-  pruneTerminal(before: number): number {
+  async pruneTerminal(before: number): Promise<number> {
     return this.#prune.run(before).changes;
   }
 }

@@ -1,9 +1,9 @@
 import { chmodSync, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3, { type Database } from "better-sqlite3";
-import { ensurePrivateDirectory, PRIVATE_FILE_MODE } from "../common/atomic-file.js";
-import { noSpaceError } from "../common/storage-errors.js";
-import { StoreError } from "./errors.js";
+import { ensurePrivateDirectory, PRIVATE_FILE_MODE } from "../../common/atomic-file.js";
+import { noSpaceError } from "../../common/storage-errors.js";
+import { StoreError } from "../errors.js";
 import { migrate } from "./migrations.js";
 
 export type { Database };

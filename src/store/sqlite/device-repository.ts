@@ -1,6 +1,7 @@
 import type { Database } from "better-sqlite3";
-import type { AuditEntry } from "../common/audit.js";
-import type { DeviceRepository, PairedDevice, RevokedCertificate } from "../identity/device-records.js";
+import type { AuditEntry } from "../../common/audit.js";
+import type { DeviceRepository, PairedDevice, RevokedCertificate } from "../../identity/device-records.js";
+import type { LocalSignals } from "../local-signals.js";
 import type { SqliteAuditLog } from "./audit-log.js";
 
 interface DeviceRow {
@@ -68,6 +69,7 @@ function toRevoked(row: RevokedRow): RevokedCertificate {
 export class SqliteDeviceRepository implements DeviceRepository {
   readonly #db: Database;
   readonly #audit: SqliteAuditLog;
+  readonly #signals: LocalSignals;
   readonly #byId;
   readonly #all;
   readonly #byCert;
@@ -78,9 +80,10 @@ export class SqliteDeviceRepository implements DeviceRepository {
   readonly #delete;
   readonly #prune;
 
-  constructor(db: Database, audit: SqliteAuditLog) {
+  constructor(db: Database, audit: SqliteAuditLog, signals: LocalSignals) {
     this.#db = db;
     this.#audit = audit;
+    this.#signals = signals;
     this.#byId = db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE device_id = ?");
     this.#all = db.prepare<[], DeviceRow>("SELECT * FROM devices ORDER BY paired_at, device_id");
     this.#byCert = db.prepare<[string, string], DeviceRow>(
@@ -135,9 +138,18 @@ export class SqliteDeviceRepository implements DeviceRepository {
     return this.#allRevoked.all().map(toRevoked);
   }
 
-  async save(device: PairedDevice, revoked: readonly RevokedCertificate[], audit: AuditEntry): Promise<void> {
-    this.#db
+  async save(
+    device: PairedDevice,
+    revoked: readonly RevokedCertificate[],
+    audit: AuditEntry,
+    expected?: number | null,
+  ): Promise<boolean> {
+    const saved = this.#db
       .transaction(() => {
+        if (expected !== undefined) {
+          const stored = this.#byId.get(device.deviceId);
+          if (expected === null ? stored !== undefined : stored?.updated_at !== expected) return false;
+        }
         this.#upsert.run({
           device_id: device.deviceId,
           client_kind: device.clientKind,
@@ -158,18 +170,23 @@ export class SqliteDeviceRepository implements DeviceRepository {
         for (const r of revoked)
           this.#insertRevoked.run(r.fingerprint, r.deviceId, r.revokedAt, r.expiresAt, r.reason);
         this.#audit.appendSync(audit);
+        return true;
       })
       .immediate();
+    if (saved) this.#signals.publish("device", device.deviceId);
+    return saved;
   }
 
   async remove(deviceId: string, audit: AuditEntry): Promise<boolean> {
-    return this.#db
+    const gone = this.#db
       .transaction(() => {
         const removed = this.#delete.run(deviceId).changes > 0;
         if (removed) this.#audit.appendSync(audit);
         return removed;
       })
       .immediate();
+    if (gone) this.#signals.publish("device", deviceId);
+    return gone;
   }
 
   async pruneRevokedCertificates(now: number): Promise<number> {

@@ -1,5 +1,5 @@
 import type { Database } from "better-sqlite3";
-import { StoreError } from "./errors.js";
+import { StoreError } from "../errors.js";
 
 /**
  * Versioned schema changes, applied in order inside one transaction each. Never edit a released

@@ -1,8 +1,9 @@
 import type { Database } from "better-sqlite3";
-import type { AuditEntry, AuditRecord } from "../common/audit.js";
-import type { Clock } from "../common/clock.js";
-import { newId } from "../common/ids.js";
-import type { Random } from "../common/random.js";
+import type { AuditEntry, AuditRecord } from "../../common/audit.js";
+import type { Clock } from "../../common/clock.js";
+import { newId } from "../../common/ids.js";
+import type { Random } from "../../common/random.js";
+import type { AuditLog, AuditQuery } from "../ports.js";
 
 interface AuditRow {
   id: string;
@@ -35,7 +36,7 @@ export function auditView(record: AuditRecord): AuditView {
 }
 
 /** Appends audit entries; called inside the transaction of the change being audited. */
-export class SqliteAuditLog {
+export class SqliteAuditLog implements AuditLog {
   readonly #insert;
   readonly #recent;
   readonly #clock: Clock;
@@ -81,7 +82,7 @@ export class SqliteAuditLog {
 
   /** Deletes entries written before `olderThan` (ms since the epoch), in batches so a large backlog
    *  never holds the write lock for long; returns how many. */
-  prune(olderThan: number): number {
+  async prune(olderThan: number): Promise<number> {
     const batch = this.#db.prepare(
       "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE at < ? LIMIT 5000)",
     );
@@ -101,14 +102,7 @@ export class SqliteAuditLog {
    * Newest first, filtered: `kind` matches itself and its sub-kinds (`pairing` matches
    * `pairing.approved`), `since` is ms since the epoch, `deviceId` exact.
    */
-  query(filter: {
-    kind?: string;
-    since?: number;
-    deviceId?: string;
-    /** Only entries older than this entry (its id): the next page after a page that ended with it. */
-    before?: string;
-    limit: number;
-  }): AuditRecord[] {
+  async query(filter: AuditQuery): Promise<AuditRecord[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.before !== undefined) {

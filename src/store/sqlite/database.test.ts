@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { modeOf } from "../common/atomic-file.js";
-import { ManualClock } from "../common/clock.js";
-import { SeededRandom } from "../common/random.js";
+import { modeOf } from "../../common/atomic-file.js";
+import { ManualClock } from "../../common/clock.js";
+import { SeededRandom } from "../../common/random.js";
+import { openGatewayStore } from "../gateway-store.js";
 import { openDatabase } from "./database.js";
-import { openGatewayStore } from "./gateway-store.js";
 import { currentSchemaVersion, MIGRATIONS, migrate } from "./migrations.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-db-"));

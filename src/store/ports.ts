@@ -1,0 +1,135 @@
+import type { AuditEntry, AuditRecord } from "../common/audit.js";
+import type { DeviceRepository } from "../identity/device-records.js";
+import type {
+  CapabilityRequestRecord,
+  NodeRecord,
+  PairingCodeRecord,
+  PairingRequestRecord,
+  PairingRequestState,
+} from "./records.js";
+
+/**
+ * The gateway's persistence ports. SQLite (embedded, one gateway) and PostgreSQL (several gateways on
+ * one database) implement the same interfaces and pass the same contract tests.
+ *
+ * Every state change is one atomic operation that commits with its audit entry, and every change two
+ * gateways could race on is a compare-and-set in the database (the WHERE clause names the state it
+ * expects), never a read-modify-write in memory: with several gateways, memory is not the truth.
+ */
+
+export interface AuditQuery {
+  kind?: string;
+  /** ms since the epoch */
+  since?: number;
+  deviceId?: string;
+  /** Only entries older than this entry (its id): the page after a page that ended with it. */
+  before?: string;
+  limit: number;
+}
+
+export interface AuditLog {
+  append(entry: AuditEntry): Promise<AuditRecord>;
+  /** Newest first; `kind` matches itself and its sub-kinds (`pairing` matches `pairing.approved`). */
+  query(filter: AuditQuery): Promise<AuditRecord[]>;
+  /** The latest entries, newest first. */
+  recent(limit?: number): Promise<AuditRecord[]>;
+  /** Deletes entries older than `olderThan`, in batches; returns how many. */
+  prune(olderThan: number): Promise<number>;
+  /** Told of every entry this process wrote, after its transaction committed; never throws into a write. */
+  onAppend: ((record: AuditRecord) => void) | undefined;
+}
+
+/** Builds the audit entry from the row as the operation left it (attempt counts and the like). */
+export type AuditOf<T> = AuditEntry | ((row: T) => AuditEntry);
+
+export interface PairingRepository {
+  insertCode(code: PairingCodeRecord, audit: AuditEntry): Promise<void>;
+  liveCode(codeId: string): Promise<PairingCodeRecord | undefined>;
+  codeByRowId(id: string): Promise<PairingCodeRecord | undefined>;
+  liveCodes(): Promise<PairingCodeRecord[]>;
+  recentCodes(limit?: number): Promise<PairingCodeRecord[]>;
+  /** Marks live codes past their expiry as expired, auditing each; returns their code ids. */
+  expireCodes(now: number): Promise<string[]>;
+  /**
+   * Counts one attempt on a live, unexpired code that has attempts left, atomically (two gateways can
+   * never both take the last one). Returns the code after the increment, or undefined when none was taken.
+   */
+  takeAttempt(
+    codeRowId: string,
+    now: number,
+    audit: AuditOf<PairingCodeRecord>,
+  ): Promise<PairingCodeRecord | undefined>;
+  /** Gives one attempt back (never below 0) on a live code. */
+  returnAttempt(codeRowId: string, audit: AuditOf<PairingCodeRecord>): Promise<void>;
+  /** live -> exhausted; false when the code was no longer live. */
+  exhaustCode(codeRowId: string, now: number, audit: AuditOf<PairingCodeRecord>): Promise<boolean>;
+  /**
+   * live -> used (the successful attempt given back) and the request created, in one transaction;
+   * false (and nothing written) when the code was no longer live.
+   */
+  consumeCode(
+    codeRowId: string,
+    now: number,
+    request: PairingRequestRecord,
+    audit: AuditEntry,
+  ): Promise<boolean>;
+
+  request(requestId: string): Promise<PairingRequestRecord | undefined>;
+  pendingCount(now: number): Promise<number>;
+  recentRequests(limit?: number): Promise<PairingRequestRecord[]>;
+  /**
+   * Writes `next` only if the stored request is still in one of `from` (compare-and-set): of two
+   * gateways deciding the same request at once, exactly one wins. Publishes the request id on the
+   * store's `pairing_request` signal after commit. Returns false when the state had moved on.
+   */
+  transitionRequest(
+    next: PairingRequestRecord,
+    from: readonly PairingRequestState[],
+    audit: AuditEntry,
+  ): Promise<boolean>;
+}
+
+export interface NodeRepository {
+  saveNode(node: NodeRecord, audit: AuditEntry): Promise<void>;
+  count(): Promise<number>;
+  node(deviceId: string): Promise<NodeRecord | undefined>;
+  nodes(): Promise<NodeRecord[]>;
+  createRequest(request: CapabilityRequestRecord): Promise<void>;
+  /** Returns false when the request was already terminal (terminal states are immutable). */
+  updateRequest(request: CapabilityRequestRecord): Promise<boolean>;
+  request(requestId: string): Promise<CapabilityRequestRecord | undefined>;
+  /** A node's latest requests, newest first. */
+  recentRequests(deviceId: string, limit: number): Promise<CapabilityRequestRecord[]>;
+  /** At start: requests a crash left unfinished become failed with `reason`. */
+  failUnfinished(now: number, reason: string): Promise<number>;
+  pruneTerminal(before: number): Promise<number>;
+}
+
+/** Small key/value facts about the installation (which CA this database belongs to, and the like). */
+export interface MetaRepository {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+  /** Sets `key` only if it has no value; returns the value that is stored afterwards (first writer wins). */
+  setIfAbsent(key: string, value: string): Promise<string>;
+}
+
+/** Topics the store publishes after a commit, to this process and (PostgreSQL) every other gateway. */
+export type SignalTopic = "pairing_request" | "device" | "node_request";
+
+export interface StoreSignals {
+  /** Delivered after commit, possibly more than once; listeners re-read the row, they never trust a payload. */
+  subscribe(topic: SignalTopic, listener: (id: string) => void): () => void;
+}
+
+export interface GatewayStore {
+  readonly kind: "sqlite" | "postgres";
+  /** Where the data is, for messages and `doctor` (a path, or a URL with the password removed). */
+  readonly location: string;
+  readonly meta: MetaRepository;
+  readonly audit: AuditLog;
+  readonly devices: DeviceRepository;
+  readonly pairing: PairingRepository;
+  readonly nodes: NodeRepository;
+  readonly signals: StoreSignals;
+  close(): Promise<void>;
+}
