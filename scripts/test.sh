@@ -18,6 +18,9 @@ command -v gtlsclient >/dev/null 2>&1 || need+=(ngtcp2-client)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Debian's chromium, driven by playwright-core for the console's browser test
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Debian's PostgreSQL server: the store contract tests initdb a real one into a temporary directory
+# (Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if ((${#need[@]})); then
   echo "test.sh: installing system packages: ${need[*]}"
   sudo=""

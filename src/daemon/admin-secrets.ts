@@ -30,7 +30,7 @@ export interface SecretsApiDeps {
   /** The open vault; throws (with the reason) when the daemon could not open it. */
   vault(): Vault;
   scopes: readonly string[];
-  audit(entry: AuditEntry): void;
+  audit(entry: AuditEntry): Promise<unknown>;
   reveals: SlidingWindowLimiter;
 }
 
@@ -101,7 +101,11 @@ export async function handleSecretsApi(
     const value = (await vault.get(ref.scope, ref.key)).expose();
     try {
       // Recorded before the value leaves: an unrecorded reveal never happens.
-      deps.audit({ kind: "secret.revealed", actor, detail: { ref: name, reason: body.reason ?? null } });
+      await deps.audit({
+        kind: "secret.revealed",
+        actor,
+        detail: { ref: name, reason: body.reason ?? null },
+      });
       sendJson(res, 200, { ...metadata, ...revealedValue(value) });
     } finally {
       value.fill(0);
@@ -135,7 +139,7 @@ export async function handleSecretsApi(
       const metadata = await vault.put(ref.scope, ref.key, value).catch((err: unknown) => {
         throw noSpaceError(err, vault.describe().path) ?? err;
       });
-      deps.audit({
+      await deps.audit({
         kind: "secret.set",
         actor,
         detail: { ref: name, size: metadata.size, created: !existed },
@@ -148,7 +152,7 @@ export async function handleSecretsApi(
   }
   if (req.method === "DELETE") {
     if (!(await vault.delete(ref.scope, ref.key))) throw new VaultError("not_found", `no secret ${name}`);
-    deps.audit({ kind: "secret.deleted", actor, detail: { ref: name } });
+    await deps.audit({ kind: "secret.deleted", actor, detail: { ref: name } });
     sendJson(res, 200, { ref: name, deleted: true });
     return true;
   }

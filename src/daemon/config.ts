@@ -32,7 +32,13 @@ const scopePattern = z.string().refine((v) => {
 }, "a vault scope or pattern: *, global, principal:*, channel:*, channel:<name>:*, skill:*, or one scope");
 /** QUIC on UDP (may share the node port's number: a different protocol). */
 const quicListener = z.object({ host: bindHost, port, enabled: z.boolean() }).strict();
+/** Empty: the embedded SQLite database in the state root. A postgresql:// URL: the cluster's shared database. */
+const databaseUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => v === "" || /^postgres(ql)?:\/\/[^\s]+$/.test(v), "empty, or a postgresql:// URL");
 const fields = {
+  database: z.object({ url: databaseUrl }).strict(),
   admin: listener,
   node: listener,
   quic: quicListener,
@@ -61,13 +67,20 @@ const fields = {
 export const configSchema = z.object(fields).strict();
 /** A single source may set any subset, including part of a listener. */
 const partialSchema = z
-  .object({ ...fields, admin: listener.partial(), node: listener.partial(), quic: quicListener.partial() })
+  .object({
+    ...fields,
+    database: fields.database.partial(),
+    admin: listener.partial(),
+    node: listener.partial(),
+    quic: quicListener.partial(),
+  })
   .partial()
   .strict();
 
 export type DaemonConfig = z.infer<typeof configSchema>;
 
 export const DEFAULT_CONFIG: DaemonConfig = {
+  database: { url: "" },
   admin: { host: "127.0.0.1", port: 7142 },
   node: { host: "127.0.0.1", port: 7444 },
   quic: { host: "127.0.0.1", port: 7444, enabled: true },
@@ -104,6 +117,7 @@ export function readConfigFile(path: string): PartialConfig {
 }
 
 const ENV_KEYS: Record<string, (v: string) => PartialConfig> = {
+  PALYRA_DATABASE_URL: (v) => ({ database: { url: v } }),
   PALYRA_ADMIN_HOST: (v) => ({ admin: { host: v } }),
   PALYRA_ADMIN_PORT: (v) => ({ admin: { port: Number(v) } }),
   PALYRA_NODE_HOST: (v) => ({ node: { host: v } }),
@@ -176,6 +190,18 @@ export function configSources(sources: ReadonlyArray<readonly [string, PartialCo
   for (const [name, partial] of sources)
     for (const key of flattenConfig(partial).keys()) where.set(key, name);
   return where;
+}
+
+/** A database URL fit to print: the password replaced (it belongs in PGPASSWORD or ~/.pgpass anyway). */
+export function redactDatabaseUrl(url: string): string {
+  if (url === "") return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -21,6 +21,7 @@ import { CertificateRotation } from "../identity/rotation.js";
 import type { PairingGatewayService } from "../pairing/gateway-service.js";
 import { createPairingServices } from "../pairing/pairing-services.js";
 import { type GatewayStore, openGatewayStore } from "../store/gateway-store.js";
+import { openPostgresStore } from "../store/postgres/gateway-store.js";
 import { registerPairingService } from "../transport/grpc/pairing-service.js";
 import { registerRecoveryService } from "../transport/grpc/recovery-service.js";
 import { NodePortServer } from "../transport/grpc/server.js";
@@ -33,10 +34,12 @@ import { loadOrCreateAdminToken } from "./admin-token.js";
 import { startAuditRetention } from "./audit-retention.js";
 import { loadOrCreateCa } from "./ca-bootstrap.js";
 import { ChangeFeed, topicsOfAuditKind } from "./change-feed.js";
+import { loadOrCreateClusterCa } from "./cluster-ca.js";
 import { type DaemonConfig, isLoopbackHost } from "./config.js";
 import { ConnectionSweeper } from "./connection-sweeper.js";
 import { ConsoleSessions } from "./console/sessions.js";
 import { readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from "./daemon-info.js";
+import { followDeviceChanges, sweepFresh } from "./device-change-follower.js";
 import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
 import { EventCounters } from "./event-counters.js";
@@ -169,11 +172,14 @@ export class Gateway {
     }
 
     let secrets: Awaited<ReturnType<typeof openFilesystemSecretStore>>;
-    let store: ReturnType<typeof openGatewayStore>;
+    let store: GatewayStore;
     try {
       secrets = await openFilesystemSecretStore(paths.secrets, { env: options.env ?? process.env });
       try {
-        store = openGatewayStore(paths.database, clock, random);
+        // A database URL puts the state in the cluster's PostgreSQL; otherwise the embedded SQLite file.
+        store = config.database.url
+          ? await openPostgresStore(config.database.url, clock, random)
+          : openGatewayStore(paths.database, clock, random);
       } catch (err) {
         secrets.close();
         throw err;
@@ -223,7 +229,17 @@ export class Gateway {
         if (vault) return vault;
         throw new VaultError("backend_unavailable", `the vault is unavailable: ${vaultProblem}`);
       };
-      const { ca, created } = await loadOrCreateCa(secrets, store.meta, clock, random, paths.caCertificate);
+      const env = options.env ?? process.env;
+      const { ca, created } =
+        store.kind === "postgres"
+          ? await loadOrCreateClusterCa(
+              store.meta,
+              env.PALYRA_CA_PASSPHRASE,
+              clock,
+              random,
+              paths.caCertificate,
+            )
+          : await loadOrCreateCa(secrets, store.meta, clock, random, paths.caCertificate);
       logger.info(
         { ca_fingerprint: ca.fingerprint, created },
         created ? "created gateway CA" : "loaded gateway CA",
@@ -352,7 +368,11 @@ export class Gateway {
         clientCertificateLifetimeMs,
         caCertPem: ca.certPem,
       });
-      const sweeper = new ConnectionSweeper(nodePort, scheduler, (cut) =>
+      // On a shared database each sweep reads afresh: the backstop for a revocation signal this
+      // gateway missed while its listener reconnected.
+      const sweepTarget =
+        store.kind === "postgres" ? { sweep: sweepFresh(() => nodePort.sweep()) } : nodePort;
+      const sweeper = new ConnectionSweeper(sweepTarget, scheduler, (cut) =>
         logger.info(
           { device_id: cut.deviceId, fingerprint: cut.fingerprint },
           "closed a connection whose certificate is no longer accepted",
@@ -457,7 +477,7 @@ export class Gateway {
           },
           api: {
             audit: store.audit,
-            databasePath: paths.database,
+            ...(store.kind === "sqlite" ? { databasePath: paths.database } : {}),
             codes,
             approvals,
             nodeAddress: () => nodeHostPort,
@@ -471,7 +491,7 @@ export class Gateway {
             secrets: {
               vault: vaultAccess,
               scopes: config.vault_api_scopes,
-              audit: (entry) => store.audit.appendSync(entry),
+              audit: (entry) => store.audit.append(entry),
               reveals: new SlidingWindowLimiter(clock, {
                 limit: limits.vaultRevealsPerWindow,
                 windowMs: limits.vaultRevealWindowMs,
@@ -501,6 +521,12 @@ export class Gateway {
       const host = reachable.includes(":") ? `[${reachable}]` : reachable;
       const adminUrl = `${adminTls ? "https" : "http"}://${host}:${address.port}`;
       sweeper.start();
+      followDeviceChanges({
+        signals: store.signals,
+        registry: devices,
+        close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
+        logger,
+      });
       writeDaemonInfo(paths.daemonInfo, {
         pid: process.pid,
         pid_start_time: processStartTime(process.pid) ?? null,
@@ -546,7 +572,7 @@ export class Gateway {
       clearInterval(vaultSweep);
       clearInterval(auditPrune);
       vault?.close();
-      store.close();
+      await store.close().catch(() => undefined);
       secrets.close();
       lock.release();
       throw err;
@@ -575,7 +601,9 @@ export class Gateway {
     clearInterval(this.#vaultSweep);
     clearInterval(this.#auditPrune);
     this.#vault?.close();
-    this.#store.close();
+    await this.#store
+      .close()
+      .catch((err: Error) => this.#logger.warn({ err: err.message }, "closing the store failed"));
     this.#secrets.close();
     this.#lock.release();
     this.#state = "stopped";

@@ -37,6 +37,11 @@ export class AllowlistMemo {
     }
   }
 
+  /** A change made elsewhere (another gateway on the shared database): every memo forgets. */
+  static invalidate(): void {
+    AllowlistMemo.#generation++;
+  }
+
   readonly #devices = new Map<string, { device: PairedDevice; generation: number }>();
 
   /** A lookup remembers its answer only if this did not move meanwhile. */

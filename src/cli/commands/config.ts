@@ -4,6 +4,7 @@ import {
   configSources,
   flattenConfig,
   readConfigFile,
+  redactDatabaseUrl,
   resolveConfig,
 } from "../../daemon/config.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
@@ -29,7 +30,7 @@ export function registerConfigCommands(program: Command): void {
       ]);
       const values = [...flattenConfig(effective)].map(([key, value]) => ({
         key,
-        value,
+        value: key === "database.url" ? redactDatabaseUrl(value as string) : value,
         source: sources.get(key) ?? "default",
       }));
       if (flags.json)

@@ -24,6 +24,7 @@ interface DaemonFlags {
   logLevel?: string;
   allowNonLoopback?: boolean;
   clientCertLifetime?: string;
+  databaseUrl?: string;
   json?: boolean;
 }
 
@@ -34,6 +35,11 @@ export function registerDaemonCommand(program: Command): void {
     .option(
       "--state-root <dir>",
       "state directory (default $PALYRA_STATE_ROOT, $XDG_STATE_HOME/palyra, ~/.local/state/palyra)",
+    )
+    .option(
+      "--database-url <url>",
+      "postgresql://user@host/db: state shared by several gateways (default: SQLite in the state root; " +
+        "the password goes in PGPASSWORD or ~/.pgpass, and every gateway needs PALYRA_CA_PASSPHRASE)",
     )
     .option("--admin-host <host>", "admin HTTP bind address (default 127.0.0.1)")
     .option("--admin-port <port>", "admin HTTP port (default 7142; 0 picks a free one)")
@@ -54,6 +60,7 @@ export function registerDaemonCommand(program: Command): void {
     .action(async (flags: DaemonFlags) => {
       const stateRoot = resolveStateRoot(flags.stateRoot);
       const fromFlags = {
+        ...(flags.databaseUrl !== undefined ? { database: { url: flags.databaseUrl } } : {}),
         ...(flags.adminHost || flags.adminPort
           ? {
               admin: {

@@ -1,0 +1,186 @@
+import type { AuditEntry } from "../../common/audit.js";
+import type { NodeRepository } from "../ports.js";
+import type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
+import type { PgAuditLog } from "./audit-log.js";
+import type { PgDatabase } from "./database.js";
+import { publish } from "./signals.js";
+
+interface RequestRow {
+  request_id: string;
+  device_id: string;
+  capability: string;
+  input_json: string;
+  max_payload_bytes: number;
+  state: RequestState;
+  created_at: number;
+  deadline_at: number;
+  dispatched_at: number | null;
+  finished_at: number | null;
+  output_json: string | null;
+  error: string | null;
+}
+
+interface NodeRow {
+  device_id: string;
+  platform: string;
+  version: string;
+  capabilities: string;
+  registered_at: number;
+  updated_at: number;
+}
+
+const TERMINAL = "('succeeded', 'failed', 'timed_out', 'cancelled')";
+const UNFINISHED = "('queued', 'dispatched', 'awaiting_local_mediation')";
+
+function toRequest(row: RequestRow): CapabilityRequestRecord {
+  return {
+    requestId: row.request_id,
+    deviceId: row.device_id,
+    capability: row.capability,
+    inputJson: row.input_json,
+    maxPayloadBytes: row.max_payload_bytes,
+    state: row.state,
+    createdAt: row.created_at,
+    deadlineAt: row.deadline_at,
+    ...(row.dispatched_at === null ? {} : { dispatchedAt: row.dispatched_at }),
+    ...(row.finished_at === null ? {} : { finishedAt: row.finished_at }),
+    ...(row.output_json === null ? {} : { outputJson: row.output_json }),
+    ...(row.error === null ? {} : { error: row.error }),
+  };
+}
+
+function toNode(row: NodeRow): NodeRecord {
+  return {
+    deviceId: row.device_id,
+    platform: row.platform,
+    version: row.version,
+    capabilities: JSON.parse(row.capabilities) as CapabilityRecord[],
+    registeredAt: row.registered_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/**
+ * Nodes and capability requests on PostgreSQL. Terminal request states are immutable: the update's
+ * WHERE clause refuses them, even against a writer on another gateway. Request changes are signalled
+ * (`node_request`) so the gateway holding the node, or the caller waiting on another, can re-read.
+ */
+export class PgNodeRepository implements NodeRepository {
+  readonly #db: PgDatabase;
+  readonly #audit: PgAuditLog;
+
+  constructor(db: PgDatabase, audit: PgAuditLog) {
+    this.#db = db;
+    this.#audit = audit;
+  }
+
+  async saveNode(node: NodeRecord, audit: AuditEntry): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      await tx.execute(
+        `INSERT INTO nodes (device_id, platform, version, capabilities, registered_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (device_id) DO UPDATE SET platform = excluded.platform, version = excluded.version,
+           capabilities = excluded.capabilities, updated_at = excluded.updated_at`,
+        [
+          node.deviceId,
+          node.platform,
+          node.version,
+          JSON.stringify(node.capabilities),
+          node.registeredAt,
+          node.updatedAt,
+        ],
+      );
+      await this.#audit.appendIn(tx, audit);
+    });
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.#db.rows<{ n: number }>("SELECT count(*) AS n FROM nodes");
+    return row?.n ?? 0;
+  }
+
+  async node(deviceId: string): Promise<NodeRecord | undefined> {
+    const [row] = await this.#db.rows<NodeRow>("SELECT * FROM nodes WHERE device_id = $1", [deviceId]);
+    return row && toNode(row);
+  }
+
+  async nodes(): Promise<NodeRecord[]> {
+    return (await this.#db.rows<NodeRow>("SELECT * FROM nodes ORDER BY registered_at, device_id")).map(
+      toNode,
+    );
+  }
+
+  async createRequest(r: CapabilityRequestRecord): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      await tx.execute(
+        `INSERT INTO capability_requests (request_id, device_id, capability, input_json, max_payload_bytes, state,
+           created_at, deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          r.requestId,
+          r.deviceId,
+          r.capability,
+          r.inputJson,
+          r.maxPayloadBytes,
+          r.state,
+          r.createdAt,
+          r.deadlineAt,
+        ],
+      );
+      await publish(tx, "node_request", r.requestId);
+    });
+  }
+
+  async updateRequest(r: CapabilityRequestRecord): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      const changed = await tx.execute(
+        `UPDATE capability_requests SET state = $2, dispatched_at = $3, finished_at = $4, output_json = $5, error = $6
+         WHERE request_id = $1 AND state NOT IN ${TERMINAL}`,
+        [
+          r.requestId,
+          r.state,
+          r.dispatchedAt ?? null,
+          r.finishedAt ?? null,
+          r.outputJson ?? null,
+          r.error ?? null,
+        ],
+      );
+      if (changed === 0) return false;
+      await publish(tx, "node_request", r.requestId);
+      return true;
+    });
+  }
+
+  async request(requestId: string): Promise<CapabilityRequestRecord | undefined> {
+    const [row] = await this.#db.rows<RequestRow>("SELECT * FROM capability_requests WHERE request_id = $1", [
+      requestId,
+    ]);
+    return row && toRequest(row);
+  }
+
+  async recentRequests(deviceId: string, limit: number): Promise<CapabilityRequestRecord[]> {
+    const rows = await this.#db.rows<RequestRow>(
+      "SELECT * FROM capability_requests WHERE device_id = $1 ORDER BY created_at DESC, request_id DESC LIMIT $2",
+      [deviceId, limit],
+    );
+    return rows.map(toRequest);
+  }
+
+  async failUnfinished(now: number, reason: string): Promise<number> {
+    return this.#db.transaction(async (tx) => {
+      const rows = await tx.rows<{ request_id: string }>(
+        `UPDATE capability_requests SET state = 'failed', finished_at = $1, error = $2
+         WHERE state IN ${UNFINISHED} RETURNING request_id`,
+        [now, reason],
+      );
+      for (const row of rows) await publish(tx, "node_request", row.request_id);
+      return rows.length;
+    });
+  }
+
+  async pruneTerminal(before: number): Promise<number> {
+    return this.#db.execute(
+      `DELETE FROM capability_requests WHERE state IN ${TERMINAL} AND finished_at < $1`,
+      [before],
+    );
+  }
+}

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { systemClock } from "../src/common/clock.js";
+import { systemRandom } from "../src/common/random.js";
+import { DeviceIdentity } from "../src/identity/device-identity.js";
+import { DevicePairingClient } from "../src/pairing/device-client.js";
+import { GrpcPairingTransport } from "../src/transport/grpc/pairing-client.js";
+import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { type PgServer, startPostgres } from "./helpers/postgres-server.js";
+
+/**
+ * Several gateways on one real PostgreSQL server (Debian's, started for this file): one CA for all,
+ * a pairing begun on one gateway and approved on another, and approvals racing on two gateways.
+ */
+
+const PASSPHRASE = "correct horse battery staple";
+const root = mkdtempSync(join(tmpdir(), "palyra-cluster-"));
+let pg: PgServer;
+let url: string;
+const gateways: DaemonProcess[] = [];
+// 21 pairings from one address in a minute: above the default per-address limit.
+const env = testEnv({
+  PALYRA_CA_PASSPHRASE: PASSPHRASE,
+  PALYRA_PAIRING_BEGINS_PER_ADDRESS_PER_MINUTE: "100",
+});
+
+function gatewayRoot(name: string): string {
+  return join(root, name);
+}
+
+async function startGateway(name: string, extraEnv: Record<string, string> = {}): Promise<DaemonProcess> {
+  const daemon = await startDaemon(gatewayRoot(name), { ...env, ...extraEnv }, ["--database-url", url]);
+  gateways.push(daemon);
+  return daemon;
+}
+
+async function adminPost(daemon: DaemonProcess, path: string, body: unknown) {
+  const token = readFileSync(join(daemon.summary.state_root, "admin.token"), "utf8").trim();
+  const res = await fetch(new URL(path, daemon.summary.admin_url), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+before(async () => {
+  pg = await startPostgres();
+  url = await pg.createDatabase("cluster");
+});
+
+after(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  await pg?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("two gateways started at once on an empty database create one CA between them", async () => {
+  const [a, b] = await Promise.all([startGateway("a"), startGateway("b")]);
+  assert.match(a.summary.ca_fingerprint, /^[0-9a-f]{64}$/);
+  assert.equal(a.summary.ca_fingerprint, b.summary.ca_fingerprint);
+  assert.equal(
+    readFileSync(join(gatewayRoot("a"), "ca.pem"), "utf8"),
+    readFileSync(join(gatewayRoot("b"), "ca.pem"), "utf8"),
+  );
+});
+
+test("a gateway without the cluster's passphrase refuses to start, and says why", async () => {
+  await assert.rejects(
+    startGateway("wrong", { PALYRA_CA_PASSPHRASE: "not the passphrase at all" }),
+    (err: Error) => {
+      assert.match(err.message, /PALYRA_CA_PASSPHRASE does not open the cluster's CA/);
+      return true;
+    },
+  );
+  await assert.rejects(startGateway("none", { PALYRA_CA_PASSPHRASE: "" }), /needs PALYRA_CA_PASSPHRASE/);
+});
+
+test("a device pairs through gateway A and is approved through gateway B", async () => {
+  const [a] = gateways;
+  const code = await mintCode(gatewayRoot("a"));
+  const pair = startPair(
+    ["--gateway", a!.summary.node_address, "--code", code.typed!, "--client-kind", "node"],
+    join(root, "device-1"),
+  );
+  const requestId = await pair.requestId;
+  // B sees the request A created, and its approval reaches the device's status poll on A.
+  const listed = await runCli(["pairing", "list", "--state-root", gatewayRoot("b"), "--json"], env);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.ok(JSON.stringify(JSON.parse(listed.stdout)).includes(requestId));
+  const approved = await runCli(
+    ["pairing", "approve", requestId, "--state-root", gatewayRoot("b"), "--json"],
+    env,
+  );
+  assert.equal(approved.code, 0, approved.stderr);
+  const exit = await pair.exit;
+  assert.equal(exit.code, 0, exit.stderr);
+  const devices = await runCli(["devices", "list", "--state-root", gatewayRoot("a"), "--json"], env);
+  assert.equal(JSON.parse(devices.stdout).devices.length, 1);
+});
+
+test("two gateways approving the same request at the same instant: one approval, one certificate, 20 of 20", async () => {
+  const [a, b] = gateways;
+  const [host, port] = a!.summary.node_address.split(":");
+  const requests: { requestId: string; deviceId: string }[] = [];
+  for (let i = 0; i < 20; i++) {
+    const code = await mintCode(gatewayRoot("a"));
+    const identity = DeviceIdentity.generate(systemClock, systemRandom);
+    const transport = new GrpcPairingTransport(host!, Number(port));
+    try {
+      const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
+      const pending = await client.pair({
+        codeId: code.code_id,
+        secret: code.pin!,
+        clientKind: "node",
+        deviceName: `race-${i}`,
+        platform: "linux",
+      });
+      requests.push({ requestId: pending.requestId, deviceId: identity.deviceId });
+    } finally {
+      transport.close();
+    }
+  }
+  for (const { requestId } of requests) {
+    const path = `/v1/pairing/requests/${requestId}/approve`;
+    const results = await Promise.all([adminPost(a!, path, {}), adminPost(b!, path, {})]);
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 409], JSON.stringify(results.map((r) => r.body)));
+  }
+  const token = readFileSync(join(b!.summary.state_root, "admin.token"), "utf8").trim();
+  const audit = await fetch(new URL("/v1/audit?kind=pairing.approved&limit=1000", b!.summary.admin_url), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const events = ((await audit.json()) as { events: { detail: { request_id: string } }[] }).events;
+  const approvals = events.filter((e) => requests.some((r) => r.requestId === e.detail.request_id));
+  assert.equal(approvals.length, 20, "exactly one approval per request");
+  const paired = await runCli(["devices", "list", "--state-root", gatewayRoot("a"), "--json"], env);
+  const devices = JSON.parse(paired.stdout).devices as { device_id: string }[];
+  for (const { deviceId } of requests)
+    assert.equal(devices.filter((d) => d.device_id === deviceId).length, 1, "one device row");
+});
+
+test("revoking through gateway B cuts a node connected to gateway A at once (the database's notification)", async () => {
+  const [a, b] = gateways;
+  const code = await mintCode(gatewayRoot("a"));
+  const node = spawnCli(
+    [
+      "node",
+      "run",
+      "--mediation",
+      "deny",
+      "--gateway",
+      a!.summary.node_address,
+      "--code",
+      code.typed!,
+      "--state-root",
+      join(root, "node-revoked"),
+    ],
+    env,
+  );
+  const exited = once(node, "close");
+  const requestId = (await waitForOutput(node.stdout, /request id\s+([0-9A-Z]{26})/, { exited }))[1]!;
+  const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/, { exited });
+  assert.equal((await adminPost(b!, `/v1/pairing/requests/${requestId}/approve`, {})).status, 200);
+  const deviceId = (await running)[1]!;
+  await waitForOutput(node.stderr, /"event":"connected"/, { exited });
+
+  const cutOnA = waitForOutput(a!.child.stderr, /cut a device changed on another gateway/, { exited });
+  const revoked = await adminPost(b!, `/v1/devices/${deviceId}/revoke`, { reason: "stolen laptop" });
+  assert.equal(revoked.status, 200);
+  assert.equal(revoked.body.connections_closed, 0, "B held none of its connections");
+  await cutOnA;
+  const [exitCode] = (await exited) as [number];
+  assert.equal(exitCode, 6, "the node host learns it was revoked and exits 6");
+});
