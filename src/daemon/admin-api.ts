@@ -281,7 +281,7 @@ export async function handleAdminApi(
         limits.rotateWaitMs,
       );
       sendJson(res, 200, {
-        ...view(rotated),
+        ...(await view(rotated)),
         rotated_from: previousFingerprint,
       });
       return true;

@@ -43,6 +43,7 @@ import { followDeviceChanges, sweepFresh } from "./device-change-follower.js";
 import { DeviceRotations } from "./device-rotations.js";
 import { DaemonError } from "./errors.js";
 import { EventCounters } from "./event-counters.js";
+import { loadOrCreateGatewayId } from "./gateway-id.js";
 import type { Logger } from "./logger.js";
 import { processStats } from "./metrics.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
@@ -348,6 +349,9 @@ export class Gateway {
         clock,
         scheduler,
         random,
+        // On a shared database each gateway fails only its own unfinished calls when it restarts.
+        gatewayId:
+          store.kind === "postgres" ? loadOrCreateGatewayId(paths.gatewayId, clock, random) : "local",
         onChange: () => feed.publish("nodes"),
         onDisconnected: (deviceId) => operational.nodeDisconnected(deviceId),
       });

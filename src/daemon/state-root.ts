@@ -20,6 +20,7 @@ export function statePaths(root: string) {
     caCertificate: join(root, "ca.pem"),
     daemonInfo: join(root, "daemon.json"),
     adminToken: join(root, "admin.token"),
+    gatewayId: join(root, "gateway.id"),
     logs: join(root, "logs"),
   };
 }

@@ -100,8 +100,9 @@ export interface NodeRepository {
   request(requestId: string): Promise<CapabilityRequestRecord | undefined>;
   /** A node's latest requests, newest first. */
   recentRequests(deviceId: string, limit: number): Promise<CapabilityRequestRecord[]>;
-  /** At start: requests a crash left unfinished become failed with `reason`. */
-  failUnfinished(now: number, reason: string): Promise<number>;
+  /** At start: requests this gateway's crash left unfinished (its own, and unowned ones from before
+   *  owners were recorded) become failed with `reason`; other gateways' calls are left alone. */
+  failUnfinished(now: number, reason: string, gatewayId: string): Promise<number>;
   pruneTerminal(before: number): Promise<number>;
 }
 

@@ -88,4 +88,6 @@ export interface CapabilityRequestRecord {
   finishedAt?: number;
   outputJson?: string;
   error?: string;
+  /** The gateway that holds the call (its session with the node): only it may fail the call when it restarts. */
+  gatewayId?: string;
 }

@@ -363,9 +363,11 @@ function contract(open: () => Open): void {
       return capabilityRequest(clock, id(), state);
     };
     const a = make();
-    const b = make();
+    const b = { ...make(), gatewayId: "gw-a" };
     const c = make();
-    for (const r of [a, b, c]) await store.nodes.createRequest(r);
+    // Held by another gateway: a restart of gw-a must not fail it.
+    const elsewhere = { ...make(), deviceId: "node-2", gatewayId: "gw-b" };
+    for (const r of [a, b, c, elsewhere]) await store.nodes.createRequest(r);
     assert.deepEqual(await store.nodes.request(a.requestId), a);
     const done = {
       ...a,
@@ -379,7 +381,9 @@ function contract(open: () => Open): void {
     assert.deepEqual(await store.nodes.request(a.requestId), done);
     assert.ok(await store.nodes.updateRequest({ ...b, state: "dispatched", dispatchedAt: clock.now() }));
     clock.advance(100);
-    assert.equal(await store.nodes.failUnfinished(clock.now(), "gateway restarted"), 2);
+    assert.equal(await store.nodes.failUnfinished(clock.now(), "gateway restarted", "gw-a"), 2);
+    assert.equal((await store.nodes.request(elsewhere.requestId))?.state, "queued");
+    assert.equal((await store.nodes.request(b.requestId))?.gatewayId, "gw-a");
     const failed = await store.nodes.request(b.requestId);
     assert.equal(failed?.state, "failed");
     assert.equal(failed?.error, "gateway restarted");
@@ -391,6 +395,7 @@ function contract(open: () => Open): void {
     assert.equal(await store.nodes.pruneTerminal(clock.now()), 1);
     assert.equal(await store.nodes.request(a.requestId), undefined);
     assert.equal(await store.nodes.pruneTerminal(clock.now() + 1), 2);
+    assert.equal(await store.nodes.failUnfinished(clock.now(), "gateway restarted", "gw-b"), 1);
   });
 
   it("signals: a committed change is signalled; a failed compare-and-set is not", async ({
@@ -543,7 +548,7 @@ describe("PostgreSQL store", () => {
       );
       assert.deepEqual(
         versions.map((v) => v.version),
-        [1, 2, 3, 4],
+        [1, 2, 3, 4, 5],
       );
     } finally {
       await Promise.all(stores.map((s) => s.close()));

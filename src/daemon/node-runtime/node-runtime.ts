@@ -116,6 +116,8 @@ export class NodeRuntime {
   readonly #seen = new Map<string, number>();
   /** Names this run's event sequences: sequences restart when the gateway does. */
   readonly #epoch: string;
+  /** Names this gateway in the rows of the calls it holds (see failUnfinished). */
+  readonly #gatewayId: string;
 
   /** Told when presence, registration or a request changes (the console's live updates). */
   readonly #onChange: (deviceId: string) => void;
@@ -126,6 +128,8 @@ export class NodeRuntime {
     clock: Clock;
     scheduler: Scheduler;
     random: Random;
+    /** Stable across restarts of this gateway; defaults to "local" (one gateway on its own database). */
+    gatewayId?: string;
     onChange?: (deviceId: string) => void;
     /** A node's last session ended. */
     onDisconnected?: (deviceId: string) => void;
@@ -137,13 +141,14 @@ export class NodeRuntime {
     this.#scheduler = deps.scheduler;
     this.#random = deps.random;
     this.#epoch = this.#random.bytes(8).toString("hex");
+    this.#gatewayId = deps.gatewayId ?? "local";
   }
 
   /** At start: whatever a crash left unfinished is failed, and old terminal requests are pruned. */
   async reconcile(): Promise<{ failed: number; pruned: number }> {
     const now = this.#clock.now();
     return {
-      failed: await this.#repo.failUnfinished(now, "gateway restarted"),
+      failed: await this.#repo.failUnfinished(now, "gateway restarted", this.#gatewayId),
       pruned: await this.#repo.pruneTerminal(now - limits.terminalRequestRetentionMs),
     };
   }
@@ -323,6 +328,7 @@ export class NodeRuntime {
       createdAt: now,
       dispatchedAt: now,
       deadlineAt: now + timeoutMs,
+      gatewayId: this.#gatewayId,
     };
     // The slot is taken now (the queue limit holds for calls arriving while this one is written); the
     // call is pushed once its row is stored, so a crash never leaves a dispatched call unrecorded.

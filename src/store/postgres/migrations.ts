@@ -145,6 +145,11 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     name: "recent capability requests per node",
     sql: `CREATE INDEX capability_requests_device ON capability_requests (device_id, created_at);`,
   },
+  {
+    version: 5,
+    name: "the gateway holding each capability request",
+    sql: `ALTER TABLE capability_requests ADD COLUMN gateway_id TEXT;`,
+  },
 ];
 
 /** Any fixed 64-bit number, the same in every gateway: the advisory lock that serializes migrations. */

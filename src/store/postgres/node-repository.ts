@@ -18,6 +18,7 @@ interface RequestRow {
   finished_at: number | null;
   output_json: string | null;
   error: string | null;
+  gateway_id: string | null;
 }
 
 interface NodeRow {
@@ -46,6 +47,7 @@ function toRequest(row: RequestRow): CapabilityRequestRecord {
     ...(row.finished_at === null ? {} : { finishedAt: row.finished_at }),
     ...(row.output_json === null ? {} : { outputJson: row.output_json }),
     ...(row.error === null ? {} : { error: row.error }),
+    ...(row.gateway_id === null ? {} : { gatewayId: row.gateway_id }),
   };
 }
 
@@ -114,7 +116,7 @@ export class PgNodeRepository implements NodeRepository {
     await this.#db.transaction(async (tx) => {
       await tx.execute(
         `INSERT INTO capability_requests (request_id, device_id, capability, input_json, max_payload_bytes, state,
-           created_at, deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+           created_at, deadline_at, gateway_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [
           r.requestId,
           r.deviceId,
@@ -124,6 +126,7 @@ export class PgNodeRepository implements NodeRepository {
           r.state,
           r.createdAt,
           r.deadlineAt,
+          r.gatewayId ?? null,
         ],
       );
       await publish(tx, "node_request", r.requestId);
@@ -165,12 +168,12 @@ export class PgNodeRepository implements NodeRepository {
     return rows.map(toRequest);
   }
 
-  async failUnfinished(now: number, reason: string): Promise<number> {
+  async failUnfinished(now: number, reason: string, gatewayId: string): Promise<number> {
     return this.#db.transaction(async (tx) => {
       const rows = await tx.rows<{ request_id: string }>(
         `UPDATE capability_requests SET state = 'failed', finished_at = $1, error = $2
-         WHERE state IN ${UNFINISHED} RETURNING request_id`,
-        [now, reason],
+         WHERE state IN ${UNFINISHED} AND (gateway_id = $3 OR gateway_id IS NULL) RETURNING request_id`,
+        [now, reason, gatewayId],
       );
       for (const row of rows) await publish(tx, "node_request", row.request_id);
       return rows.length;

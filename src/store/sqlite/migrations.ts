@@ -142,6 +142,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "recent capability requests per node",
     sql: `CREATE INDEX capability_requests_device ON capability_requests (device_id, created_at);`,
   },
+  {
+    version: 5,
+    name: "the gateway holding each capability request",
+    sql: `ALTER TABLE capability_requests ADD COLUMN gateway_id TEXT;`,
+  },
 ];
 
 export function currentSchemaVersion(db: Database): number {

@@ -20,6 +20,7 @@ interface RequestRow {
   finished_at: number | null;
   output_json: string | null;
   error: string | null;
+  gateway_id: string | null;
 }
 
 function toRequest(row: RequestRow): CapabilityRequestRecord {
@@ -36,6 +37,7 @@ function toRequest(row: RequestRow): CapabilityRequestRecord {
     ...(row.finished_at === null ? {} : { finishedAt: row.finished_at }),
     ...(row.output_json === null ? {} : { outputJson: row.output_json }),
     ...(row.error === null ? {} : { error: row.error }),
+    ...(row.gateway_id === null ? {} : { gatewayId: row.gateway_id }),
   };
 }
 
@@ -65,7 +67,7 @@ export class SqliteNodeRepository implements NodeRepository {
     this.#nodes = db.prepare("SELECT * FROM nodes ORDER BY registered_at");
     this.#insertRequest = db.prepare(`
       INSERT INTO capability_requests (request_id, device_id, capability, input_json, max_payload_bytes, state,
-        created_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+        created_at, deadline_at, gateway_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // The WHERE clause makes terminal states immutable even against a racing writer.
     this.#updateRequest = db.prepare(`
       UPDATE capability_requests SET state = @state, dispatched_at = @dispatchedAt, finished_at = @finishedAt,
@@ -79,7 +81,7 @@ export class SqliteNodeRepository implements NodeRepository {
     );
     this.#failUnfinished = db.prepare(`
       UPDATE capability_requests SET state = 'failed', finished_at = ?, error = ?
-      WHERE state IN ('queued', 'dispatched', 'awaiting_local_mediation')`);
+      WHERE state IN ('queued', 'dispatched', 'awaiting_local_mediation') AND (gateway_id = ? OR gateway_id IS NULL)`);
     this.#prune = db.prepare(
       "DELETE FROM capability_requests WHERE state IN ('succeeded', 'failed', 'timed_out', 'cancelled') AND finished_at < ?",
     );
@@ -117,6 +119,7 @@ export class SqliteNodeRepository implements NodeRepository {
       r.state,
       r.createdAt,
       r.deadlineAt,
+      r.gatewayId ?? null,
     );
   }
 
@@ -145,8 +148,8 @@ export class SqliteNodeRepository implements NodeRepository {
   }
 
   /** At start: requests a crash left unfinished become failed ("gateway restarted"). */
-  async failUnfinished(now: number, reason: string): Promise<number> {
-    return this.#failUnfinished.run(now, reason).changes;
+  async failUnfinished(now: number, reason: string, gatewayId: string): Promise<number> {
+    return this.#failUnfinished.run(now, reason, gatewayId).changes;
   }
 
   async pruneTerminal(before: number): Promise<number> {

@@ -149,6 +149,8 @@ export class NodePortServer {
   readonly #services = new Set<string>();
   /** Live bidi streams per device: ends one with PERMISSION_DENIED, resolving once its status is out. */
   readonly #streams = new Map<string, Set<(reason: string) => Promise<void>>>();
+  /** Devices whose streams are being ended by closeDevice; their connections close after the flush. */
+  readonly #closingDevices = new Set<string>();
   #injectors: { anonymous: ConnectionInjector; device: ConnectionInjector } | undefined;
   #state: ServerState = "idle";
   #closed: Promise<void> | undefined;
@@ -324,9 +326,13 @@ export class NodePortServer {
    * node sees PERMISSION_DENIED rather than a dropped connection.
    */
   closeDevice(deviceId: string, reason?: string): number {
+    // Already being closed (its streams' statuses are going out): a second close, such as the cluster's
+    // revocation signal for a revocation made here, must not cut the connections before they are sent.
+    if (this.#closingDevices.has(deviceId)) return 0;
     const streams = [...(this.#streams.get(deviceId) ?? [])];
     if (streams.length === 0) return this.connections.closeDevice(deviceId, reason);
     this.#streams.delete(deviceId);
+    this.#closingDevices.add(deviceId);
     const count = this.connections.connectionCount(deviceId);
     const message = reason ?? "the device's access was revoked";
     let timer: NodeJS.Timeout | undefined;
@@ -340,6 +346,7 @@ export class NodePortServer {
     );
     void Promise.race([flushed, bound]).then(() => {
       clearTimeout(timer);
+      this.#closingDevices.delete(deviceId);
       this.connections.closeDevice(deviceId, reason);
     });
     return count;
