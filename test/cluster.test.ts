@@ -8,6 +8,7 @@ import { systemClock } from "../src/common/clock.js";
 import { systemRandom } from "../src/common/random.js";
 import { DeviceIdentity } from "../src/identity/device-identity.js";
 import { DevicePairingClient } from "../src/pairing/device-client.js";
+import { parseQrUri } from "../src/pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../src/transport/grpc/pairing-client.js";
 import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
@@ -37,6 +38,23 @@ async function startGateway(name: string, extraEnv: Record<string, string> = {})
   const daemon = await startDaemon(gatewayRoot(name), { ...env, ...extraEnv }, ["--database-url", url]);
   gateways.push(daemon);
   return daemon;
+}
+
+async function adminGet(daemon: DaemonProcess, path: string) {
+  const token = readFileSync(join(daemon.summary.state_root, "admin.token"), "utf8").trim();
+  const res = await fetch(new URL(path, daemon.summary.admin_url), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return (await res.json()) as { nodes: { device_id: string; presence: string }[] };
+}
+
+/** Polls a condition the cluster reaches by itself (its presence is re-read every 2 s). */
+async function waitFor(condition: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error("condition not reached in time");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function adminPost(daemon: DaemonProcess, path: string, body: unknown) {
@@ -109,14 +127,15 @@ test("two gateways approving the same request at the same instant: one approval,
   const [host, port] = a!.summary.node_address.split(":");
   const requests: { requestId: string; deviceId: string }[] = [];
   for (let i = 0; i < 20; i++) {
-    const code = await mintCode(gatewayRoot("a"));
+    // QR codes: their verifier costs 1000 PBKDF2 iterations, not a PIN's 100 000 (this is about races).
+    const qr = parseQrUri((await mintCode(gatewayRoot("a"), "qr")).qr_uri!);
     const identity = DeviceIdentity.generate(systemClock, systemRandom);
     const transport = new GrpcPairingTransport(host!, Number(port));
     try {
       const client = new DevicePairingClient(transport, identity, systemClock, systemRandom);
       const pending = await client.pair({
-        codeId: code.code_id,
-        secret: code.pin!,
+        codeId: qr.codeId,
+        secret: qr.secret,
         clientKind: "node",
         deviceName: `race-${i}`,
         platform: "linux",
@@ -145,7 +164,7 @@ test("two gateways approving the same request at the same instant: one approval,
     assert.equal(devices.filter((d) => d.device_id === deviceId).length, 1, "one device row");
 });
 
-test("revoking through gateway B cuts a node connected to gateway A at once (the database's notification)", async () => {
+test("a node on gateway A: online and invoked through gateway B; then revoking through B cuts it on A at once", async () => {
   const [a, b] = gateways;
   const code = await mintCode(gatewayRoot("a"));
   const node = spawnCli(
@@ -169,6 +188,20 @@ test("revoking through gateway B cuts a node connected to gateway A at once (the
   assert.equal((await adminPost(b!, `/v1/pairing/requests/${requestId}/approve`, {})).status, 200);
   const deviceId = (await running)[1]!;
   await waitForOutput(node.stderr, /"event":"connected"/, { exited });
+
+  // B sees the node online (A holds its session) and a call through B is pushed by A and answered.
+  await waitFor(async () =>
+    (await adminGet(b!, "/v1/nodes")).nodes.some((n) => n.device_id === deviceId && n.presence === "online"),
+  );
+  const invoked = await adminPost(b!, `/v1/nodes/${deviceId}/invoke`, {
+    capability: "echo",
+    input: { hi: "from B" },
+  });
+  assert.equal(invoked.status, 200, JSON.stringify(invoked.body));
+  assert.equal(invoked.body.state, "succeeded");
+  assert.deepEqual(invoked.body.output, { hi: "from B" });
+  const unknown = await adminPost(b!, `/v1/nodes/${deviceId}/invoke`, { capability: "nope" });
+  assert.equal(unknown.status, 404);
 
   const cutOnA = waitForOutput(a!.child.stderr, /cut a device changed on another gateway/, { exited });
   const revoked = await adminPost(b!, `/v1/devices/${deviceId}/revoke`, { reason: "stolen laptop" });

@@ -201,6 +201,16 @@ export const limits = {
   /** When a node's last session ends, its calls in flight fail with node_disconnected after this, unless
    *  it is back (a dropped connection it resumes at once keeps its calls). Well under a second. */
   nodeDisconnectGraceMs: 500,
+  /** Several gateways on one database: each writes its liveness this often (one row per gateway). */
+  gatewayBeatIntervalMs: 2_000,
+  /** A gateway silent this long is gone: another reaps it (its nodes offline, its calls failed). */
+  gatewayDeadAfterMs: 10_000,
+  /** How often a gateway looks for gone gateways, and re-reads which gateway holds which node. */
+  clusterReapIntervalMs: 3_000,
+  clusterHoldersRefreshMs: 2_000,
+  /** A call sent to a node on another gateway is timed out by the caller's gateway this long after
+   *  its deadline, if the holder has not ended it (the holder's own timer goes first). */
+  clusterResultGraceMs: 2_000,
   /** A node is stale after this many heartbeat intervals without one. */
   stalePresenceIntervals: 3,
   terminalRequestRetentionMs: 7 * DAY,
@@ -292,6 +302,8 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("renewal (with jitter) must fall after half and before the end of a certificate's life");
   if (l.connectionSweepIntervalMs * 4 > l.rotationOverlapMs)
     fail("live connections must be re-checked several times per rotation overlap");
+  if (l.gatewayDeadAfterMs < 3 * l.gatewayBeatIntervalMs)
+    fail("a gateway must miss several beats before the others take it for gone");
   if (l.clientCertificateMinLifetimeMs > l.clientCertificateDefaultLifetimeMs)
     fail("default client life below minimum");
   if (l.clientCertificateDefaultLifetimeMs > l.clientCertificateMaxLifetimeMs)

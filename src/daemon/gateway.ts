@@ -46,6 +46,7 @@ import { EventCounters } from "./event-counters.js";
 import { loadOrCreateGatewayId } from "./gateway-id.js";
 import type { Logger } from "./logger.js";
 import { processStats } from "./metrics.js";
+import { ClusterNodes } from "./node-runtime/cluster-nodes.js";
 import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
 import { registerQuicNodeMethods } from "./node-runtime/quic-node-service.js";
@@ -107,6 +108,7 @@ export class Gateway {
   readonly #infoPath: string;
   readonly #lock: StateLock;
   readonly #nodes: NodeRuntime;
+  readonly #cluster: ClusterNodes | undefined;
   #state: GatewayState = "running";
 
   private constructor(parts: {
@@ -130,6 +132,7 @@ export class Gateway {
     infoPath: string;
     lock: StateLock;
     nodes: NodeRuntime;
+    cluster?: ClusterNodes | undefined;
   }) {
     this.ca = parts.ca;
     this.#store = parts.store;
@@ -151,6 +154,7 @@ export class Gateway {
     this.#infoPath = parts.infoPath;
     this.#lock = parts.lock;
     this.#nodes = parts.nodes;
+    this.#cluster = parts.cluster;
   }
 
   state(): GatewayState {
@@ -200,6 +204,7 @@ export class Gateway {
     let vault: Vault | undefined;
     let vaultSweep: NodeJS.Timeout | undefined;
     let auditPrune: NodeJS.Timeout | undefined;
+    let cluster: ClusterNodes | undefined;
     try {
       // The gateway runs without its vault (the API answers 503 with the reason): a locked or missing
       // keyring must not keep devices from connecting.
@@ -344,18 +349,32 @@ export class Gateway {
         },
       );
       const scheduler = options.scheduler ?? systemScheduler;
+      // On a shared database each gateway fails only its own unfinished calls when it restarts.
+      const gatewayId =
+        store.kind === "postgres" ? loadOrCreateGatewayId(paths.gatewayId, clock, random) : "local";
       const nodes = new NodeRuntime({
         repo: store.nodes,
         clock,
         scheduler,
         random,
-        // On a shared database each gateway fails only its own unfinished calls when it restarts.
-        gatewayId:
-          store.kind === "postgres" ? loadOrCreateGatewayId(paths.gatewayId, clock, random) : "local",
+        gatewayId,
         onChange: () => feed.publish("nodes"),
         onDisconnected: (deviceId) => operational.nodeDisconnected(deviceId),
       });
       const reconciled = await nodes.reconcile();
+      if (store.kind === "postgres") {
+        cluster = new ClusterNodes({
+          runtime: nodes,
+          nodes: store.nodes,
+          presence: store.presence,
+          signals: store.signals,
+          clock,
+          logger,
+          gatewayId,
+        });
+        nodes.attachRemote(cluster);
+        await cluster.start();
+      }
       if (reconciled.failed + reconciled.pruned > 0)
         logger.info(reconciled, "reconciled capability requests left by the last run");
       const rotations = new DeviceRotations({
@@ -571,10 +590,12 @@ export class Gateway {
         infoPath: paths.daemonInfo,
         lock,
         nodes,
+        cluster,
       });
     } catch (err) {
       clearInterval(vaultSweep);
       clearInterval(auditPrune);
+      cluster?.stop();
       vault?.close();
       await store.close().catch(() => undefined);
       secrets.close();
@@ -602,6 +623,9 @@ export class Gateway {
       this.#admin.closeAllConnections();
     });
     removeDaemonInfo(this.#infoPath);
+    await this.#cluster
+      ?.leave()
+      .catch((err: Error) => this.#logger.warn({ err: err.message }, "leaving the cluster failed"));
     clearInterval(this.#vaultSweep);
     clearInterval(this.#auditPrune);
     this.#vault?.close();

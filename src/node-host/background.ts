@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { PRIVATE_FILE_MODE } from "../common/atomic-file.js";
-import { splitHostPort } from "../common/host-port.js";
+import { gatewayAddresses, splitHostPort } from "../common/host-port.js";
 import { limits } from "../common/limits.js";
 import { processAlive } from "../common/process-alive.js";
 import { NodeService } from "../gen/palyra/v1/node_pb.js";
@@ -137,7 +137,7 @@ export async function stopBackground(stateRoot: string) {
 
 /** Asks the gateway to revoke this device (NodeService.Deregister, over its own mutual TLS). */
 export async function deregister(node: PairedNode): Promise<string> {
-  const { host, port } = splitHostPort(node.gateway);
+  const { host, port } = splitHostPort(gatewayAddresses(node.gateway)[0]!);
   const client = new NodePortClient({
     host,
     port,

@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { platform } from "node:os";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Clock, systemClock } from "../common/clock.js";
-import { splitHostPort } from "../common/host-port.js";
+import { gatewayAddresses, splitHostPort } from "../common/host-port.js";
 import { limits } from "../common/limits.js";
 import { type Random, systemRandom } from "../common/random.js";
 import { reconnectDelayMs } from "../common/reconnect-policy.js";
@@ -92,6 +92,8 @@ export class NodeSession {
   readonly #random: Random;
   readonly #runner: CapabilityRunner;
   #credentials: DeviceCredentials;
+  /** Which of the gateways (`credentials.gateway`, comma-separated) is tried next. */
+  #addressIndex = 0;
   #state: NodeSessionState = "connecting";
   #stop = new AbortController();
   #done: Promise<void> | undefined;
@@ -200,6 +202,7 @@ export class NodeSession {
       }
       if (this.#stop.signal.aborted) break;
       failures++;
+      this.#addressIndex++;
       // After a goodbye the gateway is restarting: retry soon, spread as the gateway asked (see
       // reconnect-policy.ts), so a lone node is back within moments and a fleet does not stampede.
       const delay = reconnectDelayMs(
@@ -235,7 +238,9 @@ export class NodeSession {
 
   /** True when a new certificate is in use; throws when the gateway refuses this device for good. */
   async #recover(): Promise<boolean> {
-    const outcome = await this.#options.recover!(this.#credentials);
+    // Asked of the gateway this session is trying now; the whole list of gateways is kept.
+    const outcome = await this.#options.recover!({ ...this.#credentials, gateway: this.#address() });
+    if (outcome.kind === "recovered") outcome.credentials.gateway = this.#credentials.gateway;
     if (outcome.kind !== "recovered") {
       this.#emit("recovery_skipped", outcome.detail);
       return false;
@@ -253,7 +258,7 @@ export class NodeSession {
     this.#stop.signal.addEventListener("abort", goodbye, { once: true });
     this.#state = "connected";
     onConnected();
-    this.#emit("connected", `${this.#credentials.gateway} over ${this.#options.transport ?? "grpc"}`);
+    this.#emit("connected", `${this.#address()} over ${this.#options.transport ?? "grpc"}`);
     this.#scheduleRenewal(conn.renewHintMs);
     try {
       for (;;) {
@@ -280,8 +285,14 @@ export class NodeSession {
     }
   }
 
+  /** The gateway tried now: with several (a cluster), each failure moves to the next one. */
+  #address(): string {
+    const addresses = gatewayAddresses(this.#credentials.gateway);
+    return addresses[this.#addressIndex % addresses.length]!;
+  }
+
   async #open(credentials: DeviceCredentials): Promise<Connection> {
-    const { host, port } = splitHostPort(credentials.gateway);
+    const { host, port } = splitHostPort(this.#address());
     const client = new NodePortClient({
       host,
       port,

@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { splitHostPort } from "../common/host-port.js";
+import { gatewayAddresses, splitHostPort } from "../common/host-port.js";
 import { certificateFingerprint } from "../crypto/fingerprint.js";
 import { DeviceRecoveryService } from "../gen/palyra/v1/recovery_pb.js";
 import { createCsr, generateP256KeyPair } from "../identity/csr.js";
@@ -27,7 +27,7 @@ export async function recoverCredentials(args: {
   sign: (message: Uint8Array) => Uint8Array;
   now: number;
 }): Promise<RecoveryOutcome> {
-  const { host, port } = splitHostPort(args.credentials.gateway);
+  const { host, port } = splitHostPort(gatewayAddresses(args.credentials.gateway)[0]!);
   const client = new NodePortClient({ host, port, pinnedCa: args.credentials.caCertPem });
   try {
     const { privateKey, publicKey } = generateP256KeyPair();

@@ -169,23 +169,30 @@ export class ApprovalService {
 
   /** Resolves when the request is decided (on any gateway), the timeout passes, or the signal aborts. */
   async waitForDecision(requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const current = await this.get(requestId);
-    if (current?.state !== "pending_approval") return;
-    const limit = Math.min(timeoutMs, Math.max(0, current.expiresAt - this.#clock.now()));
-    const timeout = AbortSignal.timeout(limit);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    if (combined.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        unsubscribe();
-        combined.removeEventListener("abort", done);
-        resolve();
-      };
-      const unsubscribe = this.#signals.subscribe("pairing_request", (id) => {
-        if (id === requestId) done();
+    // Listening before reading: a decision that lands while the row is being read is not missed.
+    let unsubscribe = () => {};
+    const decided = new Promise<void>((resolve) => {
+      unsubscribe = this.#signals.subscribe("pairing_request", (id) => {
+        if (id === requestId) resolve();
       });
-      combined.addEventListener("abort", done);
     });
+    try {
+      const current = await this.get(requestId);
+      if (current?.state !== "pending_approval") return;
+      const limit = Math.min(timeoutMs, Math.max(0, current.expiresAt - this.#clock.now()));
+      const timeout = AbortSignal.timeout(limit);
+      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      if (combined.aborted) return;
+      let onAbort = () => {};
+      const aborted = new Promise<void>((resolve) => {
+        onAbort = () => resolve();
+        combined.addEventListener("abort", onAbort, { once: true });
+      });
+      await Promise.race([decided, aborted]);
+      combined.removeEventListener("abort", onAbort);
+    } finally {
+      unsubscribe();
+    }
   }
 
   /** The device row for an approved request: written by the approver, or here if it crashed before. */

@@ -8,6 +8,7 @@ import { SqliteDeviceRepository } from "./sqlite/device-repository.js";
 import { SqliteMetaRepository } from "./sqlite/meta.js";
 import { SqliteNodeRepository } from "./sqlite/node-repository.js";
 import { SqlitePairingRepository } from "./sqlite/pairing-repository.js";
+import { SqlitePresenceRepository } from "./sqlite/presence-repository.js";
 
 export type { GatewayStore } from "./ports.js";
 
@@ -36,6 +37,7 @@ export function openGatewayStore(path: string, clock: Clock, random: Random): Sq
     devices: new SqliteDeviceRepository(db, audit, signals),
     pairing: new SqlitePairingRepository(db, audit, signals),
     nodes: new SqliteNodeRepository(db, audit),
+    presence: new SqlitePresenceRepository(db, signals),
     signals,
     close: async () => {
       db.close();

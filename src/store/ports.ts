@@ -106,6 +106,28 @@ export interface NodeRepository {
   pruneTerminal(before: number): Promise<number>;
 }
 
+/**
+ * Which gateway holds each node's session, and which gateways are alive: a gateway beats every few
+ * seconds (one write per gateway, never one per node heartbeat) and claims a node's session when it
+ * attaches. A gateway whose beat is too old is gone: any live gateway reaps it.
+ */
+export interface PresenceRepository {
+  beat(gatewayId: string, now: number): Promise<void>;
+  /** Gateways whose last beat is before `before`. */
+  deadGateways(before: number): Promise<string[]>;
+  /** The node's session is on this gateway now, replacing any other holder. */
+  claim(deviceId: string, gatewayId: string, now: number): Promise<void>;
+  /** The node's session on this gateway ended; a newer holder elsewhere is left alone. */
+  release(deviceId: string, gatewayId: string): Promise<void>;
+  /** Every session held by a gateway that beat at or after `aliveSince`: device id -> gateway id. */
+  holders(aliveSince: number): Promise<Map<string, string>>;
+  /**
+   * A gone gateway: its session claims dropped, its unfinished calls failed with `reason` (each
+   * signalled), its row removed; one transaction, harmless when two gateways reap it at once.
+   */
+  reap(gatewayId: string, now: number, reason: string): Promise<{ sessions: number; failed: number }>;
+}
+
 /** Small key/value facts about the installation (which CA this database belongs to, and the like). */
 export interface MetaRepository {
   get(key: string): Promise<string | undefined>;
@@ -131,6 +153,7 @@ export interface GatewayStore {
   readonly devices: DeviceRepository;
   readonly pairing: PairingRepository;
   readonly nodes: NodeRepository;
+  readonly presence: PresenceRepository;
   readonly signals: StoreSignals;
   close(): Promise<void>;
 }

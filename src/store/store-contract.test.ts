@@ -398,6 +398,50 @@ function contract(open: () => Open): void {
     assert.equal(await store.nodes.failUnfinished(clock.now(), "gateway restarted", "gw-b"), 1);
   });
 
+  it("presence: beats, claims, holders of live gateways, reaping a gone gateway", async ({
+    store,
+    clock,
+    id,
+  }) => {
+    const t0 = clock.now();
+    await store.presence.beat("gw-a", t0);
+    await store.presence.beat("gw-b", t0);
+    await store.presence.claim("node-1", "gw-a", t0);
+    await store.presence.claim("node-2", "gw-b", t0);
+    await store.presence.claim("node-3", "gw-a", t0);
+    // node-3 moves to gw-b; gw-a's late release of it leaves gw-b's claim alone.
+    await store.presence.claim("node-3", "gw-b", t0 + 1);
+    await store.presence.release("node-3", "gw-a");
+    assert.deepEqual([...(await store.presence.holders(t0))].sort(), [
+      ["node-1", "gw-a"],
+      ["node-2", "gw-b"],
+      ["node-3", "gw-b"],
+    ]);
+    clock.advance(20_000);
+    await store.presence.beat("gw-b", clock.now());
+    assert.deepEqual(await store.presence.deadGateways(clock.now() - 10_000), ["gw-a"]);
+    assert.deepEqual(
+      [...(await store.presence.holders(clock.now() - 10_000))].sort(),
+      [
+        ["node-2", "gw-b"],
+        ["node-3", "gw-b"],
+      ],
+      "a silent gateway's sessions do not count",
+    );
+    const onA = { ...capabilityRequest(clock, id(), "dispatched"), gatewayId: "gw-a" };
+    const onB = { ...capabilityRequest(clock, id(), "queued"), gatewayId: "gw-b" };
+    await store.nodes.createRequest(onA);
+    await store.nodes.createRequest(onB);
+    assert.deepEqual(await store.presence.reap("gw-a", clock.now(), "node_disconnected: gone"), {
+      sessions: 1,
+      failed: 1,
+    });
+    assert.equal((await store.nodes.request(onA.requestId))?.error, "node_disconnected: gone");
+    assert.equal((await store.nodes.request(onB.requestId))?.state, "queued");
+    assert.deepEqual(await store.presence.deadGateways(clock.now()), [], "gw-a is gone, gw-b beat now");
+    assert.deepEqual(await store.presence.reap("gw-a", clock.now(), "again"), { sessions: 0, failed: 0 });
+  });
+
   it("signals: a committed change is signalled; a failed compare-and-set is not", async ({
     store,
     clock,
@@ -548,7 +592,7 @@ describe("PostgreSQL store", () => {
       );
       assert.deepEqual(
         versions.map((v) => v.version),
-        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4, 5, 6],
       );
     } finally {
       await Promise.all(stores.map((s) => s.close()));

@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
+import { gatewayAddresses } from "../../common/host-port.js";
 import { resolveStateRoot } from "../../daemon/state-root.js";
 import { DeviceIdentity } from "../../identity/device-identity.js";
 import {
@@ -96,6 +97,12 @@ async function runNode(flags: NodeRunFlags): Promise<void> {
         );
       credentials = await pairThisDevice(store, { ...flags, clientKind: "node", requiredKind: "node" });
     }
+    // A paired node given --gateway (without a code) takes that list of gateways from now on.
+    if (flags.gateway && !flags.code && !flags.qrUri && credentials.gateway !== flags.gateway) {
+      gatewayAddresses(flags.gateway);
+      credentials = { ...credentials, gateway: flags.gateway };
+      await storeDeviceCredentials(store, credentials);
+    }
     const identity = await DeviceIdentity.load(store);
     if (!identity)
       throw new CommonError("precondition", "the node's identity is missing from its secret store");
@@ -177,7 +184,11 @@ export function registerNodeCommands(program: Command): void {
     .description(
       "pair if needed, then stay connected and run capabilities the gateway dispatches (Ctrl-C to stop)",
     )
-    .option("--gateway <host:port>", "the gateway's node port (first run, with --code)")
+    .option(
+      "--gateway <host:port[,host:port...]>",
+      "the gateway's node port (first run, with --code); several, comma-separated, for the gateways of a " +
+        "cluster: the node moves to the next when one goes away (given later, it replaces the stored list)",
+    )
     .option("--code <code>", "pairing code for the first run, e.g. 7QX2-482193")
     .option("--qr-uri <uri>", "pairing QR URI for the first run")
     .option("--name <name>", "this node's name as operators see it")

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { systemClock } from "../../common/clock.js";
 import { CommonError } from "../../common/errors.js";
-import { splitHostPort } from "../../common/host-port.js";
+import { gatewayAddresses, splitHostPort } from "../../common/host-port.js";
 import { limits } from "../../common/limits.js";
 import { systemRandom } from "../../common/random.js";
 import { spkiDigest } from "../../crypto/fingerprint.js";
@@ -97,7 +97,8 @@ export async function pairThisDevice(
   const typed = flags.code ? parseTypedCode(flags.code) : undefined;
   const gateway = qr?.gateway ?? flags.gateway;
   if (!gateway) throw new CommonError("invalid_input", "--gateway <host:port> is required with --code");
-  const { host, port } = splitHostPort(gateway);
+  // Several gateways (a cluster): the pairing runs with the first; the node keeps the whole list.
+  const { host, port } = splitHostPort(gatewayAddresses(gateway)[0]!);
   const clientKind = qr?.clientKind ?? flags.clientKind;
   if (flags.requiredKind !== undefined && clientKind !== flags.requiredKind)
     throw new PairingError(
@@ -165,7 +166,7 @@ async function waitAndStore(
 ): Promise<DeviceCredentials | "gone"> {
   const identity = await DeviceIdentity.load(store);
   if (!identity) return "gone";
-  const { host, port } = splitHostPort(pending.gateway);
+  const { host, port } = splitHostPort(gatewayAddresses(pending.gateway)[0]!);
   // Pinned to the CA learned in the exchange (or the QR code's): every poll connection, first or after
   // a drop or restart, must reach the same gateway.
   const transport = new GrpcPairingTransport(

@@ -67,6 +67,20 @@ interface Outbox {
 
 export type Presence = "online" | "stale" | "offline";
 
+/**
+ * Nodes connected to the other gateways of a cluster (see cluster-nodes.ts): who holds a session, and
+ * how a call reaches a node held elsewhere (a row the holder picks up, the outcome read back).
+ */
+export interface RemoteNodes {
+  /** The other live gateway holding the node's session, if one does. */
+  holder(deviceId: string): string | undefined;
+  /** Stores the call for the holder and resolves with it once terminal. */
+  invoke(record: CapabilityRequestRecord): Promise<CapabilityRequestRecord>;
+  /** A session attached here, or its last one here ended. */
+  attached(deviceId: string): void;
+  detached(deviceId: string): void;
+}
+
 /** A capability as operators see it (snake_case, like every API field). */
 export interface CapabilityView {
   name: string;
@@ -118,6 +132,7 @@ export class NodeRuntime {
   readonly #epoch: string;
   /** Names this gateway in the rows of the calls it holds (see failUnfinished). */
   readonly #gatewayId: string;
+  #remote: RemoteNodes | undefined;
 
   /** Told when presence, registration or a request changes (the console's live updates). */
   readonly #onChange: (deviceId: string) => void;
@@ -130,6 +145,8 @@ export class NodeRuntime {
     random: Random;
     /** Stable across restarts of this gateway; defaults to "local" (one gateway on its own database). */
     gatewayId?: string;
+    /** Several gateways on one database: nodes held by the others. */
+    remote?: RemoteNodes;
     onChange?: (deviceId: string) => void;
     /** A node's last session ended. */
     onDisconnected?: (deviceId: string) => void;
@@ -142,6 +159,7 @@ export class NodeRuntime {
     this.#random = deps.random;
     this.#epoch = this.#random.bytes(8).toString("hex");
     this.#gatewayId = deps.gatewayId ?? "local";
+    this.#remote = deps.remote;
   }
 
   /** At start: whatever a crash left unfinished is failed, and old terminal requests are pruned. */
@@ -195,6 +213,7 @@ export class NodeRuntime {
   attach(deviceId: string, sink: NodeSessionSink, resume?: ResumePoint): AttachedSession {
     const session: Session = { sink, lastHeartbeat: this.#clock.now() };
     this.#sessions.set(deviceId, session);
+    this.#remote?.attached(deviceId);
     this.#onChange(deviceId);
     const outbox = this.#outboxes.get(deviceId);
     let resumed = false;
@@ -213,6 +232,7 @@ export class NodeRuntime {
       detach: () => {
         if (this.#sessions.get(deviceId) !== session) return;
         this.#sessions.delete(deviceId);
+        this.#remote?.detached(deviceId);
         this.#seen.set(deviceId, Math.max(session.lastHeartbeat, this.#clock.now()));
         this.#onDisconnected(deviceId);
         // A node that comes straight back (a dropped connection it resumes) keeps its calls.
@@ -267,7 +287,7 @@ export class NodeRuntime {
 
   presence(deviceId: string): Presence {
     const session = this.#sessions.get(deviceId);
-    if (!session) return "offline";
+    if (!session) return this.#remote?.holder(deviceId) ? "online" : "offline";
     const silentFor = this.#clock.now() - session.lastHeartbeat;
     return silentFor > limits.heartbeatIntervalMs * limits.stalePresenceIntervals ? "stale" : "online";
   }
@@ -299,7 +319,11 @@ export class NodeRuntime {
     if (Buffer.byteLength(inputJson) > maxPayloadBytes)
       throw new NodeRuntimeError("payload_too_large", `input is larger than ${maxPayloadBytes} bytes`);
     const session = this.#sessions.get(deviceId);
-    if (!session) throw new NodeRuntimeError("node_offline", `node ${deviceId} is not connected`);
+    if (!session) {
+      const holder = this.#remote?.holder(deviceId);
+      if (!holder) throw new NodeRuntimeError("node_offline", `node ${deviceId} is not connected`);
+      return this.#invokeElsewhere(holder, deviceId, capability, inputJson, maxPayloadBytes, timeoutMs);
+    }
     const carried = session.sink.maxPayloadBytes ?? limits.invokeMaxPayloadBytes;
     if (Buffer.byteLength(inputJson) > carried)
       throw new NodeRuntimeError(
@@ -357,6 +381,77 @@ export class NodeRuntime {
         throw err;
       },
     );
+  }
+
+  /** Several gateways on one database: nodes held by the others (set once, before sessions attach). */
+  attachRemote(remote: RemoteNodes): void {
+    this.#remote = remote;
+  }
+
+  /** A node held by another gateway: the row is written for that gateway, which pushes it. */
+  async #invokeElsewhere(
+    holder: string,
+    deviceId: string,
+    capability: string,
+    inputJson: string,
+    maxPayloadBytes: number,
+    timeoutMs: number,
+  ): Promise<CapabilityRequestRecord> {
+    const node = await this.#repo.node(deviceId);
+    if (!node?.capabilities.some((c) => c.name === capability))
+      throw new NodeRuntimeError("capability_unknown", `node ${deviceId} does not offer ${capability}`);
+    const now = this.#clock.now();
+    return this.#remote!.invoke({
+      requestId: newId(this.#clock, this.#random),
+      deviceId,
+      capability,
+      inputJson,
+      maxPayloadBytes,
+      state: "queued",
+      createdAt: now,
+      deadlineAt: now + timeoutMs,
+      gatewayId: holder,
+    });
+  }
+
+  /**
+   * A call another gateway stored for a node connected here: pushed like a local one, and its outcome
+   * written to the row, where the caller's gateway reads it. False when it cannot be taken here.
+   */
+  adopt(record: CapabilityRequestRecord): boolean {
+    if (record.state !== "queued" || this.#inFlight.has(record.requestId)) return false;
+    if (!this.#sessions.has(record.deviceId)) return false;
+    const now = this.#clock.now();
+    const flight: InFlight = {
+      record: { ...record, state: "dispatched", dispatchedAt: now },
+      timer: undefined,
+      settle: () => {},
+      write: Promise.resolve(),
+    };
+    this.#inFlight.set(record.requestId, flight);
+    flight.write = this.#repo.updateRequest(flight.record).catch(() => false);
+    flight.timer = this.#scheduler.setTimeout(
+      () => this.#timeout(record.requestId),
+      Math.max(0, record.deadlineAt - now),
+    );
+    this.#push(record.deviceId, {
+      kind: "dispatch",
+      requestId: record.requestId,
+      capability: record.capability,
+      inputJson: record.inputJson,
+      maxPayloadBytes: record.maxPayloadBytes,
+      deadlineUnixMs: record.deadlineAt,
+    });
+    return true;
+  }
+
+  /** The call ended elsewhere (its caller's gateway timed it out): the node is told to stop. */
+  abandon(requestId: string, reason: string): void {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight || TERMINAL_STATES.has(flight.record.state)) return;
+    this.#inFlight.delete(requestId);
+    this.#scheduler.clearTimeout(flight.timer);
+    this.#push(flight.record.deviceId, { kind: "cancel", requestId, reason });
   }
 
   /** The node reports progress (running, or waiting for its local user's consent). */

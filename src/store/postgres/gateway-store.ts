@@ -8,6 +8,7 @@ import { PgMetaRepository } from "./meta.js";
 import { migratePostgres } from "./migrations.js";
 import { PgNodeRepository } from "./node-repository.js";
 import { PgPairingRepository } from "./pairing-repository.js";
+import { PgPresenceRepository } from "./presence-repository.js";
 import { PgSignals } from "./signals.js";
 
 /**
@@ -40,6 +41,7 @@ export async function openPostgresStore(url: string, clock: Clock, random: Rando
     devices: new PgDeviceRepository(db, audit),
     pairing: new PgPairingRepository(db, audit),
     nodes: new PgNodeRepository(db, audit),
+    presence: new PgPresenceRepository(db),
     signals,
     close() {
       closing ??= (async () => {

@@ -150,6 +150,23 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     name: "the gateway holding each capability request",
     sql: `ALTER TABLE capability_requests ADD COLUMN gateway_id TEXT;`,
   },
+  {
+    version: 6,
+    name: "gateways and the node sessions they hold",
+    sql: `
+      CREATE TABLE gateways (
+        gateway_id TEXT PRIMARY KEY,
+        seen_at BIGINT NOT NULL
+      );
+      CREATE TABLE node_sessions (
+        device_id TEXT PRIMARY KEY,
+        gateway_id TEXT NOT NULL,
+        since BIGINT NOT NULL
+      );
+      CREATE INDEX node_sessions_gateway ON node_sessions (gateway_id);
+      CREATE INDEX capability_requests_gateway ON capability_requests (gateway_id, state);
+    `,
+  },
 ];
 
 /** Any fixed 64-bit number, the same in every gateway: the advisory lock that serializes migrations. */

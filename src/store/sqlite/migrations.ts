@@ -147,6 +147,22 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "the gateway holding each capability request",
     sql: `ALTER TABLE capability_requests ADD COLUMN gateway_id TEXT;`,
   },
+  {
+    version: 6,
+    name: "gateways and the node sessions they hold",
+    sql: `
+      CREATE TABLE gateways (
+        gateway_id TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE node_sessions (
+        device_id TEXT PRIMARY KEY,
+        gateway_id TEXT NOT NULL,
+        since INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX node_sessions_gateway ON node_sessions (gateway_id);
+    `,
+  },
 ];
 
 export function currentSchemaVersion(db: Database): number {
