@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { countAuditRows, seedAuditRows } from "./helpers/audit-rows.js";
-import { gatewayFixture } from "./helpers/cli.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
 /**
  * `GET /v1/audit` pages through the whole log with the `before` cursor (newest first, every event once,

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { join } from "node:path";
 import { test } from "node:test";
-import { gatewayFixture, runCli, spawnCli, testEnv } from "./helpers/cli.js";
+import { runCli, spawnCli, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
 // Issue 13, devices recover: a node whose 3-minute certificate expired while it was stopped recovers
 // by itself when started again; after revocation a node (gRPC or QUIC) exits 6 with the reason and

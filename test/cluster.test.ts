@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import pgDriver from "pg";
 import { systemClock } from "../src/common/clock.js";
 import { systemRandom } from "../src/common/random.js";
 import { DeviceIdentity } from "../src/identity/device-identity.js";
@@ -11,6 +12,7 @@ import { DevicePairingClient } from "../src/pairing/device-client.js";
 import { parseQrUri } from "../src/pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../src/transport/grpc/pairing-client.js";
 import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { clusterReaches } from "./helpers/cluster.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 import { type PgServer, startPostgres } from "./helpers/postgres-server.js";
 
@@ -46,15 +48,6 @@ async function adminGet(daemon: DaemonProcess, path: string) {
     headers: { authorization: `Bearer ${token}` },
   });
   return (await res.json()) as { nodes: { device_id: string; presence: string }[] };
-}
-
-/** Polls a condition the cluster reaches by itself (its presence is re-read every 2 s). */
-async function waitFor(condition: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 async function adminPost(daemon: DaemonProcess, path: string, body: unknown) {
@@ -190,7 +183,7 @@ test("a node on gateway A: online and invoked through gateway B; then revoking t
   await waitForOutput(node.stderr, /"event":"connected"/, { exited });
 
   // B sees the node online (A holds its session) and a call through B is pushed by A and answered.
-  await waitFor(async () =>
+  await clusterReaches(async () =>
     (await adminGet(b!, "/v1/nodes")).nodes.some((n) => n.device_id === deviceId && n.presence === "online"),
   );
   const invoked = await adminPost(b!, `/v1/nodes/${deviceId}/invoke`, {
@@ -210,4 +203,44 @@ test("a node on gateway A: online and invoked through gateway B; then revoking t
   await cutOnA;
   const [exitCode] = (await exited) as [number];
   assert.equal(exitCode, 6, "the node host learns it was revoked and exits 6");
+});
+
+test("secrets are shared: set through A, revealed through B, listed on C; the database holds only sealed blobs", async () => {
+  const [a, b] = gateways;
+  const call = async (daemon: DaemonProcess, method: string, path: string, body?: unknown) => {
+    const token = readFileSync(join(daemon.summary.state_root, "admin.token"), "utf8").trim();
+    const res = await fetch(new URL(path, daemon.summary.admin_url), {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const ref = encodeURIComponent("global/api-key");
+  const put = await call(a!, "PUT", `/v1/secrets/${ref}`, { value: "hunter2-cluster-value" });
+  assert.equal(put.status, 201, JSON.stringify(put.body));
+  assert.equal(put.body.backend, "database");
+  const revealed = await call(b!, "POST", `/v1/secrets/${ref}/reveal`, { reason: "test" });
+  assert.equal(revealed.status, 200, JSON.stringify(revealed.body));
+  assert.equal(revealed.body.value_utf8, "hunter2-cluster-value");
+  const c = await startGateway("c");
+  const listed = await call(c, "GET", "/v1/secrets");
+  assert.deepEqual(
+    (listed.body.secrets as { ref: string }[]).map((s) => s.ref),
+    ["global/api-key"],
+  );
+  const client = new pgDriver.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const rows = await client.query("SELECT blob FROM vault_secrets");
+    assert.equal(rows.rowCount, 1);
+    assert.ok(!(rows.rows[0].blob as Buffer).includes("hunter2"), "no plaintext in the database");
+    const meta = await client.query("SELECT value FROM meta WHERE key = 'cluster.vault_key'");
+    assert.ok(!String(meta.rows[0].value).includes(PASSPHRASE));
+  } finally {
+    await client.end();
+  }
+  const deleted = await call(b!, "DELETE", `/v1/secrets/${ref}`);
+  assert.equal(deleted.status, 200);
+  assert.equal((await call(a!, "GET", `/v1/secrets/${ref}`)).status, 404);
 });

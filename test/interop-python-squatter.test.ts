@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BeginPairingRequestSchema } from "../src/gen/palyra/v1/pairing_pb.js";
-import { gatewayFixture, runCli, startPair } from "./helpers/cli.js";
+import { runCli, startPair } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
 // Issue 12 finding 1 with a client we did not write: Debian's python3-grpcio opens BeginPairing
 // sessions on a live code (with its code id, and with an empty id, which names the only live PIN code)

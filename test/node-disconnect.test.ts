@@ -3,8 +3,9 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { gatewayFixture, runCli, spawnCli, testEnv } from "./helpers/cli.js";
+import { runCli, spawnCli, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
 // Issue 13: a node killed during a call: the caller learns node_disconnected when the node's session
 // ends, not at the call's deadline.

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { join } from "node:path";
 import { test } from "node:test";
-import { gatewayFixture, runCli, spawnCli, testEnv } from "./helpers/cli.js";
+import { runCli, spawnCli, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
 // `node run --json`: every line on stdout is one JSON object (pairing, then the node's events).
 const gw = gatewayFixture("palyra-nodejson-");

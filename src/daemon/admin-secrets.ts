@@ -8,7 +8,8 @@ import { assertScopeAllowed, scopeAllowed } from "../vault/entitlements.js";
 import { VaultError } from "../vault/errors.js";
 import { parseRef } from "../vault/ref.js";
 import { assertScope } from "../vault/scope.js";
-import { revealedValue, type Vault } from "../vault/vault.js";
+import type { SecretsVault } from "../vault/secrets-vault.js";
+import { revealedValue } from "../vault/vault.js";
 import { readJson, sendJson } from "./admin-api.js";
 import { DaemonError } from "./errors.js";
 
@@ -28,7 +29,7 @@ import { DaemonError } from "./errors.js";
 
 export interface SecretsApiDeps {
   /** The open vault; throws (with the reason) when the daemon could not open it. */
-  vault(): Vault;
+  vault(): SecretsVault;
   scopes: readonly string[];
   audit(entry: AuditEntry): Promise<unknown>;
   reveals: SlidingWindowLimiter;
@@ -62,8 +63,8 @@ export async function handleSecretsApi(
   if (path === "/v1/vault" && req.method === "GET") {
     // Counts cover only the scopes this caller may see.
     const vault = deps.vault();
-    const description = vault.describe();
-    const visible = vault.list().filter((m) => scopeAllowed(deps.scopes, m.scope));
+    const description = await vault.describe();
+    const visible = (await vault.list()).filter((m) => scopeAllowed(deps.scopes, m.scope));
     sendJson(res, 200, {
       ...description,
       secrets: visible.length,
@@ -77,8 +78,11 @@ export async function handleSecretsApi(
     if (raw !== null) {
       const scope = assertScope(raw);
       assertScopeAllowed(deps.scopes, scope, actor);
-      sendJson(res, 200, { secrets: vault.list({ scope }) });
-    } else sendJson(res, 200, { secrets: vault.list().filter((m) => scopeAllowed(deps.scopes, m.scope)) });
+      sendJson(res, 200, { secrets: await vault.list({ scope }) });
+    } else
+      sendJson(res, 200, {
+        secrets: (await vault.list()).filter((m) => scopeAllowed(deps.scopes, m.scope)),
+      });
     return true;
   }
   const match = /^\/v1\/secrets\/([^/]+)(?:\/(reveal))?$/.exec(path);
@@ -97,7 +101,7 @@ export async function handleSecretsApi(
   if (match[2] === "reveal" && req.method === "POST") {
     const body = revealBody.parse(await readJson(req));
     if (!deps.reveals.take(actor)) throw new DaemonError("rate_limited", "too many reveals; wait a minute");
-    const metadata = vault.metadata(ref.scope, ref.key);
+    const metadata = await vault.metadata(ref.scope, ref.key);
     const value = (await vault.get(ref.scope, ref.key)).expose();
     try {
       // Recorded before the value leaves: an unrecorded reveal never happens.
@@ -114,7 +118,7 @@ export async function handleSecretsApi(
   }
   if (match[2] !== undefined) return false;
   if (req.method === "GET") {
-    sendJson(res, 200, vault.metadata(ref.scope, ref.key));
+    sendJson(res, 200, await vault.metadata(ref.scope, ref.key));
     return true;
   }
   if (req.method === "PUT") {
@@ -135,9 +139,9 @@ export async function handleSecretsApi(
           "invalid_input",
           "the value is empty (set allow_empty to store an empty secret)",
         );
-      const existed = vault.has(ref.scope, ref.key);
-      const metadata = await vault.put(ref.scope, ref.key, value).catch((err: unknown) => {
-        throw noSpaceError(err, vault.describe().path) ?? err;
+      const existed = await vault.has(ref.scope, ref.key);
+      const metadata = await vault.put(ref.scope, ref.key, value).catch(async (err: unknown) => {
+        throw noSpaceError(err, (await vault.describe()).path) ?? err;
       });
       await deps.audit({
         kind: "secret.set",

@@ -28,6 +28,7 @@ import { NodePortServer } from "../transport/grpc/server.js";
 import { QuicGatewayServer } from "../transport/quic/server.js";
 import { VaultError } from "../vault/errors.js";
 import { openVault } from "../vault/open-vault.js";
+import { hostSecretsVault, type SecretsVault } from "../vault/secrets-vault.js";
 import type { Vault } from "../vault/vault.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
@@ -52,6 +53,7 @@ import { registerNodeService } from "./node-runtime/node-service.js";
 import { registerQuicNodeMethods } from "./node-runtime/quic-node-service.js";
 import { OperationalLog } from "./operational-log.js";
 import { ServerCertificateManager } from "./server-certificate.js";
+import { openSharedVault } from "./shared-vault.js";
 import { statePaths } from "./state-root.js";
 
 export interface GatewayOptions {
@@ -209,30 +211,49 @@ export class Gateway {
       // The gateway runs without its vault (the API answers 503 with the reason): a locked or missing
       // keyring must not keep devices from connecting.
       let vaultProblem = "";
-      try {
-        vault = await openVault(paths.vault, {
-          env: options.env ?? process.env,
-          onWarning: (message) => logger.warn(message),
-        });
-        const described = vault.describe();
-        if (described.weak) logger.warn({ backend: described.backend }, described.detail);
-        logger.info({ backend: described.backend, protection: described.protection }, "vault open");
-        // Blobs whose deletion failed (a store that was briefly away) are retried now and then.
-        const openVaultRef = vault;
-        vaultSweep = setInterval(
-          () =>
-            void openVaultRef
-              .collectGarbage()
-              .catch((err: Error) => logger.warn({ err: err.message }, "vault clean-up failed")),
-          limits.vaultCollectIntervalMs,
-        );
-        vaultSweep.unref();
-      } catch (err) {
-        vaultProblem = (err as Error).message;
-        logger.error({ err: vaultProblem }, "vault unavailable");
-      }
-      const vaultAccess = (): Vault => {
-        if (vault) return vault;
+      let secretsVault: SecretsVault | undefined;
+      if (store.vault) {
+        // Several gateways: the shared vault in the database (this host's OS store is not used).
+        try {
+          secretsVault = await openSharedVault({
+            meta: store.meta,
+            rows: store.vault,
+            location: store.location,
+            passphrase: (options.env ?? process.env).PALYRA_CA_PASSPHRASE,
+            clock,
+            random,
+          });
+          logger.info({ backend: "database" }, "vault open");
+        } catch (err) {
+          vaultProblem = (err as Error).message;
+          logger.error({ err: vaultProblem }, "vault unavailable");
+        }
+      } else
+        try {
+          vault = await openVault(paths.vault, {
+            env: options.env ?? process.env,
+            onWarning: (message) => logger.warn(message),
+          });
+          const described = vault.describe();
+          if (described.weak) logger.warn({ backend: described.backend }, described.detail);
+          logger.info({ backend: described.backend, protection: described.protection }, "vault open");
+          // Blobs whose deletion failed (a store that was briefly away) are retried now and then.
+          const openVaultRef = vault;
+          vaultSweep = setInterval(
+            () =>
+              void openVaultRef
+                .collectGarbage()
+                .catch((err: Error) => logger.warn({ err: err.message }, "vault clean-up failed")),
+            limits.vaultCollectIntervalMs,
+          );
+          vaultSweep.unref();
+          secretsVault = hostSecretsVault(vault);
+        } catch (err) {
+          vaultProblem = (err as Error).message;
+          logger.error({ err: vaultProblem }, "vault unavailable");
+        }
+      const vaultAccess = (): SecretsVault => {
+        if (secretsVault) return secretsVault;
         throw new VaultError("backend_unavailable", `the vault is unavailable: ${vaultProblem}`);
       };
       const env = options.env ?? process.env;
@@ -487,7 +508,7 @@ export class Gateway {
               nodes: await nodes.presenceCounts(),
               pendingPairingRequests: await approvals.pendingCount(),
               nodeConnections: nodePort.connections.deviceConnectionCount(),
-              vaultSecrets: vault ? vault.list().length : null,
+              vaultSecrets: secretsVault ? (await secretsVault.list()).length : null,
             };
           },
           auth: {

@@ -128,6 +128,29 @@ export interface PresenceRepository {
   reap(gatewayId: string, now: number, reason: string): Promise<{ sessions: number; failed: number }>;
 }
 
+/** A sealed secret as the shared vault stores it: the blob opens only with the cluster's vault key. */
+export interface VaultEntry {
+  scope: string;
+  key: string;
+  /** Bytes of the value (not of the blob). */
+  size: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * The cluster's vault on the shared database: blob and index in one row, so there is nothing to clean
+ * up after a crash (no blob without its index entry, or the other way round).
+ */
+export interface VaultRepository {
+  /** Inserts or replaces; the first creation time is kept. */
+  put(entry: VaultEntry, blob: Buffer): Promise<VaultEntry>;
+  get(scope: string, key: string): Promise<{ entry: VaultEntry; blob: Buffer } | undefined>;
+  /** Metadata only, by scope then key. */
+  list(scope?: string): Promise<VaultEntry[]>;
+  delete(scope: string, key: string): Promise<boolean>;
+}
+
 /** Small key/value facts about the installation (which CA this database belongs to, and the like). */
 export interface MetaRepository {
   get(key: string): Promise<string | undefined>;
@@ -154,6 +177,8 @@ export interface GatewayStore {
   readonly pairing: PairingRepository;
   readonly nodes: NodeRepository;
   readonly presence: PresenceRepository;
+  /** The shared vault's rows: only on a database several gateways share (PostgreSQL). */
+  readonly vault?: VaultRepository;
   readonly signals: StoreSignals;
   close(): Promise<void>;
 }

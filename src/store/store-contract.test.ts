@@ -592,7 +592,7 @@ describe("PostgreSQL store", () => {
       );
       assert.deepEqual(
         versions.map((v) => v.version),
-        [1, 2, 3, 4, 5, 6],
+        [1, 2, 3, 4, 5, 6, 7],
       );
     } finally {
       await Promise.all(stores.map((s) => s.close()));

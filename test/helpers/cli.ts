@@ -1,9 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const CLI_ENTRY = fileURLToPath(new URL("../../src/cli/run.ts", import.meta.url));
@@ -21,10 +17,14 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
  * assertion never leaves a daemon or node host running that keeps the test process (and CI) alive.
  */
 const children = new Set<ChildProcessWithoutNullStreams>();
-after(() => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
+// Only under the test runner: a benchmark importing these helpers must not print a test report.
+if (process.env.NODE_TEST_CONTEXT !== undefined) {
+  const { after } = await import("node:test");
+  after(() => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+}
 
 /** Spawns `palyra <args>` with piped stdio; the child is killed when the test file ends. */
 export function spawnCli(args: string[], env = testEnv()): ChildProcessWithoutNullStreams {
@@ -160,21 +160,4 @@ export function startPair(args: string[], deviceRoot: string) {
   });
   const exit = once(child, "close").then(([code]) => ({ code: code as number, stdout, stderr }));
   return { requestId, exit };
-}
-
-/**
- * The usual setup of a test file: a temporary root, a daemon on `<root>/gw` started before its tests,
- * and both gone after them. `daemon` is the running daemon (a test may replace it).
- */
-export function gatewayFixture(prefix: string, extraArgs: string[] = [], env = testEnv()) {
-  const root = mkdtempSync(join(tmpdir(), prefix));
-  const fixture = { root, gatewayRoot: join(root, "gw"), daemon: undefined as unknown as DaemonProcess };
-  before(async () => {
-    fixture.daemon = await startDaemon(fixture.gatewayRoot, env, extraArgs);
-  });
-  after(async () => {
-    await fixture.daemon?.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
-  return fixture;
 }

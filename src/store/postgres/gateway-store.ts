@@ -10,6 +10,7 @@ import { PgNodeRepository } from "./node-repository.js";
 import { PgPairingRepository } from "./pairing-repository.js";
 import { PgPresenceRepository } from "./presence-repository.js";
 import { PgSignals } from "./signals.js";
+import { PgVaultRepository } from "./vault-repository.js";
 
 /**
  * Opens the gateway's store on a PostgreSQL database (`postgresql://user:password@host:port/db`), shared
@@ -42,6 +43,7 @@ export async function openPostgresStore(url: string, clock: Clock, random: Rando
     pairing: new PgPairingRepository(db, audit),
     nodes: new PgNodeRepository(db, audit),
     presence: new PgPresenceRepository(db),
+    vault: new PgVaultRepository(db),
     signals,
     close() {
       closing ??= (async () => {

@@ -167,6 +167,21 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX capability_requests_gateway ON capability_requests (gateway_id, state);
     `,
   },
+  {
+    version: 7,
+    name: "the cluster's vault",
+    sql: `
+      CREATE TABLE vault_secrets (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        blob BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (scope, key)
+      );
+    `,
+  },
 ];
 
 /** Any fixed 64-bit number, the same in every gateway: the advisory lock that serializes migrations. */
