@@ -59,6 +59,10 @@ test("SIGKILL of the gateway a node is on: the node is online on another within 
     exited,
   });
 
+  // A secret set through A before it dies: acknowledged, so it must be readable afterwards.
+  const ref = encodeURIComponent("global/failover");
+  assert.equal((await cluster.admin("a", "PUT", `/v1/secrets/${ref}`, { value: "kept" })).status, 201);
+
   // C sees the node online (A's claim), then a call through C, held by A, is in flight when A dies.
   await clusterReaches(
     async () => (await cluster.admin("c", "GET", `/v1/nodes/${deviceId}`)).body.presence === "online",
@@ -97,6 +101,8 @@ test("SIGKILL of the gateway a node is on: the node is online on another within 
     for (const r of detail.body.recent_requests as { state: string }[])
       assert.ok(["succeeded", "failed", "timed_out", "cancelled"].includes(r.state), JSON.stringify(r));
   }
+  const secret = await cluster.admin("b", "POST", `/v1/secrets/${ref}/reveal`, { reason: "failover test" });
+  assert.equal(secret.body.value_utf8, "kept");
   const devices = await cluster.admin("b", "GET", "/v1/devices");
   assert.ok((devices.body.devices as { device_id: string }[]).some((d) => d.device_id === deviceId));
   const echoed = await cluster.admin("c", "POST", `/v1/nodes/${deviceId}/invoke`, {

@@ -65,7 +65,10 @@ export function registerNodeServiceCommands(node: Command): void {
     node
       .command("install")
       .description("pair if needed and record how the node runs in the background (then: node start)")
-      .option("--gateway <host:port>", "the gateway's node port (with --code)")
+      .option(
+        "--gateway <host:port[,host:port...]>",
+        "the gateway's node port (with --code); several, comma-separated, for a cluster's gateways",
+      )
       .option("--code <code>", "pairing code, e.g. 7QX2-482193")
       .option("--qr-uri <uri>", "pairing QR URI")
       .option("--name <name>", "this node's name as operators see it")
