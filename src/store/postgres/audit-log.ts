@@ -3,16 +3,8 @@ import type { Clock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
 import type { Random } from "../../common/random.js";
 import type { AuditLog, AuditOf, AuditQuery } from "../ports.js";
+import { type AuditRow, recordOf } from "../rows.js";
 import type { PgDatabase, Tx } from "./database.js";
-
-interface AuditRow {
-  id: string;
-  at: number;
-  kind: string;
-  actor: string;
-  device_id: string | null;
-  detail: string;
-}
 
 const PRUNE_BATCH = 5000;
 
@@ -101,15 +93,4 @@ export class PgAuditLog implements AuditLog {
       if (deleted < PRUNE_BATCH) return total;
     }
   }
-}
-
-function recordOf(row: AuditRow): AuditRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    kind: row.kind,
-    actor: row.actor,
-    ...(row.device_id === null ? {} : { deviceId: row.device_id }),
-    detail: JSON.parse(row.detail),
-  };
 }

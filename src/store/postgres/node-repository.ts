@@ -1,66 +1,13 @@
 import type { AuditEntry } from "../../common/audit.js";
 import type { NodeRepository } from "../ports.js";
-import type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
+import type { CapabilityRequestRecord, NodeRecord } from "../records.js";
+import { type NodeRow, type RequestRow, toNode, toRequest } from "../rows.js";
 import type { PgAuditLog } from "./audit-log.js";
 import type { PgDatabase } from "./database.js";
 import { publish } from "./signals.js";
 
-interface RequestRow {
-  request_id: string;
-  device_id: string;
-  capability: string;
-  input_json: string;
-  max_payload_bytes: number;
-  state: RequestState;
-  created_at: number;
-  deadline_at: number;
-  dispatched_at: number | null;
-  finished_at: number | null;
-  output_json: string | null;
-  error: string | null;
-  gateway_id: string | null;
-}
-
-interface NodeRow {
-  device_id: string;
-  platform: string;
-  version: string;
-  capabilities: string;
-  registered_at: number;
-  updated_at: number;
-}
-
 const TERMINAL = "('succeeded', 'failed', 'timed_out', 'cancelled')";
 const UNFINISHED = "('queued', 'dispatched', 'awaiting_local_mediation')";
-
-function toRequest(row: RequestRow): CapabilityRequestRecord {
-  return {
-    requestId: row.request_id,
-    deviceId: row.device_id,
-    capability: row.capability,
-    inputJson: row.input_json,
-    maxPayloadBytes: row.max_payload_bytes,
-    state: row.state,
-    createdAt: row.created_at,
-    deadlineAt: row.deadline_at,
-    ...(row.dispatched_at === null ? {} : { dispatchedAt: row.dispatched_at }),
-    ...(row.finished_at === null ? {} : { finishedAt: row.finished_at }),
-    ...(row.output_json === null ? {} : { outputJson: row.output_json }),
-    ...(row.error === null ? {} : { error: row.error }),
-    ...(row.gateway_id === null ? {} : { gatewayId: row.gateway_id }),
-  };
-}
-
-function toNode(row: NodeRow): NodeRecord {
-  return {
-    deviceId: row.device_id,
-    platform: row.platform,
-    version: row.version,
-    capabilities: JSON.parse(row.capabilities) as CapabilityRecord[],
-    registeredAt: row.registered_at,
-    updatedAt: row.updated_at,
-  };
-}
 
 /**
  * Nodes and capability requests on PostgreSQL. Terminal request states are immutable: the update's

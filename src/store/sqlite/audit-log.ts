@@ -4,15 +4,7 @@ import type { Clock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
 import type { Random } from "../../common/random.js";
 import type { AuditLog, AuditQuery } from "../ports.js";
-
-interface AuditRow {
-  id: string;
-  at: number;
-  kind: string;
-  actor: string;
-  device_id: string | null;
-  detail: string;
-}
+import { type AuditRow, recordOf } from "../rows.js";
 
 /** What the admin API shows of an audit entry: snake_case names, the time as ISO 8601. */
 export interface AuditView {
@@ -128,15 +120,4 @@ export class SqliteAuditLog implements AuditLog {
       .all(...args, filter.limit)
       .map(recordOf);
   }
-}
-
-function recordOf(row: AuditRow): AuditRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    kind: row.kind,
-    actor: row.actor,
-    ...(row.device_id === null ? {} : { deviceId: row.device_id }),
-    detail: JSON.parse(row.detail),
-  };
 }

@@ -2,68 +2,8 @@ import type { Database } from "better-sqlite3";
 import type { AuditEntry } from "../../common/audit.js";
 import type { DeviceRepository, PairedDevice, RevokedCertificate } from "../../identity/device-records.js";
 import type { LocalSignals } from "../local-signals.js";
+import { type DeviceRow, type RevokedRow, toDevice, toRevoked } from "../rows.js";
 import type { SqliteAuditLog } from "./audit-log.js";
-
-interface DeviceRow {
-  device_id: string;
-  client_kind: string;
-  device_name: string;
-  platform: string;
-  identity_public: Buffer;
-  identity_fingerprint: string;
-  current_cert_fingerprint: string;
-  current_cert_expires_at: number;
-  previous_cert_fingerprint: string | null;
-  previous_cert_expires_at: number | null;
-  previous_cert_accepted_until: number | null;
-  paired_at: number;
-  updated_at: number;
-  revoked_at: number | null;
-  revoked_reason: string | null;
-}
-
-interface RevokedRow {
-  fingerprint: string;
-  device_id: string;
-  revoked_at: number;
-  expires_at: number;
-  reason: string;
-}
-
-function toDevice(row: DeviceRow): PairedDevice {
-  const device: PairedDevice = {
-    deviceId: row.device_id,
-    clientKind: row.client_kind,
-    deviceName: row.device_name,
-    platform: row.platform,
-    identityPublicKey: row.identity_public,
-    identityFingerprint: row.identity_fingerprint,
-    current: { fingerprint: row.current_cert_fingerprint, expiresAt: row.current_cert_expires_at },
-    pairedAt: row.paired_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.previous_cert_fingerprint !== null)
-    device.previous = {
-      fingerprint: row.previous_cert_fingerprint,
-      expiresAt: row.previous_cert_expires_at!,
-      acceptedUntil: row.previous_cert_accepted_until!,
-    };
-  if (row.revoked_at !== null) {
-    device.revokedAt = row.revoked_at;
-    device.revokedReason = row.revoked_reason ?? "";
-  }
-  return device;
-}
-
-function toRevoked(row: RevokedRow): RevokedCertificate {
-  return {
-    fingerprint: row.fingerprint,
-    deviceId: row.device_id,
-    revokedAt: row.revoked_at,
-    expiresAt: row.expires_at,
-    reason: row.reason,
-  };
-}
 
 /** Device registry persistence on SQLite; each mutation and its audit entry commit together. */
 export class SqliteDeviceRepository implements DeviceRepository {

@@ -1,45 +1,12 @@
 import type { Database } from "better-sqlite3";
 import type { AuditEntry } from "../../common/audit.js";
 import type { NodeRepository } from "../ports.js";
-import type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
+import type { CapabilityRequestRecord, NodeRecord } from "../records.js";
+import { type NodeRow, type RequestRow, toNode, toRequest } from "../rows.js";
 import type { SqliteAuditLog } from "./audit-log.js";
 
 export type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
 export { TERMINAL_STATES } from "../records.js";
-
-interface RequestRow {
-  request_id: string;
-  device_id: string;
-  capability: string;
-  input_json: string;
-  max_payload_bytes: number;
-  state: RequestState;
-  created_at: number;
-  deadline_at: number;
-  dispatched_at: number | null;
-  finished_at: number | null;
-  output_json: string | null;
-  error: string | null;
-  gateway_id: string | null;
-}
-
-function toRequest(row: RequestRow): CapabilityRequestRecord {
-  return {
-    requestId: row.request_id,
-    deviceId: row.device_id,
-    capability: row.capability,
-    inputJson: row.input_json,
-    maxPayloadBytes: row.max_payload_bytes,
-    state: row.state,
-    createdAt: row.created_at,
-    deadlineAt: row.deadline_at,
-    ...(row.dispatched_at === null ? {} : { dispatchedAt: row.dispatched_at }),
-    ...(row.finished_at === null ? {} : { finishedAt: row.finished_at }),
-    ...(row.output_json === null ? {} : { outputJson: row.output_json }),
-    ...(row.error === null ? {} : { error: row.error }),
-    ...(row.gateway_id === null ? {} : { gatewayId: row.gateway_id }),
-  };
-}
 
 /** Nodes and capability requests on SQLite. Terminal request states are never overwritten. */
 export class SqliteNodeRepository implements NodeRepository {
@@ -102,11 +69,11 @@ export class SqliteNodeRepository implements NodeRepository {
 
   async node(deviceId: string): Promise<NodeRecord | undefined> {
     const row = this.#node.get(deviceId) as Record<string, unknown> | undefined;
-    return row && nodeOf(row);
+    return row && toNode(row as unknown as NodeRow);
   }
 
   async nodes(): Promise<NodeRecord[]> {
-    return (this.#nodes.all() as Record<string, unknown>[]).map(nodeOf);
+    return (this.#nodes.all() as Record<string, unknown>[]).map((r) => toNode(r as unknown as NodeRow));
   }
 
   async createRequest(r: CapabilityRequestRecord): Promise<void> {
@@ -155,15 +122,4 @@ export class SqliteNodeRepository implements NodeRepository {
   async pruneTerminal(before: number): Promise<number> {
     return this.#prune.run(before).changes;
   }
-}
-
-function nodeOf(row: Record<string, unknown>): NodeRecord {
-  return {
-    deviceId: row.device_id as string,
-    platform: row.platform as string,
-    version: row.version as string,
-    capabilities: JSON.parse(row.capabilities as string) as CapabilityRecord[],
-    registeredAt: row.registered_at as number,
-    updatedAt: row.updated_at as number,
-  };
 }

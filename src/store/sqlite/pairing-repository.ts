@@ -1,65 +1,20 @@
 import type { Database } from "better-sqlite3";
 import type { AuditEntry } from "../../common/audit.js";
 import type { LocalSignals } from "../local-signals.js";
+import { CODE_COLUMNS, type Columns, fromRow, REQUEST_COLUMNS } from "../pairing-rows.js";
 import type { AuditOf, PairingRepository } from "../ports.js";
 import type { PairingCodeRecord, PairingRequestRecord, PairingRequestState } from "../records.js";
 import type { SqliteAuditLog } from "./audit-log.js";
 
 export type { PairingCodeRecord, PairingRequestRecord } from "../records.js";
 
-const CODE_COLUMNS: [keyof PairingCodeRecord, string][] = [
-  ["id", "id"],
-  ["codeId", "code_id"],
-  ["method", "method"],
-  ["clientKind", "client_kind"],
-  ["salt", "salt"],
-  ["iterations", "iterations"],
-  ["w0", "w0"],
-  ["L", "l"],
-  ["createdAt", "created_at"],
-  ["expiresAt", "expires_at"],
-  ["maxAttempts", "max_attempts"],
-  ["failedAttempts", "failed_attempts"],
-  ["state", "state"],
-  ["endedAt", "ended_at"],
-];
-
-const REQUEST_COLUMNS: [keyof PairingRequestRecord, string][] = [
-  ["requestId", "request_id"],
-  ["codeRowId", "code_row_id"],
-  ["deviceId", "device_id"],
-  ["clientKind", "client_kind"],
-  ["deviceName", "device_name"],
-  ["platform", "platform"],
-  ["identityPublic", "identity_public"],
-  ["identityFingerprint", "identity_fingerprint"],
-  ["csrDer", "csr_der"],
-  ["csrKeyFingerprint", "csr_key_fingerprint"],
-  ["sourceAddress", "source_address"],
-  ["comparisonCode", "comparison_code"],
-  ["requestedAt", "requested_at"],
-  ["expiresAt", "expires_at"],
-  ["state", "state"],
-  ["decidedAt", "decided_at"],
-  ["decidedBy", "decided_by"],
-  ["reason", "reason"],
-  ["clientCertPem", "client_cert_pem"],
-  ["certExpiresAt", "cert_expires_at"],
-];
-
-function fromRow<T>(columns: readonly [keyof T, string][], row: Record<string, unknown>): T {
-  const out: Record<string, unknown> = {};
-  for (const [field, column] of columns) if (row[column] !== null) out[field as string] = row[column];
-  return out as T;
-}
-
-function toParams<T>(columns: [keyof T, string][], record: T): Record<string, unknown> {
+function toParams<T>(columns: Columns<T>, record: T): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [field, column] of columns) out[column] = (record[field] as unknown) ?? null;
   return out;
 }
 
-function insertSql(table: string, columns: [unknown, string][]): string {
+function insertSql<T>(table: string, columns: Columns<T>): string {
   const names = columns.map(([, c]) => c);
   return `INSERT OR REPLACE INTO ${table} (${names.join(", ")}) VALUES (${names.map((c) => `@${c}`).join(", ")})`;
 }

@@ -1,4 +1,4 @@
-import type { PairingCodeRecord, PairingRequestRecord } from "../records.js";
+import type { PairingCodeRecord, PairingRequestRecord } from "./records.js";
 
 /** Field-to-column maps for pairing codes and requests (the same column names as SQLite's). */
 export type Columns<T> = readonly (readonly [keyof T & string, string])[];
