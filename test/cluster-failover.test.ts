@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { spawnCli } from "./helpers/cli.js";
+import { spawnCli, startPair } from "./helpers/cli.js";
 import { type Cluster, clusterReaches, startCluster } from "./helpers/cluster.js";
 import { waitForOutput } from "./helpers/devices.js";
 
@@ -111,4 +111,23 @@ test("SIGKILL of the gateway a node is on: the node is online on another within 
   });
   assert.equal(echoed.body.state, "succeeded", JSON.stringify(echoed.body));
   assert.equal(echoed.body.output, 7);
+});
+
+test("a device waiting for approval on a gateway that is SIGKILLed collects its certificate from the next one", async () => {
+  const d = await cluster.start("d");
+  const b = cluster.gateways.get("b")!;
+  const minted = await cluster.admin("d", "POST", "/v1/pairing/codes", { method: "pin", client_kind: "cli" });
+  const pair = startPair(
+    ["--gateway", `${d.summary.node_address},${b.summary.node_address}`, "--code", minted.body.typed],
+    join(cluster.root, "device-waiting"),
+  );
+  const requestId = await pair.requestId;
+  await d.stop("SIGKILL");
+  assert.equal(
+    (await cluster.admin("b", "POST", `/v1/pairing/requests/${requestId}/approve`, {})).status,
+    200,
+  );
+  const exit = await pair.exit;
+  assert.equal(exit.code, 0, exit.stderr);
+  assert.match(exit.stdout, /^state\s+completed$/m);
 });

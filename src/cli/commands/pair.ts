@@ -31,6 +31,7 @@ import {
 } from "../../pairing/pending-pairing.js";
 import { parseQrUri } from "../../pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../../transport/grpc/pairing-client.js";
+import { FailoverPairingTransport } from "../../transport/grpc/pairing-failover.js";
 import { isRpcError, RpcStatus } from "../../transport/grpc/rpc-error.js";
 import { printResult } from "../output.js";
 import { formatRemaining, Spinner } from "../spinner.js";
@@ -166,12 +167,11 @@ async function waitAndStore(
 ): Promise<DeviceCredentials | "gone"> {
   const identity = await DeviceIdentity.load(store);
   if (!identity) return "gone";
-  const { host, port } = splitHostPort(gatewayAddresses(pending.gateway)[0]!);
   // Pinned to the CA learned in the exchange (or the QR code's): every poll connection, first or after
-  // a drop or restart, must reach the same gateway.
-  const transport = new GrpcPairingTransport(
-    host,
-    port,
+  // a drop or restart, must reach the same gateway, or another gateway of the same cluster (the next
+  // in the --gateway list when the one in use stops answering).
+  const transport = new FailoverPairingTransport(
+    gatewayAddresses(pending.gateway).map(splitHostPort),
     pending.caPin ?? spkiDigest(new X509Certificate(pending.caCertDer)),
   );
   const spinner = new Spinner();
