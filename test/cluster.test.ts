@@ -244,3 +244,19 @@ test("secrets are shared: set through A, revealed through B, listed on C; the da
   assert.equal(deleted.status, 200);
   assert.equal((await call(a!, "GET", `/v1/secrets/${ref}`)).status, 404);
 });
+
+test("on a cluster gateway, palyra audit reads the shared database and palyra backup points to pg_dump", async () => {
+  const audit = await runCli(
+    ["audit", "--kind", "pairing.approved", "--limit", "5", "--state-root", gatewayRoot("a"), "--json"],
+    { ...env, PALYRA_DATABASE_URL: url },
+  );
+  assert.equal(audit.code, 0, audit.stderr);
+  assert.equal(JSON.parse(audit.stdout).events.length, 5);
+  const backup = await runCli(["backup", join(root, "x.backup"), "--state-root", gatewayRoot("a")], {
+    ...env,
+    PALYRA_DATABASE_URL: url,
+    PALYRA_BACKUP_PASSPHRASE: "a backup passphrase",
+  });
+  assert.equal(backup.code, 7, backup.stderr);
+  assert.match(backup.stderr, /pg_dump/);
+});

@@ -4,8 +4,11 @@ import { systemClock } from "../../common/clock.js";
 import { CommonError } from "../../common/errors.js";
 import { isCanonicalId } from "../../common/ids.js";
 import { systemRandom } from "../../common/random.js";
+import { configFromEnv, readConfigFile, resolveConfig } from "../../daemon/config.js";
 import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { openGatewayStore } from "../../store/gateway-store.js";
+import type { GatewayStore } from "../../store/ports.js";
+import { openPostgresStore } from "../../store/postgres/gateway-store.js";
 import { auditView } from "../../store/sqlite/audit-log.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
@@ -66,9 +69,14 @@ export function registerAuditCommand(program: Command): void {
           "--before is an event id (a canonical ULID) from an earlier page",
         );
       const paths = statePaths(resolveStateRoot(flags.stateRoot));
-      if (!existsSync(paths.database))
+      // A gateway of a cluster keeps its audit log in the shared database its configuration names.
+      const databaseUrl = resolveConfig(readConfigFile(paths.config), configFromEnv(process.env)).database
+        .url;
+      if (!databaseUrl && !existsSync(paths.database))
         throw new CommonError("not_found", `no gateway database at ${paths.database}; start the daemon once`);
-      const store = openGatewayStore(paths.database, systemClock, systemRandom);
+      const store: GatewayStore = databaseUrl
+        ? await openPostgresStore(databaseUrl, systemClock, systemRandom)
+        : openGatewayStore(paths.database, systemClock, systemRandom);
       try {
         const events = (
           await store.audit.query({

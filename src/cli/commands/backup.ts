@@ -5,7 +5,8 @@ import { writeFileAtomic } from "../../common/atomic-file.js";
 import { CommonError } from "../../common/errors.js";
 import { systemRandom } from "../../common/random.js";
 import { createBackup, restoreBackup } from "../../daemon/backup.js";
-import { resolveStateRoot } from "../../daemon/state-root.js";
+import { configFromEnv, readConfigFile, resolveConfig } from "../../daemon/config.js";
+import { resolveStateRoot, statePaths } from "../../daemon/state-root.js";
 import { printResult } from "../output.js";
 import { readHidden } from "../secret-input.js";
 
@@ -38,6 +39,16 @@ export function registerBackupCommands(program: Command): void {
     .option("--json", "JSON output")
     .action(async (file: string, flags: { stateRoot?: string; json?: boolean }) => {
       const root = resolveStateRoot(flags.stateRoot);
+      // A gateway of a cluster keeps its state in the shared database: that is backed up with the
+      // database's own tools, not from one gateway's state root.
+      const paths = statePaths(root);
+      if (resolveConfig(readConfigFile(paths.config), configFromEnv(process.env)).database.url)
+        throw new CommonError(
+          "precondition",
+          "this gateway keeps its state in a shared PostgreSQL database (database.url): back that up with " +
+            "pg_dump (it holds the sealed CA key, devices, requests, audit and the cluster's vault); keep " +
+            "PALYRA_CA_PASSPHRASE apart from the dump",
+        );
       const { bytes, summary } = await createBackup(root, await passphrase(true), systemRandom);
       const path = resolve(file);
       writeFileAtomic(path, bytes);
