@@ -565,12 +565,14 @@ export class Gateway {
       const host = reachable.includes(":") ? `[${reachable}]` : reachable;
       const adminUrl = `${adminTls ? "https" : "http"}://${host}:${address.port}`;
       sweeper.start();
-      followDeviceChanges({
-        signals: store.signals,
-        registry: devices,
-        close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
-        logger,
-      });
+      // Only changes made by other gateways need following: here a revocation closes its own connections.
+      if (store.kind === "postgres")
+        followDeviceChanges({
+          signals: store.signals,
+          registry: devices,
+          close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
+          logger,
+        });
       writeDaemonInfo(paths.daemonInfo, {
         pid: process.pid,
         pid_start_time: processStartTime(process.pid) ?? null,

@@ -1,6 +1,13 @@
-import type { AuditRecord } from "../common/audit.js";
+import type { AuditEntry, AuditRecord } from "../common/audit.js";
 import type { PairedDevice, RevokedCertificate } from "../identity/device-records.js";
-import type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "./records.js";
+import type { AuditOf } from "./ports.js";
+import {
+  type CapabilityRecord,
+  type CapabilityRequestRecord,
+  type NodeRecord,
+  type RequestState,
+  TERMINAL_STATES,
+} from "./records.js";
 
 /**
  * Rows as both stores return them (the same column names on SQLite and PostgreSQL) and the records they
@@ -140,4 +147,14 @@ export function recordOf(row: AuditRow): AuditRecord {
     ...(row.device_id === null ? {} : { deviceId: row.device_id }),
     detail: JSON.parse(row.detail),
   };
+}
+
+/** Capability request states as SQL lists, from the one definition in records.ts (both dialects take them). */
+const sqlList = (states: readonly string[]) => `(${states.map((st) => `'${st}'`).join(", ")})`;
+export const TERMINAL_SQL = sqlList([...TERMINAL_STATES]);
+export const UNFINISHED_SQL = sqlList(["queued", "dispatched", "awaiting_local_mediation"]);
+
+/** The audit entry of a change: given as is, or built from the row the change left. */
+export function auditOf<T>(audit: AuditOf<T>, row: T): AuditEntry {
+  return typeof audit === "function" ? audit(row) : audit;
 }

@@ -2,16 +2,13 @@ import type { AuditEntry, AuditRecord } from "../../common/audit.js";
 import type { Clock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
 import type { Random } from "../../common/random.js";
-import type { AuditLog, AuditOf, AuditQuery } from "../ports.js";
+import type { AuditLog, AuditQuery } from "../ports.js";
 import { type AuditRow, recordOf } from "../rows.js";
 import type { PgDatabase, Tx } from "./database.js";
 
 const PRUNE_BATCH = 5000;
 
 /** The entry an operation audits, built from the row the statement returned when it is a function. */
-export function auditOf<T>(audit: AuditOf<T>, row: T): AuditEntry {
-  return typeof audit === "function" ? audit(row) : audit;
-}
 
 /**
  * The audit log on PostgreSQL. Entries are written inside the transaction of the change they describe

@@ -1,13 +1,10 @@
 import type { AuditEntry } from "../../common/audit.js";
 import type { NodeRepository } from "../ports.js";
 import type { CapabilityRequestRecord, NodeRecord } from "../records.js";
-import { type NodeRow, type RequestRow, toNode, toRequest } from "../rows.js";
+import { type NodeRow, type RequestRow, TERMINAL_SQL, toNode, toRequest, UNFINISHED_SQL } from "../rows.js";
 import type { PgAuditLog } from "./audit-log.js";
 import type { PgDatabase } from "./database.js";
 import { publish } from "./signals.js";
-
-const TERMINAL = "('succeeded', 'failed', 'timed_out', 'cancelled')";
-const UNFINISHED = "('queued', 'dispatched', 'awaiting_local_mediation')";
 
 /**
  * Nodes and capability requests on PostgreSQL. Terminal request states are immutable: the update's
@@ -84,7 +81,7 @@ export class PgNodeRepository implements NodeRepository {
     return this.#db.transaction(async (tx) => {
       const changed = await tx.execute(
         `UPDATE capability_requests SET state = $2, dispatched_at = $3, finished_at = $4, output_json = $5, error = $6
-         WHERE request_id = $1 AND state NOT IN ${TERMINAL}`,
+         WHERE request_id = $1 AND state NOT IN ${TERMINAL_SQL}`,
         [
           r.requestId,
           r.state,
@@ -119,7 +116,7 @@ export class PgNodeRepository implements NodeRepository {
     return this.#db.transaction(async (tx) => {
       const rows = await tx.rows<{ request_id: string }>(
         `UPDATE capability_requests SET state = 'failed', finished_at = $1, error = $2
-         WHERE state IN ${UNFINISHED} AND (gateway_id = $3 OR gateway_id IS NULL) RETURNING request_id`,
+         WHERE state IN ${UNFINISHED_SQL} AND (gateway_id = $3 OR gateway_id IS NULL) RETURNING request_id`,
         [now, reason, gatewayId],
       );
       for (const row of rows) await publish(tx, "node_request", row.request_id);
@@ -129,7 +126,7 @@ export class PgNodeRepository implements NodeRepository {
 
   async pruneTerminal(before: number): Promise<number> {
     return this.#db.execute(
-      `DELETE FROM capability_requests WHERE state IN ${TERMINAL} AND finished_at < $1`,
+      `DELETE FROM capability_requests WHERE state IN ${TERMINAL_SQL} AND finished_at < $1`,
       [before],
     );
   }

@@ -2,7 +2,8 @@ import type { AuditEntry } from "../../common/audit.js";
 import { CODE_COLUMNS, fromRow, insertSql, REQUEST_COLUMNS, valuesOf } from "../pairing-rows.js";
 import type { AuditOf, PairingRepository } from "../ports.js";
 import type { PairingCodeRecord, PairingRequestRecord, PairingRequestState } from "../records.js";
-import { auditOf, type PgAuditLog } from "./audit-log.js";
+import { auditOf } from "../rows.js";
+import type { PgAuditLog } from "./audit-log.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { publish } from "./signals.js";
 

@@ -1,8 +1,7 @@
 import type { PresenceRepository } from "../ports.js";
+import { UNFINISHED_SQL } from "../rows.js";
 import type { PgDatabase } from "./database.js";
 import { publish } from "./signals.js";
-
-const UNFINISHED = "('queued', 'dispatched', 'awaiting_local_mediation')";
 
 /** Gateways and node sessions on PostgreSQL, shared by every gateway of the cluster. */
 export class PgPresenceRepository implements PresenceRepository {
@@ -57,7 +56,7 @@ export class PgPresenceRepository implements PresenceRepository {
       const sessions = await tx.execute("DELETE FROM node_sessions WHERE gateway_id = $1", [gatewayId]);
       const failed = await tx.rows<{ request_id: string }>(
         `UPDATE capability_requests SET state = 'failed', finished_at = $1, error = $2
-         WHERE gateway_id = $3 AND state IN ${UNFINISHED} RETURNING request_id`,
+         WHERE gateway_id = $3 AND state IN ${UNFINISHED_SQL} RETURNING request_id`,
         [now, reason, gatewayId],
       );
       for (const row of failed) await publish(tx, "node_request", row.request_id);

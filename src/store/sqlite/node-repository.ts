@@ -2,7 +2,7 @@ import type { Database } from "better-sqlite3";
 import type { AuditEntry } from "../../common/audit.js";
 import type { NodeRepository } from "../ports.js";
 import type { CapabilityRequestRecord, NodeRecord } from "../records.js";
-import { type NodeRow, type RequestRow, toNode, toRequest } from "../rows.js";
+import { type NodeRow, type RequestRow, TERMINAL_SQL, toNode, toRequest, UNFINISHED_SQL } from "../rows.js";
 import type { SqliteAuditLog } from "./audit-log.js";
 
 export type { CapabilityRecord, CapabilityRequestRecord, NodeRecord, RequestState } from "../records.js";
@@ -39,7 +39,7 @@ export class SqliteNodeRepository implements NodeRepository {
     this.#updateRequest = db.prepare(`
       UPDATE capability_requests SET state = @state, dispatched_at = @dispatchedAt, finished_at = @finishedAt,
         output_json = @outputJson, error = @error
-      WHERE request_id = @requestId AND state NOT IN ('succeeded', 'failed', 'timed_out', 'cancelled')`);
+      WHERE request_id = @requestId AND state NOT IN ${TERMINAL_SQL}`);
     this.#request = db.prepare<[string], RequestRow>(
       "SELECT * FROM capability_requests WHERE request_id = ?",
     );
@@ -48,9 +48,9 @@ export class SqliteNodeRepository implements NodeRepository {
     );
     this.#failUnfinished = db.prepare(`
       UPDATE capability_requests SET state = 'failed', finished_at = ?, error = ?
-      WHERE state IN ('queued', 'dispatched', 'awaiting_local_mediation') AND (gateway_id = ? OR gateway_id IS NULL)`);
+      WHERE state IN ${UNFINISHED_SQL} AND (gateway_id = ? OR gateway_id IS NULL)`);
     this.#prune = db.prepare(
-      "DELETE FROM capability_requests WHERE state IN ('succeeded', 'failed', 'timed_out', 'cancelled') AND finished_at < ?",
+      `DELETE FROM capability_requests WHERE state IN ${TERMINAL_SQL} AND finished_at < ?`,
     );
   }
 

@@ -4,6 +4,7 @@ import type { LocalSignals } from "../local-signals.js";
 import { CODE_COLUMNS, type Columns, fromRow, REQUEST_COLUMNS } from "../pairing-rows.js";
 import type { AuditOf, PairingRepository } from "../ports.js";
 import type { PairingCodeRecord, PairingRequestRecord, PairingRequestState } from "../records.js";
+import { auditOf } from "../rows.js";
 import type { SqliteAuditLog } from "./audit-log.js";
 
 export type { PairingCodeRecord, PairingRequestRecord } from "../records.js";
@@ -190,7 +191,7 @@ export class SqlitePairingRepository implements PairingRepository {
   ): PairingCodeRecord | undefined {
     return this.#tx(() => {
       const code = this.#code(statement.get(params));
-      if (code) this.#audit.appendSync(typeof audit === "function" ? audit(code) : audit);
+      if (code) this.#audit.appendSync(auditOf(audit, code));
       return code;
     });
   }

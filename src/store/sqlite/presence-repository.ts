@@ -1,8 +1,7 @@
 import type { Database } from "better-sqlite3";
 import type { LocalSignals } from "../local-signals.js";
 import type { PresenceRepository } from "../ports.js";
-
-const UNFINISHED = "('queued', 'dispatched', 'awaiting_local_mediation')";
+import { UNFINISHED_SQL } from "../rows.js";
 
 /** Gateways and node sessions on SQLite (one gateway owns the file, so there is little to race). */
 export class SqlitePresenceRepository implements PresenceRepository {
@@ -59,7 +58,7 @@ export class SqlitePresenceRepository implements PresenceRepository {
         const failed = this.#db
           .prepare(
             `UPDATE capability_requests SET state = 'failed', finished_at = ?, error = ?
-             WHERE gateway_id = ? AND state IN ${UNFINISHED} RETURNING request_id`,
+             WHERE gateway_id = ? AND state IN ${UNFINISHED_SQL} RETURNING request_id`,
           )
           .pluck()
           .all(now, reason, gatewayId) as string[];
