@@ -45,6 +45,12 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
   after(() => {
     if (node.exitCode === null) node.kill("SIGKILL");
   });
+  // Everything the node says, from the start, so a failure shows what it did around the kill.
+  let nodeLog = "";
+  node.stderr.on("data", (d: Buffer) => {
+    nodeLog += d;
+  });
+  const nodeExited = once(node, "exit");
   const requestId = (await waitForOutput(node.stdout, /request id\s+([0-9A-Z]{26})/))[1]!;
   const connected = waitForOutput(node.stderr, /"event":"connected"/);
   const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/);
@@ -69,9 +75,11 @@ test("SIGKILL of the daemon during a burst of invokes: nothing stays queued or d
   await once(daemon.child, "close");
   await Promise.all(burst);
 
-  const reconnected = waitForOutput(node.stderr, /"event":"connected"/, { ms: 60_000 });
+  const reconnected = waitForOutput(node.stderr, /"event":"connected"/, { ms: 60_000, exited: nodeExited });
   daemon = await startDaemon(gatewayRoot, testEnv(), ["--node-port", nodePort]);
-  await reconnected;
+  await reconnected.catch((err: Error) => {
+    throw new Error(`${err.message}\nthe node's whole log:\n${nodeLog}`);
+  });
 
   const db = new BetterSqlite3(join(gatewayRoot, "palyra.db"), { readonly: true });
   const stuck = db
