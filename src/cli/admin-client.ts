@@ -5,6 +5,7 @@ import { readAdminToken } from "../daemon/admin-token.js";
 import { readDaemonInfo } from "../daemon/daemon-info.js";
 import { resolveStateRoot, statePaths } from "../daemon/state-root.js";
 import { type AdminHttpResponse, adminHttp } from "./admin-http-client.js";
+import type { GatewayApi } from "./operator-client.js";
 
 function readCaPem(path: string): string {
   try {
@@ -28,7 +29,7 @@ export class AdminClientError extends defineErrorFamily("admin", {
 }) {}
 
 /** Talks to the local daemon's admin API, found through daemon.json and admin.token in the state root. */
-export class AdminClient {
+export class AdminClient implements GatewayApi {
   readonly #baseUrl: string;
   readonly #token: string;
 
@@ -58,7 +59,7 @@ export class AdminClient {
 
   /** `timeoutMs` must outlast whatever the daemon waits for (an invoke's deadline, a rotation). */
   async request<T>(
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "PUT" | "DELETE",
     path: string,
     body?: unknown,
     options: { timeoutMs?: number } = {},

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { CommonError } from "../common/errors.js";
 import { isCanonicalId } from "../common/ids.js";
-import type { AdminClient } from "./admin-client.js";
+import type { GatewayApi } from "./operator-client.js";
 
 /** `--limit`, `--after` and `--search` of a paged list command. */
 export interface PageFlags {
@@ -22,7 +22,7 @@ export function withPaging(cmd: Command): Command {
  * With `--limit`, one page and where the next starts; without, every page in turn.
  */
 export async function readPages<T>(
-  client: AdminClient,
+  client: GatewayApi,
   path: string,
   key: string,
   flags: PageFlags,

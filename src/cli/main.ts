@@ -5,6 +5,7 @@ import { registerBackupCommands } from "./commands/backup.js";
 import { registerCaCommands } from "./commands/ca.js";
 import { registerCompletionCommand } from "./commands/completion.js";
 import { registerConfigCommands } from "./commands/config.js";
+import { registerContextCommand } from "./commands/context.js";
 import { registerDaemonCommand } from "./commands/daemon.js";
 import { registerDevicesCommands } from "./commands/devices.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
@@ -13,6 +14,7 @@ import { registerNodesCommands } from "./commands/nodes.js";
 import { registerPairCommand } from "./commands/pair.js";
 import { registerPairingCommands } from "./commands/pairing.js";
 import { assertVaultBackendEnv, registerSecretsCommands } from "./commands/secrets.js";
+import { closeGatewayClients } from "./gateway-client.js";
 import { ExitCode, reportError, usageError } from "./output.js";
 
 const HELP_AFTER = `
@@ -63,6 +65,7 @@ export function buildProgram(): Command {
   registerPairingCommands(program);
   registerPairCommand(program);
   registerDevicesCommands(program);
+  registerContextCommand(program);
   registerNodesCommands(program);
   registerNodeCommands(program);
   registerSecretsCommands(program);
@@ -79,8 +82,10 @@ export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   try {
     await program.parseAsync(argv, { from: "user" });
+    closeGatewayClients();
     return ExitCode.ok;
   } catch (err) {
+    closeGatewayClients();
     if (err instanceof CommanderError) {
       // Help and version print and exit 0; help shown for a command given without its subcommand has
       // already printed. Anything else commander rejects is a usage error: one line, exit 2.

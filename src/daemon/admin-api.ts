@@ -9,6 +9,7 @@ import { limits } from "../common/limits.js";
 import { noSpaceError } from "../common/storage-errors.js";
 import type { PairedDevice } from "../identity/device-records.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
+import { parseRole } from "../identity/device-roles.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
@@ -22,6 +23,26 @@ import type { NodeRuntime } from "./node-runtime/node-runtime.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
+/**
+ * One admin operation, whichever way it arrived: HTTP from the console or the local CLI (admin-http.ts),
+ * or an OperatorService call over mutual TLS (operator-service.ts). Both run the same routes.
+ */
+export interface AdminCall {
+  method: string;
+  /** Path and query; the origin is not looked at. */
+  url: URL;
+  /** The JSON body (`{}` when there is none), refused beyond `maxBytes`. */
+  body(maxBytes?: number): Promise<unknown>;
+}
+
+/** The answer: an HTTP status and a JSON document. */
+export type AdminReply = (status: number, body: unknown) => void;
+
+/** An AdminCall for an HTTP request, its body read from the stream only when a route asks for it. */
+export function httpAdminCall(req: IncomingMessage, url: URL): AdminCall {
+  return { method: req.method ?? "GET", url, body: (maxBytes) => readJson(req, maxBytes) };
+}
+
 const mintBody = z
   .object({
     method: z.enum(["pin", "qr"]),
@@ -31,6 +52,10 @@ const mintBody = z
   })
   .strict();
 const decisionBody = z.object({ reason: z.string().max(512).optional() }).strict();
+const approveBody = z
+  .object({ reason: z.string().max(512).optional(), role: z.enum(["operator", "viewer", "none"]).optional() })
+  .strict();
+const roleBody = z.object({ role: z.enum(["operator", "viewer", "none"]) }).strict();
 const invokeBody = z
   .object({
     capability: z.string().min(1).max(64),
@@ -104,22 +129,22 @@ export function httpStatusOf(err: PalyraError): number {
  * the audit log records. Answers 404 when no route matches.
  */
 export async function handleAdminApi(
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
+  call: AdminCall,
+  reply: AdminReply,
   deps: AdminApiDeps,
   actor: string,
 ): Promise<boolean> {
+  const url = call.url;
   if (!url.pathname.startsWith("/v1/")) return false;
   try {
     const path = url.pathname;
     if (
       (path === "/v1/vault" || path.startsWith("/v1/secrets")) &&
-      (await handleSecretsApi(req, res, url, deps.secrets, actor))
+      (await handleSecretsApi(call, reply, deps.secrets, actor))
     )
       return true;
-    if (path === "/v1/pairing/codes" && req.method === "POST") {
-      const body = mintBody.parse(await readJson(req));
+    if (path === "/v1/pairing/codes" && call.method === "POST") {
+      const body = mintBody.parse(await call.body());
       const minted = await deps.codes.mint({
         method: body.method,
         ...(body.client_kind === undefined ? {} : { clientKind: body.client_kind }),
@@ -133,7 +158,7 @@ export async function handleAdminApi(
         minted.qr_uri === undefined
           ? undefined
           : await QRCode.toString(minted.qr_uri, { type: "svg", margin: 2 });
-      sendJson(res, 201, {
+      reply(201, {
         ...minted,
         gateway: deps.nodeAddress(),
         device_command: pairCommand({
@@ -146,26 +171,33 @@ export async function handleAdminApi(
       });
       return true;
     }
-    if (path === "/v1/pairing/codes" && req.method === "GET") {
-      sendJson(res, 200, { codes: await deps.codes.list() });
+    if (path === "/v1/pairing/codes" && call.method === "GET") {
+      reply(200, { codes: await deps.codes.list() });
       return true;
     }
-    if (path === "/v1/pairing/requests" && req.method === "GET") {
-      sendJson(res, 200, { requests: await deps.approvals.list() });
+    if (path === "/v1/pairing/requests" && call.method === "GET") {
+      reply(200, { requests: await deps.approvals.list() });
       return true;
     }
     const decision = /^\/v1\/pairing\/requests\/([0-9A-Z]{26})\/(approve|reject)$/.exec(path);
-    if (decision && req.method === "POST") {
-      const body = decisionBody.parse(await readJson(req));
-      const options = { actor, ...(body.reason === undefined ? {} : { reason: body.reason }) };
+    if (decision && call.method === "POST") {
+      const body: { reason?: string; role?: string } = (
+        decision[2] === "approve" ? approveBody : decisionBody
+      ).parse(await call.body());
+      const role = body.role === undefined ? undefined : parseRole(body.role);
+      const options = {
+        actor,
+        ...(body.reason === undefined ? {} : { reason: body.reason }),
+        ...(role === undefined ? {} : { role }),
+      };
       const view =
         decision[2] === "approve"
           ? await deps.approvals.approve(decision[1]!, options)
           : await deps.approvals.reject(decision[1]!, options);
-      sendJson(res, 200, view);
+      reply(200, view);
       return true;
     }
-    if (path === "/v1/nodes" && req.method === "GET") {
+    if (path === "/v1/nodes" && call.method === "GET") {
       const query = parsePageQuery(url.searchParams);
       // The name an operator gave the device at pairing, beside the node's runtime view.
       const names = new Map((await deps.devices.list()).map((d) => [d.deviceId, d.deviceName]));
@@ -179,14 +211,14 @@ export async function handleAdminApi(
         (n) => `${n.device_id} ${n.device_name ?? ""} ${n.platform} ${n.presence}`,
         query,
       );
-      sendJson(res, 200, { nodes: page.items, next_after: page.nextAfter, total: page.total });
+      reply(200, { nodes: page.items, next_after: page.nextAfter, total: page.total });
       return true;
     }
     const nodeDetail = /^\/v1\/nodes\/([0-9A-Z]{26})$/.exec(path);
-    if (nodeDetail && req.method === "GET") {
+    if (nodeDetail && call.method === "GET") {
       const detail = await deps.nodes.describe(nodeDetail[1]!);
       const device = await deps.devices.get(detail.device_id);
-      sendJson(res, 200, {
+      reply(200, {
         ...detail,
         device: device
           ? deviceView(device, deps.connections.count(device.deviceId), detail.last_seen_at)
@@ -195,8 +227,8 @@ export async function handleAdminApi(
       return true;
     }
     const invoke = /^\/v1\/nodes\/([0-9A-Z]{26})\/invoke$/.exec(path);
-    if (invoke && req.method === "POST") {
-      const body = invokeBody.parse(await readJson(req));
+    if (invoke && call.method === "POST") {
+      const body = invokeBody.parse(await call.body());
       let record: Awaited<ReturnType<NodeRuntime["invoke"]>>;
       try {
         record = await deps.nodes.invoke(invoke[1]!, body.capability, JSON.stringify(body.input ?? null), {
@@ -220,7 +252,7 @@ export async function handleAdminApi(
           ...(record.error === undefined ? {} : { error: record.error.slice(0, 256) }),
         },
       });
-      sendJson(res, 200, {
+      reply(200, {
         request_id: record.requestId,
         state: record.state,
         output: record.outputJson === undefined ? null : JSON.parse(record.outputJson),
@@ -228,18 +260,18 @@ export async function handleAdminApi(
       });
       return true;
     }
-    if (path === "/v1/audit" && req.method === "GET") {
+    if (path === "/v1/audit" && call.method === "GET") {
       const filter = auditFilter(url.searchParams);
       const events = (await deps.audit.query(filter)).map(auditView);
       // A full page may have more behind it: the next page starts after its last event.
       const nextBefore = events.length === filter.limit ? events[events.length - 1]!.id : null;
-      sendJson(res, 200, { events, next_before: nextBefore });
+      reply(200, { events, next_before: nextBefore });
       return true;
     }
     // A device as operators see it: its live connections, and its node's presence for `last_seen_at`.
     const view = async (d: PairedDevice) =>
       deviceView(d, deps.connections.count(d.deviceId), await deps.nodes.lastSeenOf(d.deviceId));
-    if (path === "/v1/devices" && req.method === "GET") {
+    if (path === "/v1/devices" && call.method === "GET") {
       const query = parsePageQuery(url.searchParams);
       const page = pageOf(
         await deps.devices.list(),
@@ -248,45 +280,51 @@ export async function handleAdminApi(
           `${d.deviceId} ${d.deviceName} ${d.clientKind} ${d.platform} ${d.revokedAt === undefined ? "active" : "revoked"}`,
         query,
       );
-      sendJson(res, 200, {
+      reply(200, {
         devices: await Promise.all(page.items.map(view)),
         next_after: page.nextAfter,
         total: page.total,
       });
       return true;
     }
-    const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate))?$/.exec(path);
-    if (device && req.method === "GET" && device[2] === undefined) {
-      const found = await deps.devices.get(device[1]!);
-      if (!found) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
-      sendJson(res, 200, await view(found));
+    const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate|role))?$/.exec(path);
+    if (device && call.method === "POST" && device[2] === "role") {
+      const body = roleBody.parse(await call.body());
+      const changed = await deps.devices.setRole(device[1]!, parseRole(body.role), actor);
+      reply(200, await view(changed));
       return true;
     }
-    if (device && req.method === "POST" && device[2] === "revoke") {
-      const body = decisionBody.parse(await readJson(req));
+    if (device && call.method === "GET" && device[2] === undefined) {
+      const found = await deps.devices.get(device[1]!);
+      if (!found) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
+      reply(200, await view(found));
+      return true;
+    }
+    if (device && call.method === "POST" && device[2] === "revoke") {
+      const body = decisionBody.parse(await call.body());
       const reason = body.reason ?? "revoked by operator";
       const revoked = await deps.devices.revoke(device[1]!, reason, actor);
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
-      sendJson(res, 200, {
+      reply(200, {
         ...deviceView(revoked, 0, await deps.nodes.lastSeenOf(revoked.deviceId)),
         connections_closed: closed,
       });
       return true;
     }
-    if (device && req.method === "POST" && device[2] === "rotate") {
-      const body = decisionBody.parse(await readJson(req));
+    if (device && call.method === "POST" && device[2] === "rotate") {
+      const body = decisionBody.parse(await call.body());
       const { device: rotated, previousFingerprint } = await deps.rotations.rotate(
         device[1]!,
         body.reason ?? "rotation requested by operator",
         limits.rotateWaitMs,
       );
-      sendJson(res, 200, {
+      reply(200, {
         ...(await view(rotated)),
         rotated_from: previousFingerprint,
       });
       return true;
     }
-    if (device && req.method === "POST" && device[2] === "remove") {
+    if (device && call.method === "POST" && device[2] === "remove") {
       const existing = await deps.devices.get(device[1]!);
       if (!existing) throw new IdentityError("device_not_found", `no paired device ${device[1]}`);
       // Removing an active device also revokes its certificates first: it must not keep working.
@@ -294,14 +332,14 @@ export async function handleAdminApi(
         await deps.devices.revoke(existing.deviceId, "removed by operator", actor);
       const closed = deps.connections.close(existing.deviceId, "device removed");
       await deps.devices.remove(existing.deviceId, actor);
-      sendJson(res, 200, { device_id: existing.deviceId, removed: true, connections_closed: closed });
+      reply(200, { device_id: existing.deviceId, removed: true, connections_closed: closed });
       return true;
     }
-    sendJson(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${path}` } });
+    reply(404, { error: { code: "not_found", message: `no route for ${call.method} ${path}` } });
   } catch (err) {
     if (err instanceof z.ZodError) {
       const message = err.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
-      sendJson(res, 400, { error: { code: "invalid_input", message } });
+      reply(400, { error: { code: "invalid_input", message } });
     } else {
       // A full disk is said as such (507), naming the file; the database is what most routes write.
       const error =
@@ -309,7 +347,7 @@ export async function handleAdminApi(
         asPalyraError(err);
       // Unexpected failures are logged by the caller and answered without their inner details.
       if (error.code === "internal") throw err;
-      sendJson(res, httpStatusOf(error), { error: error.toJSON() });
+      reply(httpStatusOf(error), { error: error.toJSON() });
     }
   }
   return true;
@@ -335,7 +373,7 @@ function auditFilter(params: URLSearchParams): { kind?: string; before?: string;
  * into U+FFFD), and nested at most `limits.maxJsonDepth` levels below the body's own object. An empty
  * body reads as `{}`. Bad bodies are invalid input (400).
  */
-export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+export async function readJson(req: AsyncIterable<unknown>, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

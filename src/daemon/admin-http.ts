@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { asPalyraError } from "../common/errors.js";
 import { limits } from "../common/limits.js";
 import type { ServerIdentitySource } from "../transport/tls/tls-server.js";
-import { type AdminApiDeps, handleAdminApi, sendJson as send } from "./admin-api.js";
+import { type AdminApiDeps, handleAdminApi, httpAdminCall, sendJson as send } from "./admin-api.js";
 import type { ChangeFeed } from "./change-feed.js";
 import { authenticate, type ConsoleAuthDeps, handleConsoleAuth } from "./console/console-auth.js";
 import { serveEventStream } from "./console/event-stream.js";
@@ -86,7 +86,15 @@ export function createAdminServer(
               caller.session === undefined ? true : deps.auth.sessions.alive(cookie),
             );
           }
-          if (await handleAdminApi(req, res, url, deps.api, caller.actor)) return;
+          if (
+            await handleAdminApi(
+              httpAdminCall(req, url),
+              (status, body) => send(res, status, body),
+              deps.api,
+              caller.actor,
+            )
+          )
+            return;
         }
         if (!url.pathname.startsWith("/v1/") && serveConsole(req, res, url, deps.consoleDir)) return;
       }

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { AuditEntry } from "../common/audit.js";
 import { CommonError } from "../common/errors.js";
@@ -10,7 +9,7 @@ import { parseRef } from "../vault/ref.js";
 import { assertScope } from "../vault/scope.js";
 import type { SecretsVault } from "../vault/secrets-vault.js";
 import { revealedValue } from "../vault/vault.js";
-import { readJson, sendJson } from "./admin-api.js";
+import type { AdminCall, AdminReply } from "./admin-api.js";
 import { DaemonError } from "./errors.js";
 
 /**
@@ -53,34 +52,34 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 const MAX_PUT_BODY_BYTES = 128 * 1024;
 
 export async function handleSecretsApi(
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
+  call: AdminCall,
+  reply: AdminReply,
   deps: SecretsApiDeps,
   actor: string,
 ): Promise<boolean> {
+  const url = call.url;
   const path = url.pathname;
-  if (path === "/v1/vault" && req.method === "GET") {
+  if (path === "/v1/vault" && call.method === "GET") {
     // Counts cover only the scopes this caller may see.
     const vault = deps.vault();
     const description = await vault.describe();
     const visible = (await vault.list()).filter((m) => scopeAllowed(deps.scopes, m.scope));
-    sendJson(res, 200, {
+    reply(200, {
       ...description,
       secrets: visible.length,
       pending_migration: visible.filter((m) => m.backend !== description.backend).length,
     });
     return true;
   }
-  if (path === "/v1/secrets" && req.method === "GET") {
+  if (path === "/v1/secrets" && call.method === "GET") {
     const raw = url.searchParams.get("scope");
     const vault = deps.vault();
     if (raw !== null) {
       const scope = assertScope(raw);
       assertScopeAllowed(deps.scopes, scope, actor);
-      sendJson(res, 200, { secrets: await vault.list({ scope }) });
+      reply(200, { secrets: await vault.list({ scope }) });
     } else
-      sendJson(res, 200, {
+      reply(200, {
         secrets: (await vault.list()).filter((m) => scopeAllowed(deps.scopes, m.scope)),
       });
     return true;
@@ -98,8 +97,8 @@ export async function handleSecretsApi(
   assertScopeAllowed(deps.scopes, ref.scope, actor);
   const vault = deps.vault();
 
-  if (match[2] === "reveal" && req.method === "POST") {
-    const body = revealBody.parse(await readJson(req));
+  if (match[2] === "reveal" && call.method === "POST") {
+    const body = revealBody.parse(await call.body());
     if (!deps.reveals.take(actor)) throw new DaemonError("rate_limited", "too many reveals; wait a minute");
     const metadata = await vault.metadata(ref.scope, ref.key);
     const value = (await vault.get(ref.scope, ref.key)).expose();
@@ -110,19 +109,19 @@ export async function handleSecretsApi(
         actor,
         detail: { ref: name, reason: body.reason ?? null },
       });
-      sendJson(res, 200, { ...metadata, ...revealedValue(value) });
+      reply(200, { ...metadata, ...revealedValue(value) });
     } finally {
       value.fill(0);
     }
     return true;
   }
   if (match[2] !== undefined) return false;
-  if (req.method === "GET") {
-    sendJson(res, 200, await vault.metadata(ref.scope, ref.key));
+  if (call.method === "GET") {
+    reply(200, await vault.metadata(ref.scope, ref.key));
     return true;
   }
-  if (req.method === "PUT") {
-    const body = putBody.parse(await readJson(req, MAX_PUT_BODY_BYTES));
+  if (call.method === "PUT") {
+    const body = putBody.parse(await call.body(MAX_PUT_BODY_BYTES));
     // UTF-8 of a lone surrogate (an escape like "\ud800" in the JSON) would silently become U+FFFD.
     if (body.value !== undefined && LONE_SURROGATE.test(body.value))
       throw new CommonError(
@@ -148,16 +147,16 @@ export async function handleSecretsApi(
         actor,
         detail: { ref: name, size: metadata.size, created: !existed },
       });
-      sendJson(res, existed ? 200 : 201, metadata);
+      reply(existed ? 200 : 201, metadata);
     } finally {
       value.fill(0);
     }
     return true;
   }
-  if (req.method === "DELETE") {
+  if (call.method === "DELETE") {
     if (!(await vault.delete(ref.scope, ref.key))) throw new VaultError("not_found", `no secret ${name}`);
     await deps.audit({ kind: "secret.deleted", actor, detail: { ref: name } });
-    sendJson(res, 200, { ref: name, deleted: true });
+    reply(200, { ref: name, deleted: true });
     return true;
   }
   return false;

@@ -1,4 +1,5 @@
 import type { PairedDevice } from "../identity/device-records.js";
+import type { DeviceRole } from "../identity/device-roles.js";
 
 /** What operators see of a paired device: fingerprints and dates, never key material. */
 export interface DeviceView {
@@ -16,6 +17,8 @@ export interface DeviceView {
   revoked_at?: string;
   revoked_reason?: string;
   connections: number;
+  /** What the device may do as an operator: `operator`, `viewer`, or null (nothing). */
+  role: DeviceRole | null;
   /**
    * When the gateway last heard from the device: the latest of its node's last heartbeat (or last
    * registration when offline) and the last certificate issued to it (pairing, rotation, renewal,
@@ -56,6 +59,7 @@ export function deviceView(
       ? {}
       : { revoked_at: iso(device.revokedAt), revoked_reason: device.revokedReason ?? "" }),
     connections,
+    role: device.role ?? null,
     last_seen_at: iso(Number.isNaN(heard) ? issued : Math.max(issued, heard)),
   };
 }

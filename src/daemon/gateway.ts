@@ -30,6 +30,7 @@ import { VaultError } from "../vault/errors.js";
 import { openVault } from "../vault/open-vault.js";
 import { hostSecretsVault, type SecretsVault } from "../vault/secrets-vault.js";
 import type { Vault } from "../vault/vault.js";
+import type { AdminApiDeps } from "./admin-api.js";
 import { createAdminServer, listen } from "./admin-http.js";
 import { loadOrCreateAdminToken } from "./admin-token.js";
 import { startAuditRetention } from "./audit-retention.js";
@@ -52,6 +53,7 @@ import { NodeRuntime } from "./node-runtime/node-runtime.js";
 import { registerNodeService } from "./node-runtime/node-service.js";
 import { registerQuicNodeMethods } from "./node-runtime/quic-node-service.js";
 import { OperationalLog } from "./operational-log.js";
+import { registerOperatorService } from "./operator-service.js";
 import { ServerCertificateManager } from "./server-certificate.js";
 import { openSharedVault } from "./shared-vault.js";
 import { statePaths } from "./state-root.js";
@@ -404,6 +406,30 @@ export class Gateway {
         runtime: nodes,
         scheduler,
       });
+      let nodeHostPort = "";
+      const api: AdminApiDeps = {
+        audit: store.audit,
+        ...(store.kind === "sqlite" ? { databasePath: paths.database } : {}),
+        codes,
+        approvals,
+        nodeAddress: () => nodeHostPort,
+        devices,
+        nodes,
+        rotations,
+        connections: {
+          count: (deviceId) => nodePort.connections.connectionCount(deviceId),
+          close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
+        },
+        secrets: {
+          vault: vaultAccess,
+          scopes: config.vault_api_scopes,
+          audit: (entry) => store.audit.append(entry),
+          reveals: new SlidingWindowLimiter(clock, {
+            limit: limits.vaultRevealsPerWindow,
+            windowMs: limits.vaultRevealWindowMs,
+          }),
+        },
+      };
       registerNodeService(nodePort, {
         runtime: nodes,
         registry: devices,
@@ -412,6 +438,7 @@ export class Gateway {
         clientCertificateLifetimeMs,
         caCertPem: ca.certPem,
       });
+      registerOperatorService(nodePort, { api, gatewayId });
       // On a shared database each sweep reads afresh: the backstop for a revocation signal this
       // gateway missed while its listener reconnected.
       const sweepTarget =
@@ -436,7 +463,7 @@ export class Gateway {
           { cause: err },
         );
       }
-      const nodeHostPort = `${nodeAddress.family === "IPv6" ? `[${nodeAddress.address}]` : nodeAddress.address}:${nodeAddress.port}`;
+      nodeHostPort = `${nodeAddress.family === "IPv6" ? `[${nodeAddress.address}]` : nodeAddress.address}:${nodeAddress.port}`;
       let quic: QuicGatewayServer | undefined;
       let quicAddress: string | undefined;
       if (config.quic.enabled) {
@@ -519,29 +546,7 @@ export class Gateway {
               windowMs: limits.consoleLoginWindowMs,
             }),
           },
-          api: {
-            audit: store.audit,
-            ...(store.kind === "sqlite" ? { databasePath: paths.database } : {}),
-            codes,
-            approvals,
-            nodeAddress: () => nodeHostPort,
-            devices,
-            nodes,
-            rotations,
-            connections: {
-              count: (deviceId) => nodePort.connections.connectionCount(deviceId),
-              close: (deviceId, reason) => nodePort.closeDevice(deviceId, reason),
-            },
-            secrets: {
-              vault: vaultAccess,
-              scopes: config.vault_api_scopes,
-              audit: (entry) => store.audit.append(entry),
-              reveals: new SlidingWindowLimiter(clock, {
-                limit: limits.vaultRevealsPerWindow,
-                windowMs: limits.vaultRevealWindowMs,
-              }),
-            },
-          },
+          api,
         },
         // Beyond loopback the admin port carries the token and console cookies over a network: HTTPS only.
         adminTls ? serverCert : undefined,

@@ -1,4 +1,5 @@
 import type { AuditEntry } from "../common/audit.js";
+import type { DeviceRole } from "./device-roles.js";
 
 /** A device's certificate as the gateway trusts it: by DER fingerprint, with its expiry. */
 export interface TrustedCertificate {
@@ -21,6 +22,8 @@ export interface PairedDevice {
   updatedAt: number;
   revokedAt?: number;
   revokedReason?: string;
+  /** What the device may do as an operator (device-roles.ts); absent: nothing. */
+  role?: DeviceRole;
 }
 
 export interface RevokedCertificate {

@@ -10,6 +10,7 @@ import type {
   RevokedCertificate,
   TrustedCertificate,
 } from "./device-records.js";
+import { assertRoleFits, type DeviceRole } from "./device-roles.js";
 import { IdentityError } from "./errors.js";
 
 /** Why a TLS peer is not accepted as a device. Each reason is distinct so operators can tell them apart. */
@@ -31,6 +32,8 @@ export interface PairingRecord {
   platform: string;
   identityPublicKey: Uint8Array;
   certificate: TrustedCertificate;
+  /** The role the approval granted (none: the device calls no operator method). */
+  role?: DeviceRole;
 }
 
 /**
@@ -90,6 +93,7 @@ export class DeviceRegistry {
    */
   async recordPairing(record: PairingRecord, actor = "admin"): Promise<PairedDevice> {
     const identityPublicKey = Buffer.from(record.identityPublicKey);
+    assertRoleFits(record.clientKind, record.role);
     return this.#change(record.deviceId, true, (existing, now) => {
       if (existing?.current.fingerprint === record.certificate.fingerprint) return existing;
       if (existing) {
@@ -114,6 +118,7 @@ export class DeviceRegistry {
         current: { ...record.certificate },
         pairedAt: existing?.pairedAt ?? now,
         updatedAt: now,
+        ...(record.role === undefined ? {} : { role: record.role }),
       };
       const revoked = existing
         ? certificatesOf(existing).map((cert) =>
@@ -127,7 +132,11 @@ export class DeviceRegistry {
           kind: existing ? "device.repaired" : "device.paired",
           actor,
           deviceId: device.deviceId,
-          detail: { certificate: record.certificate.fingerprint, client_kind: record.clientKind },
+          detail: {
+            certificate: record.certificate.fingerprint,
+            client_kind: record.clientKind,
+            role: record.role ?? null,
+          },
         },
       };
     });
@@ -200,6 +209,30 @@ export class DeviceRegistry {
         device: { ...device!, revokedAt: now, revokedReason: reason },
         revoked: certificatesOf(device!).map((cert) => revocationOf(cert, deviceId, now, reason)),
         audit: { kind: "device.revoked", actor, deviceId, detail: { reason } },
+      };
+    });
+  }
+
+  /**
+   * Gives a device a role, or takes it away (`undefined`). Audited with the old and new role; a revoked
+   * device keeps no role worth changing, and a `node` device may hold none.
+   */
+  async setRole(deviceId: string, role: DeviceRole | undefined, actor = "admin"): Promise<PairedDevice> {
+    return this.#change(deviceId, false, (device, now) => {
+      assertRoleFits(device!.clientKind, role);
+      if (device!.revokedAt !== undefined)
+        throw new IdentityError("device_revoked", `device ${deviceId} is revoked; its role cannot change`);
+      if (device!.role === role) return device!;
+      const { role: _old, ...rest } = device!;
+      return {
+        device: { ...rest, ...(role === undefined ? {} : { role }), updatedAt: now },
+        revoked: [],
+        audit: {
+          kind: "device.role_changed",
+          actor,
+          deviceId,
+          detail: { from: device!.role ?? null, to: role ?? null },
+        },
       };
     });
   }

@@ -26,6 +26,8 @@ export class IdentityError extends defineErrorFamily("identity", {
   /** A renewal not signed by the device's identity key. */
   signature_invalid: ExitCode.authentication,
   invalid_input: ExitCode.usage,
+  /** A role that does not exist, or one the device's client kind may not hold. */
+  invalid_role: ExitCode.usage,
   /** Recovery asked for by a device whose certificate is fine. */
   nothing_to_recover: ExitCode.precondition,
   /** Recovery past the window (or disabled): the device must pair again. */

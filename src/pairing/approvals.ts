@@ -1,6 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { type DeviceRegistry, trustedCertificateOf } from "../identity/device-registry.js";
+import { assertRoleFits, type DeviceRole, isDeviceRole } from "../identity/device-roles.js";
 import type { PairingRepository, StoreSignals } from "../store/ports.js";
 import type { PairingRequestRecord } from "../store/records.js";
 import { PairingError } from "./errors.js";
@@ -8,6 +9,8 @@ import { PairingError } from "./errors.js";
 export interface Decision {
   actor: string;
   reason?: string;
+  /** For an approval: the role the device gets (device-roles.ts); none by default. */
+  role?: DeviceRole;
 }
 
 /** What an operator sees of a request: no CSR bytes, no certificate. */
@@ -27,6 +30,8 @@ export interface PairingRequestView {
   decided_at?: string;
   decided_by?: string;
   reason?: string;
+  /** The role an approval granted (absent: none). */
+  role?: DeviceRole;
 }
 
 export function viewOf(r: PairingRequestRecord): PairingRequestView {
@@ -47,6 +52,7 @@ export function viewOf(r: PairingRequestRecord): PairingRequestView {
     ...(r.decidedAt === undefined ? {} : { decided_at: iso(r.decidedAt) }),
     ...(r.decidedBy === undefined ? {} : { decided_by: r.decidedBy }),
     ...(r.reason === undefined ? {} : { reason: r.reason }),
+    ...(isDeviceRole(r.grantedRole) ? { role: r.grantedRole } : {}),
   };
 }
 
@@ -107,6 +113,7 @@ export class ApprovalService {
    */
   async approve(requestId: string, decision: Decision): Promise<PairingRequestView> {
     const request = await this.#pending(requestId);
+    assertRoleFits(request.clientKind, decision.role);
     const issued = await this.#ca.issueClientCertificate(request.csrDer, {
       deviceId: request.deviceId,
       ...(this.#lifetimeMs === undefined ? {} : { lifetimeMs: this.#lifetimeMs }),
@@ -119,12 +126,18 @@ export class ApprovalService {
       ...(decision.reason === undefined ? {} : { reason: decision.reason }),
       clientCertPem: issued.pem,
       certExpiresAt: issued.notAfter.getTime(),
+      ...(decision.role === undefined ? {} : { grantedRole: decision.role }),
     };
     const won = await this.#repo.transitionRequest(approved, ["pending_approval"], {
       kind: "pairing.approved",
       actor: decision.actor,
       deviceId: request.deviceId,
-      detail: { request_id: requestId, certificate: issued.fingerprint, reason: decision.reason ?? null },
+      detail: {
+        request_id: requestId,
+        certificate: issued.fingerprint,
+        reason: decision.reason ?? null,
+        role: decision.role ?? null,
+      },
     });
     if (!won) await this.#pending(requestId);
     if (!won) throw lostRace(requestId);
@@ -209,6 +222,7 @@ export class ApprovalService {
         platform: request.platform,
         identityPublicKey: request.identityPublic,
         certificate,
+        ...(isDeviceRole(request.grantedRole) ? { role: request.grantedRole } : {}),
       },
       actor,
     );

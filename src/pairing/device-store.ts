@@ -22,6 +22,8 @@ export interface DeviceCredentials {
   clientCertPem: string;
   caCertPem: string;
   gateway: string;
+  /** The kind the device paired as (`cli`, `desktop`, `node`); absent in records stored before it was kept. */
+  clientKind?: string;
 }
 
 /** Replaces the stored credentials in one atomic write. */
@@ -35,6 +37,7 @@ export async function storeDeviceCredentials(
     client_cert_pem: credentials.clientCertPem,
     ca_cert_pem: credentials.caCertPem,
     gateway: credentials.gateway,
+    ...(credentials.clientKind === undefined ? {} : { client_kind: credentials.clientKind }),
   };
   await store.write(CREDENTIALS_KEY, Buffer.from(JSON.stringify(record)));
   for (const key of Object.values(LEGACY_KEYS)) await store.delete(key);
@@ -48,13 +51,20 @@ export async function forgetDeviceCredentials(store: SecretStore): Promise<void>
 
 export async function saveDeviceCredentials(
   store: SecretStore,
-  material: { privateKey: KeyObject; clientCertPem: string; caCertPem: string; gateway: string },
+  material: {
+    privateKey: KeyObject;
+    clientCertPem: string;
+    caCertPem: string;
+    gateway: string;
+    clientKind?: string;
+  },
 ): Promise<void> {
   await storeDeviceCredentials(store, {
     clientKeyPem: material.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     clientCertPem: material.clientCertPem,
     caCertPem: material.caCertPem,
     gateway: material.gateway,
+    ...(material.clientKind === undefined ? {} : { clientKind: material.clientKind }),
   });
 }
 
@@ -91,5 +101,8 @@ function parseCredentials(bytes: Buffer): DeviceCredentials {
     clientCertPem: field("client_cert_pem"),
     caCertPem: field("ca_cert_pem"),
     gateway: field("gateway"),
+    ...(typeof record.client_kind === "string" && /^[a-z]{1,16}$/.test(record.client_kind)
+      ? { clientKind: record.client_kind }
+      : {}),
   };
 }

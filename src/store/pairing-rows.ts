@@ -41,6 +41,7 @@ export const REQUEST_COLUMNS: Columns<PairingRequestRecord> = [
   ["reason", "reason"],
   ["clientCertPem", "client_cert_pem"],
   ["certExpiresAt", "cert_expires_at"],
+  ["grantedRole", "granted_role"],
 ];
 
 /** A row as a record; NULL columns become absent optional fields. */

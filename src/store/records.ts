@@ -40,6 +40,8 @@ export interface PairingRequestRecord {
   decidedAt?: number;
   decidedBy?: string;
   reason?: string;
+  /** The role the approval granted (device-roles.ts), recorded with the device at approval or delivery. */
+  grantedRole?: string;
   clientCertPem?: string;
   certExpiresAt?: number;
 }

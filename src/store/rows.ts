@@ -1,5 +1,6 @@
 import type { AuditEntry, AuditRecord } from "../common/audit.js";
 import type { PairedDevice, RevokedCertificate } from "../identity/device-records.js";
+import { isDeviceRole } from "../identity/device-roles.js";
 import type { AuditOf } from "./ports.js";
 import {
   type CapabilityRecord,
@@ -30,6 +31,7 @@ export interface DeviceRow {
   updated_at: number;
   revoked_at: number | null;
   revoked_reason: string | null;
+  role: string | null;
 }
 
 export interface RevokedRow {
@@ -62,6 +64,8 @@ export function toDevice(row: DeviceRow): PairedDevice {
     device.revokedAt = row.revoked_at;
     device.revokedReason = row.revoked_reason ?? "";
   }
+  // A value this version does not know (written by a newer one) grants nothing.
+  if (isDeviceRole(row.role)) device.role = row.role;
   return device;
 }
 

@@ -326,6 +326,38 @@ function contract(open: () => Open): void {
     assert.equal((await store.audit.query({ kind: "device.cas", limit: 10 })).length, 2);
   });
 
+  it("roles: a device's role and a request's granted role round-trip; a role this version does not know grants nothing", async ({
+    store,
+    clock,
+    id,
+  }) => {
+    const d: PairedDevice = { ...device(clock, "dev-r", "fp-r1"), role: "operator" };
+    assert.ok(await store.devices.save(d, [], { kind: "device.paired", actor: "admin" }));
+    assert.equal((await store.devices.get("dev-r"))?.role, "operator");
+    assert.equal((await store.devices.findByCertificate("fp-r1"))?.role, "operator");
+    const { role: _dropped, ...none } = d;
+    const next = { ...none, updatedAt: d.updatedAt + 1 };
+    assert.ok(
+      await store.devices.save(next, [], { kind: "device.role_changed", actor: "admin" }, d.updatedAt),
+    );
+    assert.equal((await store.devices.get("dev-r"))?.role, undefined);
+    const later = { ...next, role: "superuser", updatedAt: next.updatedAt + 1 } as unknown as PairedDevice;
+    assert.ok(
+      await store.devices.save(later, [], { kind: "device.role_changed", actor: "admin" }, next.updatedAt),
+    );
+    assert.equal((await store.devices.get("dev-r"))?.role, undefined);
+
+    const r = await pendingRequest(store, clock, id);
+    const approved = { ...approve(r, clock), grantedRole: "viewer" };
+    assert.ok(
+      await store.pairing.transitionRequest(approved, ["pending_approval"], {
+        kind: "pairing.approved",
+        actor: "admin",
+      }),
+    );
+    assert.equal((await store.pairing.request(r.requestId))?.grantedRole, "viewer");
+  });
+
   it("nodes: saveNode upserts (registeredAt kept), count, node, nodes", async ({ store, clock }) => {
     const node = (deviceId: string, version: string) => ({
       deviceId,
@@ -592,7 +624,7 @@ describe("PostgreSQL store", () => {
       );
       assert.deepEqual(
         versions.map((v) => v.version),
-        [1, 2, 3, 4, 5, 6, 7],
+        [1, 2, 3, 4, 5, 6, 7, 8],
       );
     } finally {
       await Promise.all(stores.map((s) => s.close()));

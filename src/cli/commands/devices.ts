@@ -3,7 +3,7 @@ import { CommonError } from "../../common/errors.js";
 import { isCanonicalId } from "../../common/ids.js";
 import { limits } from "../../common/limits.js";
 import type { DeviceView } from "../../daemon/device-views.js";
-import { AdminClient } from "../admin-client.js";
+import { GATEWAY_OPTION_HELP, gatewayClient } from "../gateway-client.js";
 import { type PageFlags, readPages, withPaging } from "../list-pages.js";
 import { printResult } from "../output.js";
 import { formatRemaining, Spinner } from "../spinner.js";
@@ -11,6 +11,7 @@ import { table } from "../table.js";
 
 interface Common {
   stateRoot?: string;
+  gateway?: string;
   json?: boolean;
 }
 
@@ -25,12 +26,15 @@ export function registerDevicesCommands(program: Command): void {
     .command("devices")
     .description("paired devices: list, rotate, revoke (cuts them off at once), remove");
   const withCommon = (cmd: Command) =>
-    cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
+    cmd
+      .option("--state-root <dir>", "state directory of the daemon (or of this paired device)")
+      .option("--gateway <host:port>", GATEWAY_OPTION_HELP)
+      .option("--json", "JSON output");
 
   withCommon(
     withPaging(devices.command("list").description("paired and revoked devices with their live connections")),
   ).action(async (flags: Common & PageFlags) => {
-    const client = AdminClient.fromStateRoot(flags.stateRoot);
+    const client = await gatewayClient(flags);
     const {
       rows: list,
       nextAfter,
@@ -43,6 +47,7 @@ export function registerDevicesCommands(program: Command): void {
         "state",
         "device_name",
         "client_kind",
+        "role",
         "connections",
         "certificate_expires_at",
       ]),
@@ -56,7 +61,7 @@ export function registerDevicesCommands(program: Command): void {
       .description("revoke a device: its certificates stop working and its live connections close now")
       .option("--reason <text>", "recorded in the audit log"),
   ).action(async (id: string, flags: Common & { reason?: string }) => {
-    const result = await AdminClient.fromStateRoot(flags.stateRoot).request<Record<string, unknown>>(
+    const result = await (await gatewayClient(flags)).request<Record<string, unknown>>(
       "POST",
       `/v1/devices/${deviceId(id)}/revoke`,
       flags.reason === undefined ? {} : { reason: flags.reason },
@@ -76,7 +81,7 @@ export function registerDevicesCommands(program: Command): void {
     const until = Date.now() + limits.rotateWaitMs;
     spinner.start(() => `waiting for the node to renew (${formatRemaining(until - Date.now())} left)`);
     try {
-      const result = await AdminClient.fromStateRoot(flags.stateRoot).request<Record<string, unknown>>(
+      const result = await (await gatewayClient(flags)).request<Record<string, unknown>>(
         "POST",
         `/v1/devices/${deviceId(id)}/rotate`,
         flags.reason === undefined ? {} : { reason: flags.reason },
@@ -91,10 +96,27 @@ export function registerDevicesCommands(program: Command): void {
 
   withCommon(
     devices
+      .command("set-role <device-id> <role>")
+      .description(
+        "give a cli or desktop device a role: operator (decides and changes), viewer (reads), or none",
+      ),
+  ).action(async (id: string, role: string, flags: Common) => {
+    if (!["operator", "viewer", "none"].includes(role))
+      throw new CommonError("invalid_input", "the role is operator, viewer or none");
+    const result = await (await gatewayClient(flags)).request<Record<string, unknown>>(
+      "POST",
+      `/v1/devices/${deviceId(id)}/role`,
+      { role },
+    );
+    printResult(result, { json: flags.json });
+  });
+
+  withCommon(
+    devices
       .command("remove <device-id>")
       .description("forget a device (revoking it first); it may then pair again"),
   ).action(async (id: string, flags: Common) => {
-    const result = await AdminClient.fromStateRoot(flags.stateRoot).request<Record<string, unknown>>(
+    const result = await (await gatewayClient(flags)).request<Record<string, unknown>>(
       "POST",
       `/v1/devices/${deviceId(id)}/remove`,
       {},

@@ -4,13 +4,14 @@ import { isCanonicalId } from "../../common/ids.js";
 import { parseBoundedJson } from "../../common/json-depth.js";
 import { limits } from "../../common/limits.js";
 import type { DeviceView } from "../../daemon/device-views.js";
-import { AdminClient } from "../admin-client.js";
+import { GATEWAY_OPTION_HELP, gatewayClient } from "../gateway-client.js";
 import { type PageFlags, readPages, withPaging } from "../list-pages.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
 
 interface Common {
   stateRoot?: string;
+  gateway?: string;
   json?: boolean;
 }
 
@@ -64,14 +65,17 @@ export function registerNodesCommands(program: Command): void {
     .command("nodes")
     .description("registered nodes: list, describe, invoke their capabilities");
   const withCommon = (cmd: Command) =>
-    cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
+    cmd
+      .option("--state-root <dir>", "state directory of the daemon (or of this paired device)")
+      .option("--gateway <host:port>", GATEWAY_OPTION_HELP)
+      .option("--json", "JSON output");
 
   withCommon(
     withPaging(
       nodes.command("list").description("nodes with presence (online, stale, offline) and capabilities"),
     ),
   ).action(async (flags: Common & PageFlags) => {
-    const client = AdminClient.fromStateRoot(flags.stateRoot);
+    const client = await gatewayClient(flags);
     const { rows: list, nextAfter, total } = await readPages<NodeView>(client, "/v1/nodes", "nodes", flags);
     if (flags.json) return printResult({ nodes: list, next_after: nextAfter, total }, { json: true });
     const rows = list.map((n) => ({ ...n, capabilities: n.capabilities.map((c) => c.name).join(",") }));
@@ -86,10 +90,7 @@ export function registerNodesCommands(program: Command): void {
   ).action(async (deviceId: string, flags: Common) => {
     if (!isCanonicalId(deviceId))
       throw new CommonError("invalid_input", "a device id is a canonical ULID (see palyra nodes list)");
-    const node = await AdminClient.fromStateRoot(flags.stateRoot).request<NodeDetail>(
-      "GET",
-      `/v1/nodes/${deviceId}`,
-    );
+    const node = await (await gatewayClient(flags)).request<NodeDetail>("GET", `/v1/nodes/${deviceId}`);
     if (flags.json) return printResult({ ...node }, { json: true });
     const facts: [string, unknown][] = [
       ["device id", node.device_id],
@@ -146,7 +147,7 @@ export function registerNodesCommands(program: Command): void {
       if (!Number.isInteger(timeout))
         throw new CommonError("invalid_input", "--timeout is a whole number of seconds");
       const input = await parseInput(flags);
-      const result = await AdminClient.fromStateRoot(flags.stateRoot).request<{
+      const result = await (await gatewayClient(flags)).request<{
         request_id: string;
         state: string;
         output: unknown;

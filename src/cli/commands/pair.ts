@@ -207,6 +207,7 @@ async function waitAndStore(
       clientCertPem: material.clientCertPem!,
       caCertPem: material.caCertPem!,
       gateway: pending.gateway,
+      clientKind: pending.clientKind,
     });
     await forgetPendingPairing(store);
     const result = {

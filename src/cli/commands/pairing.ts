@@ -3,12 +3,13 @@ import QRCode from "qrcode";
 import { CommonError } from "../../common/errors.js";
 import type { PairingRequestView } from "../../pairing/approvals.js";
 import type { CodeView, MintedCode } from "../../pairing/code-service.js";
-import { AdminClient } from "../admin-client.js";
+import { GATEWAY_OPTION_HELP, gatewayClient } from "../gateway-client.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
 
 interface Common {
   stateRoot?: string;
+  gateway?: string;
   json?: boolean;
 }
 
@@ -25,7 +26,10 @@ export function registerPairingCommands(program: Command): void {
     .command("pairing")
     .description("pairing codes and requests (talks to the local daemon)");
   const withCommon = (cmd: Command) =>
-    cmd.option("--state-root <dir>", "state directory of the daemon").option("--json", "JSON output");
+    cmd
+      .option("--state-root <dir>", "state directory of the daemon (or of this paired device)")
+      .option("--gateway <host:port>", GATEWAY_OPTION_HELP)
+      .option("--json", "JSON output");
 
   withCommon(
     pairing
@@ -42,7 +46,7 @@ export function registerPairingCommands(program: Command): void {
       const maxAttempts = Number(flags.maxAttempts);
       if (!Number.isInteger(maxAttempts))
         throw new CommonError("invalid_input", "--max-attempts must be a whole number");
-      const minted = await AdminClient.fromStateRoot(flags.stateRoot).request<
+      const minted = await (await gatewayClient(flags)).request<
         MintedCode & { gateway: string; device_command: string }
       >("POST", "/v1/pairing/codes", {
         method: flags.method,
@@ -66,7 +70,7 @@ export function registerPairingCommands(program: Command): void {
 
   withCommon(pairing.command("list").description("pairing requests and codes (no secrets)")).action(
     async (flags: Common) => {
-      const client = AdminClient.fromStateRoot(flags.stateRoot);
+      const client = await gatewayClient(flags);
       const { requests } = await client.request<{ requests: PairingRequestView[] }>(
         "GET",
         "/v1/pairing/requests",
@@ -111,14 +115,31 @@ export function registerPairingCommands(program: Command): void {
       pairing
         .command(`${verb} <request-id>`)
         .description(`${verb} a pending pairing request`)
-        .option("--reason <text>", "recorded with the decision"),
-    ).action(async (requestId: string, flags: Common & { reason?: string }) => {
+        .option("--reason <text>", "recorded with the decision")
+        .option(
+          "--role <role>",
+          verb === "approve"
+            ? "operator (may decide and change) or viewer (may read) for a cli or desktop device; none by default"
+            : "(approve only)",
+        ),
+    ).action(async (requestId: string, flags: Common & { reason?: string; role?: string }) => {
       if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(requestId))
         throw new CommonError("invalid_input", "request id must be a canonical ULID");
-      const view = await AdminClient.fromStateRoot(flags.stateRoot).request<PairingRequestView>(
+      if (
+        flags.role !== undefined &&
+        (verb !== "approve" || !["operator", "viewer", "none"].includes(flags.role))
+      )
+        throw new CommonError(
+          "invalid_input",
+          verb === "approve" ? "--role is operator, viewer or none" : "--role goes with approve",
+        );
+      const view = await (await gatewayClient(flags)).request<PairingRequestView>(
         "POST",
         `/v1/pairing/requests/${requestId}/${verb}`,
-        flags.reason === undefined ? {} : { reason: flags.reason },
+        {
+          ...(flags.reason === undefined ? {} : { reason: flags.reason }),
+          ...(flags.role === undefined ? {} : { role: flags.role }),
+        },
       );
       printResult({ ...view }, { json: flags.json });
     });

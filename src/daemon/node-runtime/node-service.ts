@@ -129,6 +129,7 @@ export function registerNodeService(server: NodePortServer, deps: NodeServiceDep
           };
         }),
     },
-    { registerNode: "node", connect: "node", renewCertificate: "node", deregister: "node" },
+    // Renewal is for any paired device: an operator's CLI renews its certificate the way a node does.
+    { registerNode: "node", connect: "node", renewCertificate: "device", deregister: "node" },
   );
 }

@@ -21,6 +21,7 @@ const COLUMNS = [
   "updated_at",
   "revoked_at",
   "revoked_reason",
+  "role",
 ] as const;
 const PLACEHOLDERS = COLUMNS.map((_, i) => `$${i + 1}`).join(", ");
 const INSERT = `INSERT INTO devices (${COLUMNS.join(", ")}) VALUES (${PLACEHOLDERS})`;
@@ -49,6 +50,7 @@ function values(device: PairedDevice): unknown[] {
     device.updatedAt,
     device.revokedAt ?? null,
     device.revokedReason ?? null,
+    device.role ?? null,
   ];
 }
 

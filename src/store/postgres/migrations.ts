@@ -182,6 +182,14 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: "operator roles",
+    sql: `
+      ALTER TABLE devices ADD COLUMN role TEXT;
+      ALTER TABLE pairing_requests ADD COLUMN granted_role TEXT;
+    `,
+  },
 ];
 
 /** Any fixed 64-bit number, the same in every gateway: the advisory lock that serializes migrations. */

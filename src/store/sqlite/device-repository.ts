@@ -36,10 +36,11 @@ export class SqliteDeviceRepository implements DeviceRepository {
     this.#upsert = db.prepare(`
       INSERT OR REPLACE INTO devices (device_id, client_kind, device_name, platform, identity_public,
         identity_fingerprint, current_cert_fingerprint, current_cert_expires_at, previous_cert_fingerprint,
-        previous_cert_expires_at, previous_cert_accepted_until, paired_at, updated_at, revoked_at, revoked_reason)
+        previous_cert_expires_at, previous_cert_accepted_until, paired_at, updated_at, revoked_at, revoked_reason,
+        role)
       VALUES (@device_id, @client_kind, @device_name, @platform, @identity_public, @identity_fingerprint,
         @current_cert_fingerprint, @current_cert_expires_at, @previous_cert_fingerprint, @previous_cert_expires_at,
-        @previous_cert_accepted_until, @paired_at, @updated_at, @revoked_at, @revoked_reason)`);
+        @previous_cert_accepted_until, @paired_at, @updated_at, @revoked_at, @revoked_reason, @role)`);
     this.#insertRevoked = db.prepare(`
       INSERT OR IGNORE INTO revoked_certificates (fingerprint, device_id, revoked_at, expires_at, reason)
       VALUES (?, ?, ?, ?, ?)`);
@@ -106,6 +107,7 @@ export class SqliteDeviceRepository implements DeviceRepository {
           updated_at: device.updatedAt,
           revoked_at: device.revokedAt ?? null,
           revoked_reason: device.revokedReason ?? null,
+          role: device.role ?? null,
         });
         for (const r of revoked)
           this.#insertRevoked.run(r.fingerprint, r.deviceId, r.revokedAt, r.expiresAt, r.reason);

@@ -163,6 +163,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX node_sessions_gateway ON node_sessions (gateway_id);
     `,
   },
+  {
+    version: 7,
+    name: "operator roles",
+    sql: `
+      ALTER TABLE devices ADD COLUMN role TEXT;
+      ALTER TABLE pairing_requests ADD COLUMN granted_role TEXT;
+    `,
+  },
 ];
 
 export function currentSchemaVersion(db: Database): number {

@@ -18,7 +18,7 @@ import {
 import { type Clock, systemClock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
 import { type Scheduler, systemScheduler } from "../../common/scheduler.js";
-import { ACCESS_POLICIES, type AccessPolicy, clientKindRefusal } from "../access-policy.js";
+import { ACCESS_POLICIES, type AccessPolicy, deviceRefusal } from "../access-policy.js";
 import { TransportError } from "../errors.js";
 import { ConnectionRegistry } from "../tls/connection-registry.js";
 import { type ConnectionPeer, connectionPeerOf } from "../tls/peer-identity.js";
@@ -460,7 +460,7 @@ export class NodePortServer {
         RpcStatus.PERMISSION_DENIED,
         `the client certificate is no longer authorized (${decision.ok ? "device mismatch" : decision.reason})`,
       );
-    const refusal = clientKindRefusal(policy, decision.device.clientKind);
+    const refusal = deviceRefusal(policy, decision.device);
     if (refusal !== undefined) throw new RpcError(RpcStatus.PERMISSION_DENIED, refusal);
     return info;
   }

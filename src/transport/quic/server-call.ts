@@ -5,7 +5,7 @@ import {
   QuicRequestSchema,
   type QuicResponseSchema as ResponseSchema,
 } from "../../gen/palyra/v1/quic_pb.js";
-import { type AccessPolicy, clientKindRefusal } from "../access-policy.js";
+import { type AccessPolicy, deviceRefusal } from "../access-policy.js";
 import type { ConnectionPeer } from "../tls/peer-identity.js";
 import type { AuthorizePeer } from "../tls/tls-server.js";
 import { QuicTransportError } from "./errors.js";
@@ -101,7 +101,7 @@ export async function serveStream(
       decision.device.deviceId !== peer.identity.deviceId
     )
       throw new QuicTransportError("permission_denied", "the client certificate is no longer authorized");
-    const refusal = clientKindRefusal(served.policy, decision.device.clientKind);
+    const refusal = deviceRefusal(served.policy, decision.device);
     if (refusal !== undefined) throw new QuicTransportError("permission_denied", refusal);
     call = new QuicCall(peer, request, frames, writer);
     await served.handler(call);

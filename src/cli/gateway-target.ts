@@ -1,0 +1,61 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { CommonError } from "../common/errors.js";
+import { gatewayAddresses } from "../common/host-port.js";
+import { resolveStateRoot, statePaths } from "../daemon/state-root.js";
+import { openFilesystemSecretStore } from "../identity/filesystem-secret-store.js";
+import { type DeviceCredentials, loadDeviceCredentials } from "../pairing/device-store.js";
+
+/**
+ * Which gateway an operator command talks to, and how (like a kubectl context):
+ * 1. `--gateway host:port`, else `PALYRA_GATEWAY`: that gateway, over mutual TLS with this state
+ *    root's paired device (`--gateway local` forces the local daemon);
+ * 2. a daemon running on this state root (daemon.json): it, with its admin token;
+ * 3. a CLI or desktop device paired on this state root: the gateway it paired with, with its certificate;
+ * 4. otherwise the local daemon, which then says it is not running.
+ * The local token path always wins on the gateway's own machine, so no role change can lock it out.
+ */
+export type GatewayTarget =
+  | { kind: "local"; stateRoot: string; reason: string }
+  | { kind: "remote"; stateRoot: string; address: string; reason: string };
+
+/** Where a paired device keeps its secrets under a state root. */
+export function deviceSecretsDir(stateRoot: string): string {
+  return join(stateRoot, "device", "secrets");
+}
+
+/** The state root's paired device credentials, if it has any (the store is not created when absent). */
+export async function loadPairedCredentials(stateRoot: string): Promise<DeviceCredentials | undefined> {
+  const dir = deviceSecretsDir(stateRoot);
+  if (!existsSync(dir)) return undefined;
+  const store = await openFilesystemSecretStore(dir);
+  try {
+    return await loadDeviceCredentials(store);
+  } finally {
+    store.close();
+  }
+}
+
+export async function resolveGatewayTarget(
+  flags: { gateway?: string; stateRoot?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<GatewayTarget> {
+  const stateRoot = resolveStateRoot(flags.stateRoot, env);
+  const explicit = flags.gateway ?? (env.PALYRA_GATEWAY || undefined);
+  const source = flags.gateway !== undefined ? "--gateway" : "PALYRA_GATEWAY";
+  if (explicit === "local") return { kind: "local", stateRoot, reason: `${source} local` };
+  if (explicit !== undefined) {
+    const addresses = gatewayAddresses(explicit);
+    if (addresses.length !== 1)
+      throw new CommonError("invalid_input", `${source} names one gateway (host:port) for operator commands`);
+    return { kind: "remote", stateRoot, address: addresses[0]!, reason: source };
+  }
+  if (existsSync(statePaths(stateRoot).daemonInfo))
+    return { kind: "local", stateRoot, reason: "a daemon runs on this state root" };
+  const credentials = await loadPairedCredentials(stateRoot);
+  if (credentials && credentials.clientKind !== "node") {
+    const first = gatewayAddresses(credentials.gateway)[0]!;
+    return { kind: "remote", stateRoot, address: first, reason: "the gateway this device paired with" };
+  }
+  return { kind: "local", stateRoot, reason: "no gateway given and no paired operator device" };
+}
