@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { join } from "node:path";
 import { test } from "node:test";
+import { renewalDelayMs } from "../src/identity/rotation.js";
 import { runCli, spawnCli, testEnv } from "./helpers/cli.js";
-import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { mintCode, pairCliDevice, storedCredentials, waitForOutput } from "./helpers/devices.js";
 import { gatewayFixture } from "./helpers/gateway-fixture.js";
 
 // Issue 13, devices recover: a node whose 3-minute certificate expired while it was stopped recovers
@@ -49,6 +51,15 @@ test("expired while stopped: recovers by itself; revoked: exits 6 with the reaso
   const quicPort = gw.daemon.summary.quic_address!.slice(
     gw.daemon.summary.quic_address!.lastIndexOf(":") + 1,
   );
+  // Two operator CLIs, paired first so their 3-minute certificates are due before node A's expiry:
+  // one is used after 2/3 of its life (renews), the other only once it expired (recovers).
+  const nodeAddress = gw.daemon.summary.node_address;
+  const renewing = join(root, "op-renew");
+  const returning = join(root, "op-away");
+  const renewingId = await pairCliDevice(gatewayRoot, nodeAddress, renewing, { role: "operator" });
+  await pairCliDevice(gatewayRoot, nodeAddress, returning, { role: "viewer" });
+  const asOperator = (deviceRoot: string) =>
+    runCli(["devices", "list", "--gateway", nodeAddress, "--state-root", deviceRoot, "--json"]);
   const a = await pairNode("node-a");
   assert.equal(await echo(a.deviceId), 0);
   a.child.kill("SIGTERM");
@@ -63,6 +74,29 @@ test("expired while stopped: recovers by itself; revoked: exits 6 with the reaso
   // A QUIC node, paired now, to be revoked later.
   const b = await pairNode("node-b", ["--transport", "quic", "--quic-port", quicPort]);
 
+  // The operator CLI used past 2/3 of its certificate's life renews it first (make-before-break).
+  const before = await storedCredentials(renewing);
+  const cert = new X509Certificate(before.clientCertPem);
+  await new Promise((r) => setTimeout(r, renewalDelayMs(before.clientCertPem, Date.now()) + 1_000));
+  const renewedRun = await asOperator(renewing);
+  assert.equal(renewedRun.code, 0, renewedRun.stderr);
+  const after = await storedCredentials(renewing);
+  assert.notEqual(after.clientCertPem, before.clientCertPem, "a new certificate was stored");
+  assert.ok(Date.parse(new X509Certificate(after.clientCertPem).validTo) > Date.parse(cert.validTo));
+  const listed = (
+    JSON.parse(renewedRun.stdout) as { devices: { device_id: string; certificate_fingerprint: string }[] }
+  ).devices;
+  assert.ok(listed.some((d) => d.device_id === renewingId));
+  const renewal = await cli([
+    "audit",
+    "--kind",
+    "device.certificate_rotated",
+    "--device",
+    renewingId,
+    "--json",
+  ]);
+  assert.equal(JSON.parse(renewal.stdout).events.length, 1, renewal.stdout);
+
   // Stopped past its certificate's expiry (a laptop asleep past its certificate).
   await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 2_000));
   const restartedAt = Date.now();
@@ -73,6 +107,13 @@ test("expired while stopped: recovers by itself; revoked: exits 6 with the reaso
   const back = Date.now() - restartedAt;
   t.diagnostic(`recovered and answering echo ${back} ms after the restart`);
   assert.ok(back < 60_000);
+  // The viewer CLI away past its certificate's expiry recovers it on its next command.
+  const recoveredRun = await asOperator(returning);
+  assert.equal(recoveredRun.code, 0, recoveredRun.stderr);
+  assert.match(recoveredRun.stderr, /certificate had expired; it was recovered/);
+  assert.ok(
+    Date.parse(new X509Certificate((await storedCredentials(returning)).clientCertPem).validTo) > Date.now(),
+  );
 
   // Revoked: both nodes stop with exit 6 and the operator's reason, each soon after its revocation.
   const exitAfterRevoke = async (

@@ -5,10 +5,8 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { openFilesystemSecretStore } from "../src/identity/filesystem-secret-store.js";
-import { loadDeviceCredentials } from "../src/pairing/device-store.js";
 import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
-import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { mintCode, pairCliDevice, storedCredentials, waitForOutput } from "./helpers/devices.js";
 
 // Remote operators: CLI devices approved with a role administer the gateway over mutual TLS with their
 // own certificates, with the admin token moved out of the way.
@@ -24,27 +22,10 @@ const devices: Record<"operator" | "viewer" | "plain", { root: string; id: strin
 let nodeId: string;
 let node: ReturnType<typeof spawnCli>;
 
-/** Pairs a cli device and approves it (with the token) with `role`; returns its device id. */
 async function pairCli(name: string, role?: string): Promise<{ root: string; id: string }> {
   const deviceRoot = join(root, name);
-  const code = await mintCode(gw, "pin", "cli");
-  const pair = startPair(
-    ["--gateway", gateway, "--code", code.typed!, "--client-kind", "cli", "--name", name],
-    deviceRoot,
-  );
-  const approve = await runCli([
-    "pairing",
-    "approve",
-    await pair.requestId,
-    ...(role ? ["--role", role] : []),
-    "--state-root",
-    gw,
-    "--json",
-  ]);
-  assert.equal(approve.code, 0, approve.stderr);
-  const done = await pair.exit;
-  assert.equal(done.code, 0, done.stderr);
-  return { root: deviceRoot, id: /device id\s+([0-9A-Z]{26})/.exec(done.stdout)![1]! };
+  const id = await pairCliDevice(gw, gateway, deviceRoot, { name, ...(role ? { role } : {}) });
+  return { root: deviceRoot, id };
 }
 
 /** Runs an operator command as the device in `deviceRoot`, against the gateway's node port. */
@@ -210,11 +191,7 @@ test("a viewer lists but cannot approve (exit 6); a device without a role can do
 });
 
 test("python3-grpcio calls OperatorService/WhoAmI and ListDevices with the operator's key and certificate", async () => {
-  const store = await openFilesystemSecretStore(join(devices.operator.root, "device", "secrets"), {
-    env: testEnv(),
-  });
-  const creds = (await loadDeviceCredentials(store))!;
-  store.close();
+  const creds = await storedCredentials(devices.operator.root);
   const dir = mkdtempSync(join(root, "py-"));
   for (const [file, pem] of [
     ["key.pem", creds.clientKeyPem],

@@ -79,3 +79,47 @@ export function waitForOutput(
     options.exited?.then(() => reject(new Error(`process exited before ${pattern}: ${seen}`)));
   });
 }
+
+/** Pairs a `cli` device with `palyra pair`, approves it with `role` (through the token), and returns its id. */
+export async function pairCliDevice(
+  gatewayRoot: string,
+  nodeAddress: string,
+  deviceRoot: string,
+  options: { role?: string; name?: string } = {},
+): Promise<string> {
+  const code = await mintCode(gatewayRoot, "pin", "cli");
+  const pair = startPair(
+    [
+      "--gateway",
+      nodeAddress,
+      "--code",
+      code.typed!,
+      "--client-kind",
+      "cli",
+      ...(options.name ? ["--name", options.name] : []),
+    ],
+    deviceRoot,
+  );
+  const approve = await runCli([
+    "pairing",
+    "approve",
+    await pair.requestId,
+    ...(options.role ? ["--role", options.role] : []),
+    "--state-root",
+    gatewayRoot,
+  ]);
+  assert.equal(approve.code, 0, approve.stderr);
+  const done = await pair.exit;
+  assert.equal(done.code, 0, done.stderr);
+  return /device id\s+([0-9A-Z]{26})/.exec(done.stdout)![1]!;
+}
+
+/** The device credentials stored under a device's state root. */
+export async function storedCredentials(deviceRoot: string): Promise<DeviceCredentials> {
+  const store = await openFilesystemSecretStore(join(deviceRoot, "device", "secrets"), { env: testEnv() });
+  try {
+    return (await loadDeviceCredentials(store))!;
+  } finally {
+    store.close();
+  }
+}

@@ -25,6 +25,8 @@ interface Device {
   revoked_at?: string;
   revoked_reason?: string;
   connections: number;
+  /** What it may do as an operator (null: nothing). */
+  role: "operator" | "viewer" | null;
   /** Its node's last heartbeat, or the last certificate issued to it (see the admin API). */
   last_seen_at: string;
 }
@@ -52,6 +54,7 @@ function DeviceRow(props: { device: Device; now: number; reload: () => void }) {
       </td>
       <td data-label="Kind">
         {d.client_kind}
+        {d.role && <Badge tone="muted">{d.role}</Badge>}
         <div className="muted">{d.platform}</div>
       </td>
       <td data-label="State">

@@ -23,12 +23,17 @@ export interface Request {
 export function RequestCard(props: { request: Request; now: number; onDecided: () => void }) {
   const r = props.request;
   const [reason, setReason] = useState("");
+  // What the device may do as an operator once approved; a node never gets a role.
+  const [role, setRole] = useState<"none" | "viewer" | "operator">("none");
   const [matches, setMatches] = useState(false);
   const [error, setError] = useState<string>();
   const decide = async (decision: "approve" | "reject") => {
     setError(undefined);
     try {
-      await api("POST", `/v1/pairing/requests/${r.request_id}/${decision}`, reason ? { reason } : {});
+      await api("POST", `/v1/pairing/requests/${r.request_id}/${decision}`, {
+        ...(reason ? { reason } : {}),
+        ...(decision === "approve" && role !== "none" ? { role } : {}),
+      });
       props.onDecided();
     } catch (err) {
       setError((err as Error).message);
@@ -72,6 +77,16 @@ export function RequestCard(props: { request: Request; now: number; onDecided: (
         Reason (recorded in the audit log)
         <input value={reason} maxLength={512} onChange={(e) => setReason(e.target.value)} />
       </label>
+      {r.client_kind !== "node" && (
+        <label>
+          Role (what this device may do as an operator)
+          <select value={role} onChange={(e) => setRole(e.target.value as typeof role)}>
+            <option value="none">None: a device, not an operator</option>
+            <option value="viewer">Viewer: may list and read</option>
+            <option value="operator">Operator: may also approve, revoke and change</option>
+          </select>
+        </label>
+      )}
       <ErrorLine error={error} />
       <div className="actions">
         <button type="button" className="primary" disabled={!matches} onClick={() => decide("approve")}>
