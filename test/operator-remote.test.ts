@@ -190,7 +190,7 @@ test("a viewer lists but cannot approve (exit 6); a device without a role can do
   assert.notEqual((await pair.exit).code, 0);
 });
 
-test("python3-grpcio calls OperatorService/WhoAmI and ListDevices with the operator's key and certificate", async () => {
+test("python3-grpcio calls OperatorService (WhoAmI, ListDevices, a hostile DescribeDevice) with the operator's key and certificate", async () => {
   const creds = await storedCredentials(devices.operator.root);
   const dir = mkdtempSync(join(root, "py-"));
   for (const [file, pem] of [
@@ -216,7 +216,13 @@ def call(method, request=b""):
     return json.loads(reply[i:i + n])
 me = call("WhoAmI")
 listed = call("ListDevices")
-print(json.dumps({"role": me["role"], "device_id": me["device_id"], "devices": len(listed["devices"])}))
+# A device id that would climb out of its route is refused before any route is looked at.
+try:
+    call("DescribeDevice", b"\\x0a\\x0a../devices")
+    bad = "accepted"
+except grpc.RpcError as e:
+    bad = e.code().name + " " + e.details()
+print(json.dumps({"role": me["role"], "device_id": me["device_id"], "devices": len(listed["devices"]), "bad": bad}))
 `;
   const run = spawnSync("/usr/bin/python3", ["-c", script, dir, gateway], {
     encoding: "utf8",
@@ -227,6 +233,61 @@ print(json.dumps({"role": me["role"], "device_id": me["device_id"], "devices": l
   assert.equal(out.role, "operator");
   assert.equal(out.device_id, devices.operator.id);
   assert.ok(out.devices >= 4);
+  assert.equal(out.bad, "INVALID_ARGUMENT device_id must be a canonical ULID");
+});
+
+test("secrets and the audit log from a laptop: operators set, reveal and delete; viewers see metadata only", async () => {
+  const set = spawnCli(
+    [
+      "secrets",
+      "set",
+      "global/remote_token",
+      "--value-stdin",
+      "--gateway",
+      gateway,
+      "--state-root",
+      devices.operator.root,
+      "--json",
+    ],
+    testEnv(),
+  );
+  set.stdin.end("s3cret-from-laptop");
+  const [setCode] = (await once(set, "close")) as [number];
+  assert.equal(setCode, 0);
+
+  const listed = await as(devices.viewer.root, ["secrets", "list", "--json"]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.ok(listed.stdout.includes("global/remote_token"));
+  assert.ok(!listed.stdout.includes("s3cret-from-laptop"));
+  const viewerReveal = await as(devices.viewer.root, ["secrets", "get", "global/remote_token", "--reveal"]);
+  assert.equal(viewerReveal.code, 6, viewerReveal.stderr);
+  assert.ok(!viewerReveal.stdout.includes("s3cret"));
+  const metadata = await as(devices.viewer.root, ["secrets", "get", "global/remote_token", "--json"]);
+  assert.equal(metadata.code, 0, metadata.stderr);
+  assert.equal(JSON.parse(metadata.stdout).size, 18);
+
+  const revealed = await as(devices.operator.root, ["secrets", "get", "global/remote_token", "--reveal"]);
+  assert.equal(revealed.code, 0, revealed.stderr);
+  assert.equal(revealed.stdout, "s3cret-from-laptop");
+
+  // The reveal was recorded, with the laptop as the actor, and the viewer can read that from afar.
+  const audit = await as(devices.viewer.root, ["audit", "--kind", "secret", "--json"]);
+  assert.equal(audit.code, 0, audit.stderr);
+  const events = (JSON.parse(audit.stdout) as { events: { kind: string; actor: string }[] }).events;
+  assert.deepEqual(
+    events.map((e) => [e.kind, e.actor]),
+    [
+      ["secret.revealed", `device:${devices.operator.id}`],
+      ["secret.set", `device:${devices.operator.id}`],
+    ],
+  );
+  const aboutNode = await as(devices.viewer.root, ["audit", "--device", nodeId, "--json"]);
+  const nodeEvents = (JSON.parse(aboutNode.stdout) as { events: { device_id: string }[] }).events;
+  assert.ok(nodeEvents.length > 0 && nodeEvents.every((e) => e.device_id === nodeId));
+
+  assert.equal((await as(devices.viewer.root, ["secrets", "delete", "global/remote_token"])).code, 6);
+  assert.equal((await as(devices.operator.root, ["secrets", "delete", "global/remote_token"])).code, 0);
+  assert.equal((await as(devices.operator.root, ["secrets", "get", "global/remote_token"])).code, 8);
 });
 
 test("revoking the operator device cuts its running nodes invoke, and its next command exits 3 or 6", async () => {

@@ -90,7 +90,13 @@ function callFor(method: string, url: URL, body: Record<string, unknown>): Call 
   if (p === "/v1/audit" && method === "GET")
     return (rpc, o) =>
       rpc.queryAudit(
-        { kind: q.get("kind") ?? "", before: q.get("before") ?? "", limit: num(q.get("limit")) },
+        {
+          kind: q.get("kind") ?? "",
+          before: q.get("before") ?? "",
+          limit: num(q.get("limit")),
+          deviceId: q.get("device") ?? "",
+          sinceUnixMs: BigInt(q.get("since") ?? 0),
+        },
         o,
       );
   if (p === "/v1/vault" && method === "GET") return (rpc, o) => rpc.describeVault({}, o);

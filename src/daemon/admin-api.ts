@@ -78,7 +78,13 @@ export interface AdminApiDeps {
   secrets: SecretsApiDeps;
   audit: {
     /** Newest first; `kind` matches its sub-kinds; `before` is the id that ended the previous page. */
-    query(filter: { kind?: string; before?: string; limit: number }): Promise<AuditRecord[]>;
+    query(filter: {
+      kind?: string;
+      before?: string;
+      limit: number;
+      deviceId?: string;
+      since?: number;
+    }): Promise<AuditRecord[]>;
     append(entry: AuditEntry): Promise<AuditRecord>;
   };
   /** The gateway database file, named when a write to it fails for want of disk space. */
@@ -353,8 +359,17 @@ export async function handleAdminApi(
   return true;
 }
 
-/** `GET /v1/audit`'s query: `limit` 1..1000 (default 200), `kind` a kind or its prefix, `before` an id. */
-function auditFilter(params: URLSearchParams): { kind?: string; before?: string; limit: number } {
+/**
+ * `GET /v1/audit`'s query: `limit` 1..1000 (default 200), `kind` a kind or its prefix, `before` an id,
+ * `device` a device id, `since` ms since the epoch.
+ */
+function auditFilter(params: URLSearchParams): {
+  kind?: string;
+  before?: string;
+  limit: number;
+  deviceId?: string;
+  since?: number;
+} {
   const limitText = params.get("limit");
   if (limitText !== null && !/^[0-9]{1,9}$/.test(limitText))
     throw new CommonError("invalid_input", "limit must be a whole number (pages hold 1 to 1000 events)");
@@ -365,7 +380,19 @@ function auditFilter(params: URLSearchParams): { kind?: string; before?: string;
   const before = params.get("before");
   if (before !== null && !isCanonicalId(before))
     throw new CommonError("invalid_input", "before must be an audit event id (a canonical ULID)");
-  return { limit, ...(kind ? { kind } : {}), ...(before === null ? {} : { before }) };
+  const device = params.get("device");
+  if (device !== null && !isCanonicalId(device))
+    throw new CommonError("invalid_input", "device must be a device id (a canonical ULID)");
+  const since = params.get("since");
+  if (since !== null && !/^[0-9]{1,15}$/.test(since))
+    throw new CommonError("invalid_input", "since is a time in ms since the epoch");
+  return {
+    limit,
+    ...(kind ? { kind } : {}),
+    ...(before === null ? {} : { before }),
+    ...(device === null ? {} : { deviceId: device }),
+    ...(since === null ? {} : { since: Number(since) }),
+  };
 }
 
 /**

@@ -267,7 +267,13 @@ export function registerOperatorService(server: NodePortServer, deps: OperatorSe
           {
             method: "GET",
             path: "/v1/audit",
-            query: { kind: opt(req.kind), before: opt(req.before), limit: optNumber(req.limit) },
+            query: {
+              kind: opt(req.kind),
+              before: opt(req.before),
+              limit: optNumber(req.limit),
+              device: opt(req.deviceId),
+              since: req.sinceUnixMs === 0n ? undefined : String(req.sinceUnixMs),
+            },
           },
           ctx,
         ),

@@ -10,12 +10,15 @@ import { openGatewayStore } from "../../store/gateway-store.js";
 import type { GatewayStore } from "../../store/ports.js";
 import { openPostgresStore } from "../../store/postgres/gateway-store.js";
 import { auditView } from "../../store/sqlite/audit-log.js";
+import { GATEWAY_OPTION_HELP, gatewayClient } from "../gateway-client.js";
+import { resolveGatewayTarget } from "../gateway-target.js";
 import { printResult } from "../output.js";
 import { table } from "../table.js";
 import { parseDuration } from "./pairing.js";
 
 interface AuditFlags {
   stateRoot?: string;
+  gateway?: string;
   kind?: string;
   since?: string;
   device?: string;
@@ -52,7 +55,8 @@ export function registerAuditCommand(program: Command): void {
     .option("--device <id>", "only events about this device")
     .option("--before <id>", "only events older than this event id (the next page after --limit)")
     .option("--limit <n>", "at most this many events (1-10000)", "100")
-    .option("--state-root <dir>", "state directory of the gateway")
+    .option("--state-root <dir>", "state directory of the gateway (or of this paired device)")
+    .option("--gateway <host:port>", GATEWAY_OPTION_HELP)
     .option("--json", "one JSON document: {events: [...]}")
     .option("--ndjson", "one JSON object per line")
     .action(async (flags: AuditFlags) => {
@@ -68,7 +72,34 @@ export function registerAuditCommand(program: Command): void {
           "invalid_input",
           "--before is an event id (a canonical ULID) from an earlier page",
         );
+      const since = flags.since ? parseSince(flags.since, Date.now()) : undefined;
       const paths = statePaths(resolveStateRoot(flags.stateRoot));
+      // Another gateway's log (OperatorService.QueryAudit, with this device's certificate): when asked
+      // for, or when this state root has no gateway database but a paired operator device.
+      const target = await resolveGatewayTarget(flags);
+      if (
+        target.kind === "remote" &&
+        (flags.gateway !== undefined || Boolean(process.env.PALYRA_GATEWAY) || !existsSync(paths.database))
+      ) {
+        const client = await gatewayClient(flags);
+        const events: Record<string, unknown>[] = [];
+        let before = flags.before;
+        while (events.length < limit) {
+          const params = new URLSearchParams({ limit: String(Math.min(1000, limit - events.length)) });
+          if (flags.kind) params.set("kind", flags.kind);
+          if (flags.device) params.set("device", flags.device);
+          if (since !== undefined) params.set("since", String(since));
+          if (before) params.set("before", before);
+          const page = await client.request<{
+            events: Record<string, unknown>[];
+            next_before: string | null;
+          }>("GET", `/v1/audit?${params}`);
+          events.push(...page.events);
+          if (!page.next_before) break;
+          before = page.next_before;
+        }
+        return printEvents(events as unknown as ReturnType<typeof auditView>[], flags);
+      }
       // A gateway of a cluster keeps its audit log in the shared database its configuration names.
       const databaseUrl = resolveConfig(readConfigFile(paths.config), configFromEnv(process.env)).database
         .url;
@@ -82,24 +113,28 @@ export function registerAuditCommand(program: Command): void {
           await store.audit.query({
             limit,
             ...(flags.kind ? { kind: flags.kind } : {}),
-            ...(flags.since ? { since: parseSince(flags.since, Date.now()) } : {}),
+            ...(since === undefined ? {} : { since }),
             ...(flags.device ? { deviceId: flags.device } : {}),
             ...(flags.before ? { before: flags.before } : {}),
           })
         ).map(auditView);
-        if (flags.ndjson) {
-          for (const event of events) process.stdout.write(`${JSON.stringify(event)}\n`);
-          return;
-        }
-        if (flags.json) return printResult({ events }, { json: true });
-        process.stdout.write(
-          table(
-            events.map((e) => ({ ...e, device_id: e.device_id ?? "", detail: JSON.stringify(e.detail) })),
-            ["at", "kind", "actor", "device_id", "detail"],
-          ),
-        );
+        printEvents(events, flags);
       } finally {
         await store.close();
       }
     });
+}
+
+function printEvents(events: ReturnType<typeof auditView>[], flags: AuditFlags): void {
+  if (flags.ndjson) {
+    for (const event of events) process.stdout.write(`${JSON.stringify(event)}\n`);
+    return;
+  }
+  if (flags.json) return printResult({ events }, { json: true });
+  process.stdout.write(
+    table(
+      events.map((e) => ({ ...e, device_id: e.device_id ?? "", detail: JSON.stringify(e.detail) })),
+      ["at", "kind", "actor", "device_id", "detail"],
+    ),
+  );
 }

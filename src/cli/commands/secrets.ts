@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { CommonError } from "../../common/errors.js";
 import { limits } from "../../common/limits.js";
@@ -11,15 +12,34 @@ import { openVault } from "../../vault/open-vault.js";
 import { parseRef } from "../../vault/ref.js";
 import { assertScope } from "../../vault/scope.js";
 import { revealedValue, type Vault } from "../../vault/vault.js";
+import { GATEWAY_OPTION_HELP, gatewayClient } from "../gateway-client.js";
+import { resolveGatewayTarget } from "../gateway-target.js";
 import { auditLocally } from "../local-audit.js";
+import type { GatewayApi } from "../operator-client.js";
 import { printResult } from "../output.js";
 import { readSecretInput } from "../secret-input.js";
 import { table } from "../table.js";
 
 interface Common {
   stateRoot?: string;
+  gateway?: string;
   json?: boolean;
 }
+
+/**
+ * The gateway to ask instead of opening a vault here: when one is named (--gateway, PALYRA_GATEWAY), or
+ * when this state root has no vault but a paired operator device (gateway-target.ts).
+ */
+async function remoteGateway(flags: Common): Promise<GatewayApi | undefined> {
+  const target = await resolveGatewayTarget(flags);
+  if (target.kind !== "remote") return undefined;
+  const named = flags.gateway !== undefined || Boolean(process.env.PALYRA_GATEWAY);
+  if (!named && existsSync(statePaths(target.stateRoot).vault)) return undefined;
+  return gatewayClient(flags);
+}
+
+const refPath = (ref: { scope: string; key: string }) =>
+  `/v1/secrets/${encodeURIComponent(`${ref.scope}/${ref.key}`)}`;
 
 const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
 
@@ -79,7 +99,10 @@ export function registerSecretsCommands(program: Command): void {
       "\nScopes: global | principal:<id> | channel:<name>:<account> | skill:<id>\nKeys: 1-128 of [a-z0-9._-]. Example ref: global/openai_api_key\n",
     );
   const withCommon = (cmd: Command) =>
-    cmd.option("--state-root <dir>", "state directory (holds the vault)").option("--json", "JSON output");
+    cmd
+      .option("--state-root <dir>", "state directory (holds the vault, or this paired device)")
+      .option("--gateway <host:port>", GATEWAY_OPTION_HELP)
+      .option("--json", "JSON output");
 
   withCommon(
     secrets
@@ -104,6 +127,14 @@ export function registerSecretsCommands(program: Command): void {
             "invalid_input",
             "the value is empty (pass --allow-empty to store an empty secret)",
           );
+        const remote = await remoteGateway(flags);
+        if (remote) {
+          const metadata = await remote.request<Record<string, unknown>>("PUT", refPath(ref), {
+            value_base64: value.toString("base64"),
+            ...(flags.allowEmpty ? { allow_empty: true } : {}),
+          });
+          return printResult(metadata, { json: flags.json });
+        }
         await withVault(flags, async (vault, paths) => {
           const metadata = await vault.put(ref.scope, ref.key, value);
           audit(paths, { kind: "secret.set", detail: { ref: metadata.ref, size: metadata.size } });
@@ -122,6 +153,25 @@ export function registerSecretsCommands(program: Command): void {
       .option("--reveal", "print the value (raw bytes; with --json as value_base64 and value_utf8)"),
   ).action(async (raw: string, flags: Common & { reveal?: boolean }) => {
     const ref = parseRef(raw);
+    const remote = await remoteGateway(flags);
+    if (remote) {
+      if (!flags.reveal) {
+        const metadata = await remote.request<Record<string, unknown>>("GET", refPath(ref));
+        return printResult({ ...metadata, value: `${REDACTED} (use --reveal)` }, { json: flags.json });
+      }
+      // The gateway records the reveal (actor: this device) before it sends the value.
+      const revealed = await remote.request<Record<string, unknown> & { value_base64: string }>(
+        "POST",
+        `${refPath(ref)}/reveal`,
+        {},
+      );
+      if (flags.json) return printResult(revealed, { json: true });
+      const value = Buffer.from(revealed.value_base64, "base64");
+      if (process.stdout.isTTY) warn("printing a secret to the terminal");
+      process.stdout.write(value);
+      value.fill(0);
+      return;
+    }
     await withVault(flags, async (vault, paths) => {
       const metadata = vault.metadata(ref.scope, ref.key);
       if (!flags.reveal)
@@ -149,19 +199,26 @@ export function registerSecretsCommands(program: Command): void {
       .option("--scope <scope>", "only this scope"),
   ).action(async (flags: Common & { scope?: string }) => {
     const scope = flags.scope === undefined ? undefined : assertScope(flags.scope);
-    await withVault(flags, async (vault) => {
-      const list = vault.list(scope === undefined ? {} : { scope });
+    const show = (list: readonly object[]) => {
       if (flags.json) return printResult({ secrets: list }, { json: true });
       if (list.length === 0) return void process.stdout.write("no secrets\n");
       process.stdout.write(
         table(list as unknown as Record<string, unknown>[], ["ref", "size", "backend", "updated_at"]),
       );
-    });
+    };
+    const remote = await remoteGateway(flags);
+    if (remote) {
+      const query = scope === undefined ? "" : `?scope=${encodeURIComponent(scope)}`;
+      return show((await remote.request<{ secrets: object[] }>("GET", `/v1/secrets${query}`)).secrets);
+    }
+    await withVault(flags, async (vault) => show(vault.list(scope === undefined ? {} : { scope })));
   });
 
   withCommon(secrets.command("delete <ref>").description("delete a secret")).action(
     async (raw: string, flags: Common) => {
       const ref = parseRef(raw);
+      const remote = await remoteGateway(flags);
+      if (remote) return printResult(await remote.request("DELETE", refPath(ref)), { json: flags.json });
       await withVault(flags, async (vault, paths) => {
         if (!(await vault.delete(ref.scope, ref.key)))
           throw new VaultError("not_found", `no secret ${ref.scope}/${ref.key}`);
@@ -174,6 +231,8 @@ export function registerSecretsCommands(program: Command): void {
   withCommon(
     secrets.command("backend").description("where the vault keeps secrets and how well they are protected"),
   ).action(async (flags: Common) => {
+    const remote = await remoteGateway(flags);
+    if (remote) return printResult(await remote.request("GET", "/v1/vault"), { json: flags.json });
     await withVault(flags, async (vault) => {
       const description = vault.describe();
       if (description.weak && !flags.json) warn(description.detail);
