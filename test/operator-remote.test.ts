@@ -172,6 +172,9 @@ test("a viewer lists but cannot approve (exit 6); a device without a role can do
   assert.equal((await as(devices.plain.root, ["devices", "list", "--json"])).code, 0);
   assert.equal((await as(devices.operator.root, ["devices", "set-role", devices.plain.id, "none"])).code, 0);
   assert.equal((await as(devices.plain.root, ["devices", "list", "--json"])).code, 6);
+  const described = await as(devices.viewer.root, ["devices", "describe", devices.plain.id, "--json"]);
+  assert.equal(described.code, 0, described.stderr);
+  assert.equal(JSON.parse(described.stdout).role, null);
   const nodeRole = await as(devices.operator.root, ["devices", "set-role", nodeId, "viewer"]);
   assert.equal(nodeRole.code, 2, nodeRole.stderr);
   const audit = await runCli(["audit", "--kind", "device.role_changed", "--state-root", gw, "--json"]);

@@ -130,7 +130,10 @@ function printEvents(events: ReturnType<typeof auditView>[], flags: AuditFlags):
     for (const event of events) process.stdout.write(`${JSON.stringify(event)}\n`);
     return;
   }
-  if (flags.json) return printResult({ events }, { json: true });
+  if (flags.json) {
+    printResult({ events }, { json: true });
+    return;
+  }
   process.stdout.write(
     table(
       events.map((e) => ({ ...e, device_id: e.device_id ?? "", detail: JSON.stringify(e.detail) })),

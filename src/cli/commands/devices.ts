@@ -56,6 +56,16 @@ export function registerDevicesCommands(program: Command): void {
   });
 
   withCommon(
+    devices.command("describe <device-id>").description("one device: its certificate, role and connections"),
+  ).action(async (id: string, flags: Common) => {
+    const device = await (await gatewayClient(flags)).request<Record<string, unknown>>(
+      "GET",
+      `/v1/devices/${deviceId(id)}`,
+    );
+    printResult(device, { json: flags.json });
+  });
+
+  withCommon(
     devices
       .command("revoke <device-id>")
       .description("revoke a device: its certificates stop working and its live connections close now")
