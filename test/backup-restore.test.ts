@@ -50,7 +50,7 @@ test("backup of a running gateway, state root destroyed, restore, restart: same 
   const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/, { exited });
   assert.equal((await cli(["pairing", "approve", requestId])).code, 0);
   const deviceId = (await running)[1]!;
-  await waitForOutput(node.stderr, /"event":"connected"/, { exited });
+  await waitForOutput(node.stderr, /"event":"connected"/, { fromStart: true, exited });
   assert.equal((await cli(["secrets", "set", "global/api-key", "--value-stdin"], "hunter2-value")).code, 0);
 
   const file = join(root, "gw.backup");

@@ -39,7 +39,7 @@ async function pairNode(name: string, extra: string[] = []) {
   const running = waitForOutput(node.child.stdout, /node ([0-9A-Z]{26}) running/, { exited: node.exited });
   assert.equal((await cli(["pairing", "approve", requestId])).code, 0);
   const deviceId = (await running)[1]!;
-  await waitForOutput(node.child.stderr, /"event":"connected"/, { exited: node.exited });
+  await waitForOutput(node.child.stderr, /"event":"connected"/, { fromStart: true, exited: node.exited });
   return { ...node, deviceId };
 }
 
@@ -102,7 +102,11 @@ test("expired while stopped: recovers by itself; revoked: exits 6 with the reaso
   const restartedAt = Date.now();
   const again = runNode("node-a");
   await waitForOutput(again.child.stderr, /"event":"recovered"/, { exited: again.exited, ms: 60_000 });
-  await waitForOutput(again.child.stderr, /"event":"connected"/, { exited: again.exited, ms: 60_000 });
+  await waitForOutput(again.child.stderr, /"event":"connected"/, {
+    fromStart: true,
+    exited: again.exited,
+    ms: 60_000,
+  });
   assert.equal(await echo(a.deviceId), 0, "echo works again with no operator action");
   const back = Date.now() - restartedAt;
   t.diagnostic(`recovered and answering echo ${back} ms after the restart`);

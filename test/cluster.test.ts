@@ -180,7 +180,7 @@ test("a node on gateway A: online and invoked through gateway B; then revoking t
   const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/, { exited });
   assert.equal((await adminPost(b!, `/v1/pairing/requests/${requestId}/approve`, {})).status, 200);
   const deviceId = (await running)[1]!;
-  await waitForOutput(node.stderr, /"event":"connected"/, { exited });
+  await waitForOutput(node.stderr, /"event":"connected"/, { fromStart: true, exited });
 
   // B sees the node online (A holds its session) and a call through B is pushed by A and answered.
   await clusterReaches(async () =>

@@ -37,7 +37,7 @@ async function startNode(name: string, args: string[]) {
   const exited = once(child, "close");
   const requestId = (await waitForOutput(child.stdout, /request id\s+([0-9A-Z]{26})/, { exited }))[1]!;
   assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
-  await waitForOutput(child.stderr, /"event":"connected"/, { exited });
+  await waitForOutput(child.stderr, /"event":"connected"/, { fromStart: true, exited });
   return { child, connections: () => countMatches(stderr, /"event":"connected"/g) };
 }
 

@@ -35,7 +35,7 @@ test("a node SIGKILLed during an 8 s call with a 30 s deadline: the caller gets 
   const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/, { exited });
   assert.equal((await runCli(["pairing", "approve", requestId, "--state-root", gatewayRoot])).code, 0);
   const deviceId = (await running)[1]!;
-  await waitForOutput(node.stderr, /"event":"connected"/, { exited });
+  await waitForOutput(node.stderr, /"event":"connected"/, { fromStart: true, exited });
 
   const started = waitForOutput(node.stderr, /"event":"running","detail":"[0-9A-Z]{26} test\.sleep"/, {
     exited,

@@ -49,7 +49,7 @@ test("a gateway SIGKILLed while a node waits for approval: after restart and app
   const running = waitForOutput(node.child.stdout, /node ([0-9A-Z]{26}) running/, { exited: node.exited });
   assert.equal((await cli(["pairing", "approve", requestId])).code, 0);
   await running;
-  await waitForOutput(node.child.stderr, /"event":"connected"/, { exited: node.exited });
+  await waitForOutput(node.child.stderr, /"event":"connected"/, { fromStart: true, exited: node.exited });
   assert.equal(await requestState(requestId), "completed");
   node.child.kill("SIGTERM");
   assert.equal((await node.exited)[0], 0);
@@ -82,8 +82,8 @@ test("node run killed while waiting, approved meanwhile (shown as not collected)
     )[1],
     requestId,
   );
-  await waitForOutput(again.child.stdout, /node [0-9A-Z]{26} running/, { exited: again.exited });
-  await waitForOutput(again.child.stderr, /"event":"connected"/, { exited: again.exited });
+  await waitForOutput(again.child.stdout, /node [0-9A-Z]{26} running/, { fromStart: true, exited: again.exited });
+  await waitForOutput(again.child.stderr, /"event":"connected"/, { fromStart: true, exited: again.exited });
   assert.equal(await requestState(requestId), "completed");
   again.child.kill("SIGTERM");
   assert.equal((await again.exited)[0], 0);

@@ -13,7 +13,8 @@ import { type DeviceCredentials, loadDeviceCredentials } from "../pairing/device
  * 2. a daemon running on this state root (daemon.json): it, with its admin token;
  * 3. a CLI or desktop device paired on this state root: the gateway it paired with, with its certificate;
  * 4. otherwise the local daemon, which then says it is not running.
- * The local token path always wins on the gateway's own machine, so no role change can lock it out.
+ * On the gateway's own machine the local token path always works (`--gateway local` when PALYRA_GATEWAY
+ * is set), so no role change can lock every operator out. `palyra context` says which target applies.
  */
 export type GatewayTarget =
   | { kind: "local"; stateRoot: string; reason: string }

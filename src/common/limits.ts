@@ -32,6 +32,9 @@ export const limits = {
    *  (rotation overlap over, expired) is closed even if it makes no new call. Well under the overlap. */
   connectionSweepIntervalMs: 15_000,
   /** `devices rotate` waits this long for the node to renew before reporting that it did not. */
+  /** How many of the latest pairing requests are looked through for a device's open ones (they live 10
+   *  minutes and beginning one is rate limited, so an open request is always among them). */
+  pairingRecentScan: 2_000,
   rotateWaitMs: 15_000,
   /** A device whose certificate expired (not revoked) may recover with its identity key for this
    *  many days after the expiry (config `certificate_recovery_days`; 0 disables). */
@@ -181,6 +184,9 @@ export const limits = {
   quicRequestTimeoutMs: 10_000,
   /** A node host waits this long for the gateway's Config after its Hello (the session accepted). */
   sessionAcceptTimeoutMs: 10_000,
+  /** A node host's whole session opening (RegisterNode, Connect, Hello, Config), and each certificate
+   *  recovery call: whatever stalls, the host says so and tries again instead of waiting silently. */
+  sessionOpenTimeoutMs: 20_000,
   /** Room a session message needs around its capability payload (ids, names, protobuf tags). */
   sessionEnvelopeBytes: 16 * 1024,
   /** Gateway events kept per node so a reconnecting session can resume after the last one it saw. */
@@ -329,6 +335,8 @@ export function checkLimitInvariants(l: Limits = limits): void {
     fail("per-address anonymous connections above the total");
   if (l.anonymousMaxStreams > l.deviceMaxStreams)
     fail("anonymous peers may not open more streams than devices");
+  if (l.sessionOpenTimeoutMs <= l.sessionAcceptTimeoutMs)
+    fail("opening a session must be allowed longer than waiting for its Config");
   if (l.deviceKeepaliveTimeoutMs >= l.deviceKeepaliveMs)
     fail("a keepalive answer must be due before the next ping");
   if (l.pinPbkdfIterations > l.maxPbkdfIterations || l.qrPbkdfIterations > l.maxPbkdfIterations)

@@ -297,6 +297,7 @@ export async function handleAdminApi(
     if (device && call.method === "POST" && device[2] === "role") {
       const body = roleBody.parse(await call.body());
       const changed = await deps.devices.setRole(device[1]!, parseRole(body.role), actor);
+      await deps.approvals.withdrawFor(changed.deviceId, actor, "its role changed");
       reply(200, await view(changed));
       return true;
     }
@@ -310,6 +311,7 @@ export async function handleAdminApi(
       const body = decisionBody.parse(await call.body());
       const reason = body.reason ?? "revoked by operator";
       const revoked = await deps.devices.revoke(device[1]!, reason, actor);
+      await deps.approvals.withdrawFor(revoked.deviceId, actor, "revoked");
       const closed = deps.connections.close(revoked.deviceId, `device revoked: ${reason}`);
       reply(200, {
         ...deviceView(revoked, 0, await deps.nodes.lastSeenOf(revoked.deviceId)),
@@ -338,6 +340,7 @@ export async function handleAdminApi(
         await deps.devices.revoke(existing.deviceId, "removed by operator", actor);
       const closed = deps.connections.close(existing.deviceId, "device removed");
       await deps.devices.remove(existing.deviceId, actor);
+      await deps.approvals.withdrawFor(existing.deviceId, actor, "removed");
       reply(200, { device_id: existing.deviceId, removed: true, connections_closed: closed });
       return true;
     }

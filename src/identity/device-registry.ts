@@ -107,6 +107,11 @@ export class DeviceRegistry {
             "identity_mismatch",
             `device ${record.deviceId} is paired with a different identity key`,
           );
+        if (existing.clientKind !== record.clientKind)
+          throw new IdentityError(
+            "identity_mismatch",
+            `device ${record.deviceId} is paired as "${existing.clientKind}"; remove it before pairing it as "${record.clientKind}"`,
+          );
       }
       const device: PairedDevice = {
         deviceId: record.deviceId,

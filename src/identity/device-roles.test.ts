@@ -33,6 +33,8 @@ test("the policy table: roles for the operator methods, client kind for the node
   assert.equal(deviceRefusal("device", cli()), undefined);
   assert.match(deviceRefusal("node", cli("operator"))!, /paired as "cli"/);
   assert.equal(deviceRefusal("node", { clientKind: "node" }), undefined);
+  // A node's row that somehow holds a role (restored, written by hand) still opens nothing.
+  assert.match(deviceRefusal("viewer", { clientKind: "node", role: "operator" })!, /a node never holds one/);
 });
 
 test("setRole: changes a device's role (audited with from and to), never for a node or a revoked device", async () => {

@@ -300,7 +300,8 @@ export class NodeSession {
       clientIdentity: { certChainPem: credentials.clientCertPem, keyPem: credentials.clientKeyPem },
     });
     let quic: QuicNodeClient | undefined;
-    try {
+    let abandoned = false;
+    const establish = async (): Promise<Connection> => {
       const rpc = client.service(NodeService);
       const registered = await rpc.registerNode({
         deviceId: this.#options.deviceId,
@@ -338,6 +339,11 @@ export class NodeSession {
       );
       if (first.done || first.value.body.case !== "config")
         throw new Error("the gateway did not accept the session (no Config after Hello)");
+      // Given up on (the opening timed out): the caller has closed the client already.
+      if (abandoned) {
+        quic?.close();
+        throw new Error("the session opened too late");
+      }
       this.#onConfig(first.value.body.value);
       const heartbeat = setInterval(() => {
         stream
@@ -345,6 +351,12 @@ export class NodeSession {
           .catch(() => undefined);
       }, registered.heartbeatIntervalMs || limits.heartbeatIntervalMs);
       return { client, quic, rpc, stream, messages, heartbeat, renewHintMs: Number(registered.renewAfterMs) };
+    };
+    try {
+      return await withTimeout(establish(), limits.sessionOpenTimeoutMs, () => {
+        abandoned = true;
+        return new Error(`the session did not open in ${limits.sessionOpenTimeoutMs} ms (timed out)`);
+      });
     } catch (err) {
       quic?.close();
       client.close();

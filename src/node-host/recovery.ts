@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { gatewayAddresses, splitHostPort } from "../common/host-port.js";
+import { limits } from "../common/limits.js";
 import { certificateFingerprint } from "../crypto/fingerprint.js";
 import { DeviceRecoveryService } from "../gen/palyra/v1/recovery_pb.js";
 import { createCsr, generateP256KeyPair } from "../identity/csr.js";
@@ -35,13 +36,16 @@ export async function recoverCredentials(args: {
     const held = certificateFingerprint(new X509Certificate(args.credentials.clientCertPem).raw);
     let response: { clientCertPem: string };
     try {
-      response = await client.service(DeviceRecoveryService).recoverCertificate({
-        deviceId: args.deviceId,
-        csrDer,
-        timestampMs: BigInt(args.now),
-        heldFingerprint: held,
-        signature: args.sign(recoveryMessage(args.deviceId, args.now, held, csrDer)),
-      });
+      response = await client.service(DeviceRecoveryService).recoverCertificate(
+        {
+          deviceId: args.deviceId,
+          csrDer,
+          timestampMs: BigInt(args.now),
+          heldFingerprint: held,
+          signature: args.sign(recoveryMessage(args.deviceId, args.now, held, csrDer)),
+        },
+        { timeoutMs: limits.sessionOpenTimeoutMs },
+      );
     } catch (err) {
       if (isRpcError(err, RpcStatus.PERMISSION_DENIED))
         throw new NodeHostError("device_revoked", err.message, { cause: err });

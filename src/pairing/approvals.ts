@@ -1,4 +1,5 @@
 import type { Clock } from "../common/clock.js";
+import { limits } from "../common/limits.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { type DeviceRegistry, trustedCertificateOf } from "../identity/device-registry.js";
 import { assertRoleFits, type DeviceRole, isDeviceRole } from "../identity/device-roles.js";
@@ -165,6 +166,27 @@ export class ApprovalService {
     return viewOf(rejected);
   }
 
+  /**
+   * Ends the device's open requests (waiting for a decision, or approved but not yet collected) when an
+   * operator revokes, removes or changes the role of the device: an approval given before must not
+   * bring the device back, or its old role, when the device collects it afterwards. Returns how many.
+   */
+  async withdrawFor(deviceId: string, actor: string, why: string): Promise<number> {
+    let withdrawn = 0;
+    for (const request of await this.#repo.recentRequests(limits.pairingRecentScan)) {
+      if (request.deviceId !== deviceId) continue;
+      if (request.state !== "pending_approval" && request.state !== "approved") continue;
+      const moved = await this.#repo.transitionRequest({ ...request, state: "expired" }, [request.state], {
+        kind: "pairing.withdrawn",
+        actor,
+        deviceId,
+        detail: { request_id: request.requestId, was: request.state, why },
+      });
+      if (moved) withdrawn++;
+    }
+    return withdrawn;
+  }
+
   /** Records that the device received its certificate (making sure its device record exists first). */
   async markCompleted(request: PairingRequestRecord): Promise<PairingRequestRecord> {
     if (request.state !== "approved") return request;
@@ -214,6 +236,9 @@ export class ApprovalService {
     const certificate = trustedCertificateOf(request.clientCertPem);
     const device = await this.#registry.get(request.deviceId);
     if (device?.current.fingerprint === certificate.fingerprint) return;
+    // Changed since the decision (renewed, recovered, its role set): the approval no longer describes
+    // the device, and writing it back would undo the operator's later change.
+    if (device && device.updatedAt > (request.decidedAt ?? 0)) return;
     await this.#registry.recordPairing(
       {
         deviceId: request.deviceId,

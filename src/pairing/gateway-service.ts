@@ -277,6 +277,12 @@ export class PairingGatewayService {
       throw new PairingError("device_revoked", "this device id is revoked");
     if (existing && !existing.identityPublicKey.equals(identityPublic))
       throw new PairingError("identity_mismatch", "this device id is paired with a different identity key");
+    // A device keeps its kind: a node host must not re-pair as a cli and come back holding a role.
+    if (existing && existing.clientKind !== session.clientKind)
+      throw new PairingError(
+        "identity_mismatch",
+        `this device is paired as "${existing.clientKind}"; an operator must remove it before it pairs as "${session.clientKind}"`,
+      );
 
     const now = this.#clock.now();
     const request: PairingRequestRecord = {

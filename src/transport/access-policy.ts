@@ -26,6 +26,8 @@ export function deviceRefusal(
       ? undefined
       : `this method is for devices paired as "node"; this device was paired as "${device.clientKind}"`;
   if (policy === "viewer" || policy === "operator") {
+    // A node's row holding a role (restored from elsewhere, written by hand) still grants nothing.
+    if (device.clientKind === "node") return `this method needs the ${policy} role; a node never holds one`;
     if (roleAllows(device.role, policy)) return undefined;
     return device.role === undefined
       ? `this method needs the ${policy} role; this device has no role (an operator can grant one: palyra devices set-role)`

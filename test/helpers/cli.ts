@@ -26,9 +26,24 @@ if (process.env.NODE_TEST_CONTEXT !== undefined) {
   });
 }
 
+const recorded = new WeakMap<NodeJS.ReadableStream, { text: string }>();
+
+/** Everything a spawned CLI's stdout or stderr has said so far (waitForOutput's `fromStart`). */
+export function recordedOutput(stream: NodeJS.ReadableStream): string | undefined {
+  return recorded.get(stream)?.text;
+}
+
 /** Spawns `palyra <args>` with piped stdio; the child is killed when the test file ends. */
 export function spawnCli(args: string[], env = testEnv()): ChildProcessWithoutNullStreams {
   const child = spawn(process.execPath, ["--import", "tsx", CLI_ENTRY, ...args], { env });
+  // Kept from the first byte, so a wait set up after a line was printed still finds it.
+  for (const stream of [child.stdout, child.stderr]) {
+    const record = { text: "" };
+    recorded.set(stream, record);
+    stream.on("data", (d: Buffer) => {
+      record.text += d;
+    });
+  }
   children.add(child);
   child.once("close", () => children.delete(child));
   return child;

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { DeviceIdentity } from "../../src/identity/device-identity.js";
 import { openFilesystemSecretStore } from "../../src/identity/filesystem-secret-store.js";
 import { type DeviceCredentials, loadDeviceCredentials } from "../../src/pairing/device-store.js";
-import { runCli, startPair, testEnv } from "./cli.js";
+import { recordedOutput, runCli, startPair, testEnv } from "./cli.js";
 
 /** Mints a pairing code through the CLI (`pairing code --json`) and returns its JSON. */
 export async function mintCode(
@@ -54,13 +54,19 @@ export async function pairNodeViaCli(
   }
 }
 
-/** Resolves when the stream's output matches; rejects on timeout or (if given) when the process exits first. */
+/**
+ * Resolves when the stream's output from now on matches (with `fromStart`, its whole output since the
+ * process was spawned by spawnCli: for a line that may already have been printed); rejects on timeout
+ * or (if given) when the process exits first.
+ */
 export function waitForOutput(
   stream: NodeJS.ReadableStream,
   pattern: RegExp,
-  options: { exited?: Promise<unknown>; ms?: number } = {},
+  options: { exited?: Promise<unknown>; ms?: number; fromStart?: boolean } = {},
 ): Promise<RegExpExecArray> {
-  let seen = "";
+  let seen = options.fromStart ? (recordedOutput(stream) ?? "") : "";
+  const already = options.fromStart ? pattern.exec(seen) : null;
+  if (already) return Promise.resolve(already);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`timed out waiting for ${pattern}: ${seen}`)),

@@ -6,7 +6,8 @@
 // client certificate is the credential: no bearer token crosses the network. Each method has a policy:
 // `viewer` methods read, `operator` methods decide and change; the caller's role (granted at approval
 // or with `palyra devices set-role`) is read from its device record on every call, and a device with
-// no role, or too small a role, gets PERMISSION_DENIED. Revoking the device ends its calls at once.
+// no role, or too small a role, gets PERMISSION_DENIED. Revoking the device closes its connections at
+// once, ending any call in progress for the caller.
 //
 // Every reply carries one JSON document, the same one the gateway's admin HTTP API answers for the
 // operation (docs/protocol.md describes each), so the CLI prints the same `--json` whether it talks to
@@ -158,7 +159,7 @@ export const DecidePairingRequestSchema: GenMessage<DecidePairingRequest> = /*@_
  */
 export type ListPageRequest = Message<"palyra.v1.ListPageRequest"> & {
   /**
-   * 0: the gateway's default page (500); at most 1000.
+   * 0: the gateway's default page (1000, the most).
    *
    * @generated from field: uint32 limit = 1;
    */
