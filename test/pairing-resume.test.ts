@@ -82,7 +82,10 @@ test("node run killed while waiting, approved meanwhile (shown as not collected)
     )[1],
     requestId,
   );
-  await waitForOutput(again.child.stdout, /node [0-9A-Z]{26} running/, { fromStart: true, exited: again.exited });
+  await waitForOutput(again.child.stdout, /node [0-9A-Z]{26} running/, {
+    fromStart: true,
+    exited: again.exited,
+  });
   await waitForOutput(again.child.stderr, /"event":"connected"/, { fromStart: true, exited: again.exited });
   assert.equal(await requestState(requestId), "completed");
   again.child.kill("SIGTERM");
