@@ -147,7 +147,15 @@ test("console: sign in, pair a node live, approve, invoke echo, search, revoke, 
       ["--gateway", daemon.summary.node_address, "--code", cliCode.typed!, "--name", "browser-test-cli"],
       join(root, "cli"),
     );
-    assert.equal((await runCli(["pairing", "approve", await pair.requestId, "--state-root", state])).code, 0);
+    // Approved from its card with a role: a CLI device may become a (read-only) operator.
+    await pair.requestId;
+    await page.getByRole("link", { name: "Pairing" }).click();
+    const cliCard = page.getByRole("article", { name: "browser-test-cli" });
+    await cliCard.waitFor(WAIT);
+    await cliCard.getByRole("combobox", { name: /^Role/ }).selectOption("viewer");
+    await cliCard.getByRole("checkbox").check();
+    await shot("03b-pairing-request-role");
+    await cliCard.getByRole("button", { name: "Approve" }).click();
     assert.equal((await pair.exit).code, 0);
 
     // The node is online; search the list; invoke echo from the form.
@@ -188,6 +196,7 @@ test("console: sign in, pair a node live, approve, invoke echo, search, revoke, 
       (await row.getByRole("cell").nth(3).textContent()) ?? "",
       /^\d+ s ago\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
     );
+    assert.match((await cliRow.getByRole("cell").nth(1).textContent()) ?? "", /^cli\s*viewer/);
     await shot("06-devices");
     const deviceSearch = page.getByLabel("Search devices");
     await deviceSearch.fill("browser-test-cli");
