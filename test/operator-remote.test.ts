@@ -328,6 +328,8 @@ test("revoking the operator device cuts its running nodes invoke, and its next c
     new Promise((_, reject) => setTimeout(() => reject(new Error("the invoke was not cut")), 10_000)),
   ])) as [number];
   assert.notEqual(code, 0, stderr);
+  // The capability it started is cancelled on the node too, not left to run out its 60 s.
+  await waitForOutput(node.stderr, /"event":"cancelled".*test\.sleep/, { fromStart: true, ms: 10_000 });
 
   const next = await as(devices.operator.root, ["devices", "list"]);
   assert.ok(next.code === 3 || next.code === 6, `exit ${next.code}: ${next.stderr}`);

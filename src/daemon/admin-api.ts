@@ -33,14 +33,24 @@ export interface AdminCall {
   url: URL;
   /** The JSON body (`{}` when there is none), refused beyond `maxBytes`. */
   body(maxBytes?: number): Promise<unknown>;
+  /** Aborted when the caller goes away: a call it started on a node is cancelled there. */
+  signal?: AbortSignal;
 }
 
 /** The answer: an HTTP status and a JSON document. */
 export type AdminReply = (status: number, body: unknown) => void;
 
 /** An AdminCall for an HTTP request, its body read from the stream only when a route asks for it. */
-export function httpAdminCall(req: IncomingMessage, url: URL): AdminCall {
-  return { method: req.method ?? "GET", url, body: (maxBytes) => readJson(req, maxBytes) };
+export function httpAdminCall(req: IncomingMessage, res: ServerResponse, url: URL): AdminCall {
+  const gone = new AbortController();
+  // The response closes when it is complete (nothing left to cancel then) or the client went away.
+  res.once("close", () => gone.abort());
+  return {
+    method: req.method ?? "GET",
+    url,
+    body: (maxBytes) => readJson(req, maxBytes),
+    signal: gone.signal,
+  };
 }
 
 const mintBody = z
@@ -240,6 +250,7 @@ export async function handleAdminApi(
         record = await deps.nodes.invoke(invoke[1]!, body.capability, JSON.stringify(body.input ?? null), {
           ...(body.timeout_seconds === undefined ? {} : { timeoutMs: body.timeout_seconds * 1000 }),
           ...(body.max_payload_bytes === undefined ? {} : { maxPayloadBytes: body.max_payload_bytes }),
+          ...(call.signal ? { signal: call.signal } : {}),
         });
       } catch (err) {
         // Not connected, or never a node at all: describe throws "not found" for the second (404, exit 8).

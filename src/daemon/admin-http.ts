@@ -88,7 +88,7 @@ export function createAdminServer(
           }
           if (
             await handleAdminApi(
-              httpAdminCall(req, url),
+              httpAdminCall(req, res, url),
               (status, body) => send(res, status, body),
               deps.api,
               caller.actor,

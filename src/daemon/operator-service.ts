@@ -109,6 +109,8 @@ export function registerOperatorService(server: NodePortServer, deps: OperatorSe
       method: route.method,
       url,
       body: async () => route.body ?? {},
+      // Revoking the caller closes its connection: a capability it started on a node is cancelled.
+      signal: ctx.signal,
     };
     const handled = handleAdminApi(
       call,

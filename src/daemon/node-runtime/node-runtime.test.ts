@@ -76,6 +76,29 @@ test("on timeout the node gets Cancel, the call ends timed_out, and a late resul
   assert.equal((await store.nodes.request(requestId))?.state, "timed_out", "terminal states are immutable");
 });
 
+test("a caller that goes away cancels its call on the node; a signal aborted after the end changes nothing", async () => {
+  const { runtime, sent, store } = await setup();
+  const caller = new AbortController();
+  const done = runtime.invoke(NODE, "sleep", "{}", { timeoutMs: 60_000, signal: caller.signal });
+  await tick();
+  const { requestId } = sent[0] as { requestId: string };
+  caller.abort();
+  assert.deepEqual(sent[1], { kind: "cancel", requestId, reason: "the caller went away" });
+  const record = await done;
+  assert.equal(record.state, "cancelled");
+  assert.equal((await store.nodes.request(requestId))?.state, "cancelled");
+
+  const finished = new AbortController();
+  const echoed = runtime.invoke(NODE, "echo", "1", { signal: finished.signal });
+  await tick();
+  const second = sent[2] as { requestId: string };
+  runtime.onResult(NODE, second.requestId, { success: true, outputJson: "1", error: "" });
+  assert.equal((await echoed).state, "succeeded");
+  finished.abort();
+  assert.equal(sent.length, 3, "no Cancel for a call that already ended");
+  assert.equal((await store.nodes.request(second.requestId))?.state, "succeeded");
+});
+
 test("a result from another device is not accepted", async () => {
   const { runtime, sent, scheduler } = await setup();
   const done = runtime.invoke(NODE, "echo", "{}", { timeoutMs: 1000 });

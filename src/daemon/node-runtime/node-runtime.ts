@@ -95,6 +95,8 @@ export function capabilityView(c: CapabilityRecord): CapabilityView {
 export interface InvokeOptions {
   timeoutMs?: number;
   maxPayloadBytes?: number;
+  /** The caller went away (its connection closed, its device revoked): the node is told to stop. */
+  signal?: AbortSignal;
 }
 
 interface Session {
@@ -361,6 +363,13 @@ export class NodeRuntime {
       flight.settle = resolve;
     });
     this.#inFlight.set(record.requestId, flight);
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => this.#cancel(record.requestId, "the caller went away");
+      signal.addEventListener("abort", onAbort, { once: true });
+      void settled.then(() => signal.removeEventListener("abort", onAbort));
+      if (signal.aborted) onAbort();
+    }
     flight.write = this.#repo.createRequest(record);
     return flight.write.then(
       () => {
@@ -578,6 +587,13 @@ export class NodeRuntime {
       this.#push(deviceId, { kind: "cancel", requestId, reason: NODE_DISCONNECTED });
       this.#finish(requestId, { state: "failed", error: `${NODE_DISCONNECTED}: ${DISCONNECTED_DETAIL}` });
     }
+  }
+
+  #cancel(requestId: string, reason: string): void {
+    const flight = this.#inFlight.get(requestId);
+    if (!flight || TERMINAL_STATES.has(flight.record.state)) return;
+    this.#push(flight.record.deviceId, { kind: "cancel", requestId, reason });
+    this.#finish(requestId, { state: "cancelled", error: reason });
   }
 
   #timeout(requestId: string): void {
