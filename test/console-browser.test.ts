@@ -8,7 +8,7 @@ import { after, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { ulid } from "ulid";
 import { countAuditRows, seedAuditRows } from "./helpers/audit-rows.js";
-import { runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
 import { mintCode, waitForOutput } from "./helpers/devices.js";
 
 /**
