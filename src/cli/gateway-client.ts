@@ -1,5 +1,5 @@
 import { AdminClient } from "./admin-client.js";
-import { resolveGatewayTarget } from "./gateway-target.js";
+import { implicitRemoteNote, resolveGatewayTarget } from "./gateway-target.js";
 import { type GatewayApi, RemoteOperatorClient } from "./operator-client.js";
 import { checkStanding, operatorCredentials } from "./operator-credentials.js";
 
@@ -15,6 +15,8 @@ const open = new Set<RemoteOperatorClient>();
 export async function gatewayClient(flags: TargetFlags): Promise<GatewayApi> {
   const target = await resolveGatewayTarget(flags);
   if (target.kind === "local") return AdminClient.fromStateRoot(target.stateRoot);
+  const note = implicitRemoteNote(target);
+  if (note) process.stderr.write(`${note}\n`);
   const client = new RemoteOperatorClient(
     target.address,
     await operatorCredentials(target.stateRoot, target.address),

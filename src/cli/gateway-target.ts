@@ -37,6 +37,15 @@ export async function loadPairedCredentials(stateRoot: string): Promise<DeviceCr
   }
 }
 
+const PAIRED_REASON = "the gateway this device paired with";
+
+/** A note for a command that went to the paired gateway although this state root has a gateway (stopped). */
+export function implicitRemoteNote(target: GatewayTarget): string | undefined {
+  if (target.kind !== "remote" || target.reason !== PAIRED_REASON) return undefined;
+  if (!existsSync(statePaths(target.stateRoot).database)) return undefined;
+  return `note: no daemon runs on ${target.stateRoot}; using ${target.address}, ${PAIRED_REASON} (--gateway local for this one)`;
+}
+
 export async function resolveGatewayTarget(
   flags: { gateway?: string; stateRoot?: string },
   env: NodeJS.ProcessEnv = process.env,
@@ -56,7 +65,7 @@ export async function resolveGatewayTarget(
   const credentials = await loadPairedCredentials(stateRoot);
   if (credentials && credentials.clientKind !== "node") {
     const first = gatewayAddresses(credentials.gateway)[0]!;
-    return { kind: "remote", stateRoot, address: first, reason: "the gateway this device paired with" };
+    return { kind: "remote", stateRoot, address: first, reason: PAIRED_REASON };
   }
   return { kind: "local", stateRoot, reason: "no gateway given and no paired operator device" };
 }
