@@ -13,7 +13,7 @@ import { parseQrUri } from "../src/pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../src/transport/grpc/pairing-client.js";
 import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
 import { clusterReaches } from "./helpers/cluster.js";
-import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { mintCode, pairCliDevice, waitForOutput } from "./helpers/devices.js";
 import { type PgServer, startPostgres } from "./helpers/postgres-server.js";
 
 /**
@@ -259,4 +259,44 @@ test("on a cluster gateway, palyra audit reads the shared database and palyra ba
   });
   assert.equal(backup.code, 7, backup.stderr);
   assert.match(backup.stderr, /pg_dump/);
+});
+
+test("an operator CLI paired through A administers the cluster through B; a role change made on A holds on B", async () => {
+  const [a, b] = gateways;
+  const laptop = join(root, "operator-laptop");
+  const operatorId = await pairCliDevice(gatewayRoot("a"), a!.summary.node_address, laptop, {
+    role: "operator",
+  });
+  const viaB = (args: string[]) =>
+    runCli([...args, "--gateway", b!.summary.node_address, "--state-root", laptop], env);
+  const listed = await viaB(["devices", "list", "--json"]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const me = (
+    JSON.parse(listed.stdout) as { devices: { device_id: string; role: string | null }[] }
+  ).devices.find((d) => d.device_id === operatorId);
+  assert.equal(me?.role, "operator");
+
+  // Demoted through A's token; B refuses the next operator call (its allowlist memo follows the change).
+  const demoted = await runCli(
+    ["devices", "set-role", operatorId, "viewer", "--state-root", gatewayRoot("a")],
+    env,
+  );
+  assert.equal(demoted.code, 0, demoted.stderr);
+  let code: number | null = 0;
+  const until = Date.now() + 20_000;
+  while (code !== 6 && Date.now() < until)
+    code = (await viaB(["devices", "set-role", operatorId, "operator"])).code;
+  assert.equal(code, 6, "a viewer cannot promote itself through another gateway");
+  assert.equal((await viaB(["devices", "list", "--json"])).code, 0, "and still reads");
+  const audit = await runCli(
+    ["audit", "--kind", "device.role_changed", "--state-root", gatewayRoot("b"), "--json"],
+    { ...env, PALYRA_DATABASE_URL: url },
+  );
+  assert.equal(audit.code, 0, audit.stderr);
+  const changes = (JSON.parse(audit.stdout) as { events: { device_id: string; detail: { to: string } }[] })
+    .events;
+  assert.deepEqual(
+    changes.filter((e) => e.device_id === operatorId).map((e) => e.detail.to),
+    ["viewer"],
+  );
 });
