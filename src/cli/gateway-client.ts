@@ -1,5 +1,5 @@
 import { AdminClient } from "./admin-client.js";
-import { implicitRemoteNote, resolveGatewayTarget } from "./gateway-target.js";
+import { closeDeviceStores, implicitRemoteNote, resolveGatewayTarget } from "./gateway-target.js";
 import { type GatewayApi, RemoteOperatorClient } from "./operator-client.js";
 import { checkStanding, operatorCredentials } from "./operator-credentials.js";
 
@@ -26,10 +26,11 @@ export async function gatewayClient(flags: TargetFlags): Promise<GatewayApi> {
   return client;
 }
 
-/** Closes the connections commands opened (main calls it when the command is over). */
-export function closeGatewayClients(): void {
+/** Closes the connections and device stores commands opened (main calls it when the command is over). */
+export async function closeGatewayClients(): Promise<void> {
   for (const client of open) client.close();
   open.clear();
+  await closeDeviceStores();
 }
 
 export const GATEWAY_OPTION_HELP =

@@ -5,10 +5,18 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { openFilesystemSecretStore } from "../identity/filesystem-secret-store.js";
 import { storeDeviceCredentials } from "../pairing/device-store.js";
-import { deviceSecretsDir, implicitRemoteNote, resolveGatewayTarget } from "./gateway-target.js";
+import {
+  closeDeviceStores,
+  deviceSecretsDir,
+  implicitRemoteNote,
+  resolveGatewayTarget,
+} from "./gateway-target.js";
 
 const root = mkdtempSync(join(tmpdir(), "palyra-target-"));
-after(() => rmSync(root, { recursive: true, force: true }));
+after(async () => {
+  await closeDeviceStores();
+  rmSync(root, { recursive: true, force: true });
+});
 const env = { PALYRA_STORE_PASSPHRASE: "target test" } as NodeJS.ProcessEnv;
 
 async function paired(name: string, clientKind: string): Promise<string> {

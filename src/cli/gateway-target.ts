@@ -3,7 +3,10 @@ import { join } from "node:path";
 import { CommonError } from "../common/errors.js";
 import { gatewayAddresses } from "../common/host-port.js";
 import { resolveStateRoot, statePaths } from "../daemon/state-root.js";
-import { openFilesystemSecretStore } from "../identity/filesystem-secret-store.js";
+import {
+  type FilesystemSecretStore,
+  openFilesystemSecretStore,
+} from "../identity/filesystem-secret-store.js";
 import { type DeviceCredentials, loadDeviceCredentials } from "../pairing/device-store.js";
 
 /**
@@ -25,16 +28,34 @@ export function deviceSecretsDir(stateRoot: string): string {
   return join(stateRoot, "device", "secrets");
 }
 
+const stores = new Map<string, Promise<FilesystemSecretStore>>();
+
+/**
+ * A state root's device store, opened once per command however many steps read it (choosing the
+ * target, renewing, explaining a refusal): opening derives the store's key, the slow part.
+ */
+export function deviceStore(stateRoot: string): Promise<FilesystemSecretStore> {
+  const dir = deviceSecretsDir(stateRoot);
+  let store = stores.get(dir);
+  if (!store) {
+    store = openFilesystemSecretStore(dir);
+    stores.set(dir, store);
+    store.catch(() => stores.delete(dir));
+  }
+  return store;
+}
+
+/** Closes the stores deviceStore opened (when the command is over). */
+export async function closeDeviceStores(): Promise<void> {
+  const open = [...stores.values()];
+  stores.clear();
+  for (const store of open) (await store.catch(() => undefined))?.close();
+}
+
 /** The state root's paired device credentials, if it has any (the store is not created when absent). */
 export async function loadPairedCredentials(stateRoot: string): Promise<DeviceCredentials | undefined> {
-  const dir = deviceSecretsDir(stateRoot);
-  if (!existsSync(dir)) return undefined;
-  const store = await openFilesystemSecretStore(dir);
-  try {
-    return await loadDeviceCredentials(store);
-  } finally {
-    store.close();
-  }
+  if (!existsSync(deviceSecretsDir(stateRoot))) return undefined;
+  return loadDeviceCredentials(await deviceStore(stateRoot));
 }
 
 const PAIRED_REASON = "the gateway this device paired with";

@@ -82,10 +82,10 @@ export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   try {
     await program.parseAsync(argv, { from: "user" });
-    closeGatewayClients();
+    await closeGatewayClients();
     return ExitCode.ok;
   } catch (err) {
-    closeGatewayClients();
+    await closeGatewayClients();
     if (err instanceof CommanderError) {
       // Help and version print and exit 0; help shown for a command given without its subcommand has
       // already printed. Anything else commander rejects is a usage error: one line, exit 2.
