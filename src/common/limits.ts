@@ -32,9 +32,6 @@ export const limits = {
    *  (rotation overlap over, expired) is closed even if it makes no new call. Well under the overlap. */
   connectionSweepIntervalMs: 15_000,
   /** `devices rotate` waits this long for the node to renew before reporting that it did not. */
-  /** How many of the latest pairing requests are looked through for a device's open ones (they live 10
-   *  minutes and beginning one is rate limited, so an open request is always among them). */
-  pairingRecentScan: 2_000,
   rotateWaitMs: 15_000,
   /** A device whose certificate expired (not revoked) may recover with its identity key for this
    *  many days after the expiry (config `certificate_recovery_days`; 0 disables). */

@@ -1,5 +1,4 @@
 import type { Clock } from "../common/clock.js";
-import { limits } from "../common/limits.js";
 import type { CertificateAuthority } from "../identity/ca.js";
 import { type DeviceRegistry, trustedCertificateOf } from "../identity/device-registry.js";
 import { assertRoleFits, type DeviceRole, isDeviceRole } from "../identity/device-roles.js";
@@ -173,9 +172,9 @@ export class ApprovalService {
    */
   async withdrawFor(deviceId: string, actor: string, why: string): Promise<number> {
     let withdrawn = 0;
-    for (const request of await this.#repo.recentRequests(limits.pairingRecentScan)) {
-      if (request.deviceId !== deviceId) continue;
-      if (request.state !== "pending_approval" && request.state !== "approved") continue;
+    // An index read of the open requests, not a scan of recent ones: a revoke stays fast at 10,000
+    // devices, and an open request older than any scan window is still withdrawn.
+    for (const request of await this.#repo.openRequestsOf(deviceId)) {
       const moved = await this.#repo.transitionRequest({ ...request, state: "expired" }, [request.state], {
         kind: "pairing.withdrawn",
         actor,

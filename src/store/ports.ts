@@ -77,6 +77,8 @@ export interface PairingRepository {
   request(requestId: string): Promise<PairingRequestRecord | undefined>;
   pendingCount(now: number): Promise<number>;
   recentRequests(limit?: number): Promise<PairingRequestRecord[]>;
+  /** The device's requests still waiting for a decision or approved but not collected (an index read). */
+  openRequestsOf(deviceId: string): Promise<PairingRequestRecord[]>;
   /**
    * Writes `next` only if the stored request is still in one of `from` (compare-and-set): of two
    * gateways deciding the same request at once, exactly one wins. Publishes the request id on the

@@ -251,6 +251,50 @@ function contract(open: () => Open): void {
     );
   });
 
+  it("pairing requests: openRequestsOf lists a device's pending and approved requests only", async ({
+    store,
+    clock,
+    id,
+  }) => {
+    const pending = await pendingRequest(store, clock, id);
+    const other = await pendingRequest(store, clock, id);
+    const approved = await pendingRequest(store, clock, id);
+    const closed = await pendingRequest(store, clock, id);
+    // Three of them for one device (a transition writes the whole record), in three states.
+    const sameDevice = (r: PairingRequestRecord) => ({ ...r, deviceId: "dev-open" });
+    const audit = { kind: "pairing.approved", actor: "admin" };
+    assert.ok(
+      await store.pairing.transitionRequest(sameDevice(pending), ["pending_approval"], {
+        kind: "pairing.requested",
+        actor: "system",
+      }),
+    );
+    assert.ok(
+      await store.pairing.transitionRequest(
+        { ...approve(sameDevice(approved), clock) },
+        ["pending_approval"],
+        audit,
+      ),
+    );
+    assert.ok(
+      await store.pairing.transitionRequest(
+        { ...sameDevice(closed), state: "rejected" },
+        ["pending_approval"],
+        {
+          kind: "pairing.rejected",
+          actor: "admin",
+        },
+      ),
+    );
+    const open = await store.pairing.openRequestsOf("dev-open");
+    assert.deepEqual(open.map((r) => r.requestId).sort(), [pending.requestId, approved.requestId].sort());
+    assert.deepEqual(
+      (await store.pairing.openRequestsOf(other.deviceId)).map((r) => r.requestId),
+      [other.requestId],
+    );
+    assert.deepEqual(await store.pairing.openRequestsOf("dev-nobody"), []);
+  });
+
   it("devices: save, lookups by certificate, revoked certificates, prune, remove", async ({
     store,
     clock,

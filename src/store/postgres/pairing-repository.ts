@@ -158,6 +158,14 @@ export class PgPairingRepository implements PairingRepository {
     return rows.map(toRequest);
   }
 
+  async openRequestsOf(deviceId: string): Promise<PairingRequestRecord[]> {
+    const rows = await this.#db.rows<Row>(
+      "SELECT * FROM pairing_requests WHERE state IN ('pending_approval', 'approved') AND device_id = $1",
+      [deviceId],
+    );
+    return rows.map(toRequest);
+  }
+
   async transitionRequest(
     next: PairingRequestRecord,
     from: readonly PairingRequestState[],

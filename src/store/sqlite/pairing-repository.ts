@@ -37,6 +37,7 @@ export class SqlitePairingRepository implements PairingRepository {
   readonly #allCodes;
   readonly #request;
   readonly #requests;
+  readonly #openOf;
   readonly #expireCodes;
   readonly #takeAttempt;
   readonly #returnAttempt;
@@ -56,6 +57,9 @@ export class SqlitePairingRepository implements PairingRepository {
     this.#allCodes = db.prepare("SELECT * FROM pairing_codes ORDER BY created_at DESC LIMIT ?");
     this.#request = db.prepare("SELECT * FROM pairing_requests WHERE request_id = ?");
     this.#requests = db.prepare("SELECT * FROM pairing_requests ORDER BY requested_at DESC LIMIT ?");
+    this.#openOf = db.prepare(
+      "SELECT * FROM pairing_requests WHERE state IN ('pending_approval', 'approved') AND device_id = ?",
+    );
     this.#expireCodes = db.prepare(
       "UPDATE pairing_codes SET state = 'expired', ended_at = @now WHERE state = 'live' AND expires_at <= @now RETURNING id, code_id",
     );
@@ -159,6 +163,12 @@ export class SqlitePairingRepository implements PairingRepository {
 
   async recentRequests(limit = 100): Promise<PairingRequestRecord[]> {
     return (this.#requests.all(limit) as Record<string, unknown>[]).map((r) =>
+      fromRow<PairingRequestRecord>(REQUEST_COLUMNS, r),
+    );
+  }
+
+  async openRequestsOf(deviceId: string): Promise<PairingRequestRecord[]> {
+    return (this.#openOf.all(deviceId) as Record<string, unknown>[]).map((r) =>
       fromRow<PairingRequestRecord>(REQUEST_COLUMNS, r),
     );
   }
