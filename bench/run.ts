@@ -16,7 +16,7 @@ interface BenchModule {
 }
 
 /** Options that take a value, so the value is not read as a benchmark name. */
-const VALUED = new Set(["--nodes", "--workers", "--hold-s", "--reuse"]);
+const VALUED = new Set(["--nodes", "--workers", "--hold-s", "--reuse", "--connections"]);
 
 async function main(argv: string[]): Promise<void> {
   const json = argv.includes("--json");
