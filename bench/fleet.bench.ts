@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { percentile, runFleet } from "./fleet/fleet-run.js";
 import type { BenchResult } from "./harness.js";
 
@@ -22,7 +23,11 @@ export const optIn = true;
 export async function run(argv: readonly string[] = []): Promise<BenchResult[]> {
   const nodes = option(argv, "--nodes", 10_000);
   const holdMs = option(argv, "--hold-s", 300) * 1000;
+  // Figures are taken from the daemon as it is installed (dist/), so build it first.
+  process.stderr.write("fleet: npm run build\n");
+  execFileSync("npm", ["run", "--silent", "build"], { stdio: ["ignore", "ignore", "inherit"] });
   const report = await runFleet({
+    gatewayEntry: "built",
     nodes,
     workers: option(argv, "--workers", 2),
     holdMs,

@@ -9,7 +9,14 @@ import { fileURLToPath } from "node:url";
  * listener on port 0 at first, then (after a restart) on the ports it had, so the fleet finds it again.
  */
 
-const CLI_ENTRY = fileURLToPath(new URL("../../src/cli/run.ts", import.meta.url));
+const SOURCE_ENTRY = fileURLToPath(new URL("../../src/cli/run.ts", import.meta.url));
+const BUILT_ENTRY = fileURLToPath(new URL("../../bin/palyra.js", import.meta.url));
+
+/** "built": the installed form (`bin/palyra.js` over `dist/`, as users run it; what figures are taken
+ *  from). "source": through tsx, for tests that must not depend on a build. tsx's transform names every
+ *  function with `Object.defineProperty`, which gives each closure made per connection its own
+ *  property store: a few KB per node that the installed daemon does not have. */
+export type GatewayEntry = "built" | "source";
 
 export interface GatewaySummary {
   admin_url: string;
@@ -25,6 +32,7 @@ export class FleetGateway {
   constructor(
     readonly stateRoot: string,
     readonly env: NodeJS.ProcessEnv,
+    readonly entry: GatewayEntry = "source",
   ) {}
 
   get pid(): number {
@@ -36,9 +44,7 @@ export class FleetGateway {
     const args = [
       // For diagnosis, e.g. FLEET_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
       ...(process.env.FLEET_GATEWAY_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
-      "--import",
-      "tsx",
-      CLI_ENTRY,
+      ...(this.entry === "built" ? [BUILT_ENTRY] : ["--import", "tsx", SOURCE_ENTRY]),
       "daemon",
       "--state-root",
       this.stateRoot,

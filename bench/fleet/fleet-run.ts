@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { FleetGateway } from "./fleet-gateway.js";
+import { FleetGateway, type GatewayEntry } from "./fleet-gateway.js";
 import { type FleetIdentity, now } from "./fleet-node.js";
 import type { WorkerRequest, WorkerStats } from "./load-worker.js";
 
@@ -27,6 +27,8 @@ export interface FleetOptions {
   /** Keep the gateway's state and the fleet's identities here and reuse them next time (no pairing;
    *  certificates last a day). For iterating on the gateway; fresh figures pair from scratch. */
   reuseDir?: string;
+  /** How the daemon is started (default "source"); the benchmark builds and runs the installed form. */
+  gatewayEntry?: GatewayEntry;
 }
 
 export interface FleetReport {
@@ -145,7 +147,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   };
   delete env.DBUS_SESSION_BUS_ADDRESS;
   delete env.PALYRA_STATE_ROOT;
-  const gateway = new FleetGateway(join(root, "gw"), env);
+  const gateway = new FleetGateway(join(root, "gw"), env, options.gatewayEntry);
   const errors: string[] = [];
   const workers: Worker[] = [];
   try {
