@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -45,4 +55,25 @@ test("readFileLimited refuses files over the limit before reading them", () => {
   writeFileSync(path, Buffer.alloc(100));
   assert.equal(readFileLimited(path, 100).length, 100);
   assert.throws(() => readFileLimited(path, 99), { code: "invalid_input" });
+});
+
+test("readFileLimited reads whole files of any size up to the limit, the empty one included", () => {
+  for (const size of [0, 1, 70_000, 200_000]) {
+    const path = join(root, `sized-${size}`);
+    const content = Buffer.alloc(size, size % 251);
+    writeFileSync(path, content);
+    assert.ok(readFileLimited(path, 200_000).equals(content), `size ${size}`);
+  }
+});
+
+test("readFileLimited refuses what is not a regular file: a FIFO (without blocking), a device, a symlink", () => {
+  const fifo = join(root, "fifo");
+  execFileSync("mkfifo", [fifo]);
+  assert.throws(() => readFileLimited(fifo, 100), /not a regular file/);
+  // /dev/zero reports size 0 and never ends: it must not be read at all.
+  assert.throws(() => readFileLimited("/dev/zero", 100), /not a regular file/);
+  const target = join(root, "target");
+  writeFileSync(target, "x");
+  symlinkSync(target, join(root, "link"));
+  assert.throws(() => readFileLimited(join(root, "link"), 100), { code: "ELOOP" });
 });

@@ -7,7 +7,7 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -78,13 +78,34 @@ export function ensurePrivateDirectory(path: string): void {
   if ((st.mode & 0o777) !== PRIVATE_DIR_MODE) chmodSync(path, PRIVATE_DIR_MODE);
 }
 
-/** Reads a file, refusing anything larger than `maxBytes` before reading it. */
+/**
+ * Reads a regular file, refusing anything larger than `maxBytes`. The size is checked before reading and
+ * the read itself stops one byte past the limit: a file that grows between the two, or one whose size
+ * fstat does not tell, cannot make it read more. A FIFO or device (which could block or never end) is
+ * refused, as is a symbolic link.
+ */
 export function readFileLimited(path: string, maxBytes: number): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    const size = fstatSync(fd).size;
-    if (size > maxBytes) throw new CommonError("invalid_input", `${path} is larger than ${maxBytes} bytes`);
-    return readFileSync(fd);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CommonError("invalid_input", `${path} is not a regular file`);
+    const tooLarge = () => new CommonError("invalid_input", `${path} is larger than ${maxBytes} bytes`);
+    if (st.size > maxBytes) throw tooLarge();
+    // Bounded reads up to one byte past the limit, starting with what fstat says plus one.
+    const limit = maxBytes + 1;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let want = Math.min(limit, st.size + 1);
+    while (total < limit) {
+      const chunk = Buffer.allocUnsafe(Math.min(want, limit - total));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      want = 64 * 1024;
+    }
+    if (total > maxBytes) throw tooLarge();
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }
