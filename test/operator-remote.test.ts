@@ -5,7 +5,15 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import {
+  type DaemonProcess,
+  recordedOutput,
+  runCli,
+  spawnCli,
+  startDaemon,
+  startPair,
+  testEnv,
+} from "./helpers/cli.js";
 import { mintCode, pairCliDevice, storedCredentials, waitForOutput } from "./helpers/devices.js";
 
 // Remote operators: CLI devices approved with a role administer the gateway over mutual TLS with their
@@ -291,6 +299,57 @@ test("secrets and the audit log from a laptop: operators set, reveal and delete;
   assert.equal((await as(devices.viewer.root, ["secrets", "delete", "global/remote_token"])).code, 6);
   assert.equal((await as(devices.operator.root, ["secrets", "delete", "global/remote_token"])).code, 0);
   assert.equal((await as(devices.operator.root, ["secrets", "get", "global/remote_token"])).code, 8);
+});
+
+test("demoting the operator to viewer cuts its running invoke (cancelled on the node); it still reads as a viewer", async () => {
+  const invoke = spawnCli(
+    [
+      "nodes",
+      "invoke",
+      nodeId,
+      "test.sleep",
+      "--input-json",
+      '{"ms":60000}',
+      "--timeout",
+      "90",
+      "--gateway",
+      gateway,
+      "--state-root",
+      devices.operator.root,
+    ],
+    testEnv(),
+  );
+  const ended = once(invoke, "close");
+  await waitForOutput(node.stderr, /"event":"running".*test\.sleep/);
+  const cancelled = waitForOutput(node.stderr, /"event":"cancelled".*test\.sleep/, { ms: 10_000 });
+
+  renameSync(parked, tokenPath);
+  try {
+    const demoted = await runCli(["devices", "set-role", devices.operator.id, "viewer", "--state-root", gw]);
+    assert.equal(demoted.code, 0, demoted.stderr);
+    const [code] = (await Promise.race([
+      ended,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("the invoke was not cut")), 10_000)),
+    ])) as [number];
+    assert.notEqual(code, 0, recordedOutput(invoke.stderr));
+    await cancelled;
+
+    // Back on the gateway, it has only what a viewer has: it reads, and a new invoke is refused.
+    assert.equal((await as(devices.operator.root, ["devices", "list"])).code, 0);
+    const refused = await as(devices.operator.root, ["nodes", "invoke", nodeId, "echo", "--input-json", "1"]);
+    assert.equal(refused.code, 6, refused.stderr);
+  } finally {
+    const restored = await runCli([
+      "devices",
+      "set-role",
+      devices.operator.id,
+      "operator",
+      "--state-root",
+      gw,
+    ]);
+    renameSync(tokenPath, parked);
+    assert.equal(restored.code, 0, restored.stderr);
+  }
 });
 
 test("revoking the operator device cuts its running nodes invoke, and its next command exits 3 or 6", async () => {

@@ -9,7 +9,7 @@ import { limits } from "../common/limits.js";
 import { noSpaceError } from "../common/storage-errors.js";
 import type { PairedDevice } from "../identity/device-records.js";
 import type { DeviceRegistry } from "../identity/device-registry.js";
-import { parseRole } from "../identity/device-roles.js";
+import { isDemotion, parseRole } from "../identity/device-roles.js";
 import { IdentityError } from "../identity/errors.js";
 import type { ApprovalService } from "../pairing/approvals.js";
 import type { CodeService } from "../pairing/code-service.js";
@@ -307,8 +307,14 @@ export async function handleAdminApi(
     const device = /^\/v1\/devices\/([0-9A-Z]{26})(?:\/(revoke|remove|rotate|role))?$/.exec(path);
     if (device && call.method === "POST" && device[2] === "role") {
       const body = roleBody.parse(await call.body());
+      const before = await deps.devices.get(device[1]!);
       const changed = await deps.devices.setRole(device[1]!, parseRole(body.role), actor);
       await deps.approvals.withdrawFor(changed.deviceId, actor, "its role changed");
+      // A demotion ends what the device has in flight under its old role (an invoke, say), as a
+      // revocation does: its connections close, and it comes back with only what the new role allows.
+      // Not when a device demotes itself: that would cut the answer to this very call.
+      if (isDemotion(before?.role, changed.role) && actor !== `device:${changed.deviceId}`)
+        deps.connections.close(changed.deviceId, `device role changed to ${changed.role ?? "none"}`);
       reply(200, await view(changed));
       return true;
     }

@@ -7,7 +7,7 @@ import { certificateFingerprint } from "../crypto/fingerprint.js";
 import { openGatewayStore } from "../store/gateway-store.js";
 import { deviceRefusal } from "../transport/access-policy.js";
 import { DeviceRegistry } from "./device-registry.js";
-import { assertRoleFits, parseRole, roleAllows } from "./device-roles.js";
+import { assertRoleFits, isDemotion, parseRole, roleAllows } from "./device-roles.js";
 
 test("roles: operator includes viewer; no role allows nothing; unknown roles are refused", () => {
   assert.ok(roleAllows("operator", "viewer"));
@@ -84,4 +84,14 @@ test("setRole: changes a device's role (audited with from and to), never for a n
   await assert.rejects(registry.setRole(laptop, "viewer"), /revoked/);
   await assert.rejects(registry.setRole("01JNOBODY00000000000000000", "viewer"), /no paired device/);
   store.close();
+});
+
+test("isDemotion: only a change that takes something away (to none included) is a demotion", () => {
+  assert.equal(isDemotion("operator", "viewer"), true);
+  assert.equal(isDemotion("operator", undefined), true);
+  assert.equal(isDemotion("viewer", undefined), true);
+  assert.equal(isDemotion("viewer", "operator"), false);
+  assert.equal(isDemotion(undefined, "viewer"), false);
+  assert.equal(isDemotion("operator", "operator"), false);
+  assert.equal(isDemotion(undefined, undefined), false);
 });

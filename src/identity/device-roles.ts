@@ -32,6 +32,11 @@ export function roleAllows(held: DeviceRole | undefined, required: DeviceRole): 
   return held !== undefined && RANK[held] >= RANK[required];
 }
 
+/** Whether going from `from` to `to` takes away something the device could do (to none included). */
+export function isDemotion(from: DeviceRole | undefined, to: DeviceRole | undefined): boolean {
+  return from !== undefined && (to === undefined || RANK[to] < RANK[from]);
+}
+
 /** Refuses a role for a client kind that may not hold one. */
 export function assertRoleFits(clientKind: string, role: DeviceRole | undefined): void {
   if (role !== undefined && clientKind === "node")
