@@ -63,10 +63,12 @@ import {
   GetPairingStatusResponseSchema,
 } from "../src/gen/palyra/v1/pairing_pb.js";
 import { QuicRequestSchema } from "../src/gen/palyra/v1/quic_pb.js";
+import { RecoverCertificateRequestSchema } from "../src/gen/palyra/v1/recovery_pb.js";
 import { CertificateAuthority, randomSerialHex } from "../src/identity/ca.js";
 import { caCommonName, caExtensions, keyIdentifier } from "../src/identity/certificate-profiles.js";
 import { createCsr, parseAndVerifyCsr } from "../src/identity/csr.js";
 import { type DeviceIdentity, verifyIdentitySignature } from "../src/identity/device-identity.js";
+import { recoveryMessage } from "../src/identity/recovery.js";
 import { renewalMessage } from "../src/identity/rotation.js";
 import { ECDSA_SHA256, P256_KEY_PARAMS, x509 } from "../src/identity/x509-setup.js";
 import { spakePassword } from "../src/pairing/code-service.js";
@@ -475,6 +477,17 @@ const renewalRequest = create(RenewCertificateRequestSchema, {
   identitySignature: renewalSignature,
 });
 
+// Recovery: the pin device, its certificate expired, asks for a new one a day later with a new key.
+const recoveryCsr = await fixedCsr("recovery/csr-key");
+const recoveryTimestampMs = NOW + 24 * 60 * 60 * 1000;
+const recoveryHeld = createHash("sha256")
+  .update(new X509Certificate(pin.inputs.client_cert_pem_text).raw)
+  .digest("hex");
+const recovery = recoveryMessage(renewalDevice, recoveryTimestampMs, recoveryHeld, recoveryCsr.der);
+const recoverySignature = renewalIdentity.sign(recovery);
+const recoveryTimestamp = Buffer.alloc(8);
+recoveryTimestamp.writeBigInt64BE(BigInt(recoveryTimestampMs));
+
 const helloFrame = encodeMessage(NodeMessageSchema, {
   body: { case: "hello", value: { deviceId: renewalDevice, resumeFrom: 0n, epoch: "" } },
 });
@@ -541,6 +554,41 @@ const vectors = {
       identity_signature: hex(renewalSignature),
     },
     messages: { renew_request: message(RenewCertificateRequestSchema, renewalRequest) },
+  },
+  recovery: {
+    inputs: {
+      device_id_text: renewalDevice,
+      identity_seed: pin.inputs.identity_seed,
+      csr_der: hex(recoveryCsr.der),
+      timestamp_ms: recoveryTimestampMs,
+      held_fingerprint_text: recoveryHeld,
+    },
+    derived: {
+      recovery_preimage: hex(
+        Buffer.concat([
+          Buffer.from("palyra-recovery-v1"),
+          Buffer.from(renewalDevice),
+          recoveryTimestamp,
+          Buffer.of(recoveryHeld.length),
+          Buffer.from(recoveryHeld, "ascii"),
+          createHash("sha256").update(recoveryCsr.der).digest(),
+        ]),
+      ),
+      recovery_message: hex(recovery),
+      signature: hex(recoverySignature),
+    },
+    messages: {
+      recover_request: message(
+        RecoverCertificateRequestSchema,
+        create(RecoverCertificateRequestSchema, {
+          deviceId: renewalDevice,
+          csrDer: recoveryCsr.der,
+          timestampMs: BigInt(recoveryTimestampMs),
+          heldFingerprint: recoveryHeld,
+          signature: recoverySignature,
+        }),
+      ),
+    },
   },
   quic: {
     alpn_text: "palyra-quic-v1",

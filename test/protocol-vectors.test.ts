@@ -43,9 +43,11 @@ import {
   GetPairingStatusResponseSchema,
 } from "../src/gen/palyra/v1/pairing_pb.js";
 import { QuicRequestSchema, QuicResponseSchema } from "../src/gen/palyra/v1/quic_pb.js";
+import { RecoverCertificateRequestSchema } from "../src/gen/palyra/v1/recovery_pb.js";
 import { deviceUri } from "../src/identity/certificate-profiles.js";
 import { parseAndVerifyCsr } from "../src/identity/csr.js";
 import { isValidIdentityKey, verifyIdentitySignature } from "../src/identity/device-identity.js";
+import { recoveryMessage } from "../src/identity/recovery.js";
 import { certificateDeviceId, renewalMessage } from "../src/identity/rotation.js";
 import { verifyIssuedBy } from "../src/identity/verify-chain.js";
 import { spakePassword } from "../src/pairing/code-service.js";
@@ -82,6 +84,7 @@ interface Vectors {
   pin_pairing: Flow;
   qr_pairing: Flow;
   renewal: Flow;
+  recovery: Flow;
   quic: Record<string, string | number>;
 }
 
@@ -476,6 +479,40 @@ test("qr_pairing: the URI's grammar, its CA pin, and the secret's bytes as they 
   assert.equal(flow.inputs.secret_text, qr.s_text);
 });
 
+test("recovery: the signed message and the RecoverCertificate request", async () => {
+  const r = vectors.recovery;
+  const deviceId = text(r.inputs.device_id_text);
+  const csr = bytes(r.inputs.csr_der);
+  await parseAndVerifyCsr(csr);
+  const timestampMs = num(r.inputs.timestamp_ms);
+  const held = text(r.inputs.held_fingerprint_text);
+  // The fingerprint is of the certificate the pin device was issued (lowercase hex SHA-256 of its DER).
+  const issued = new X509Certificate(text(vectors.pin_pairing.inputs.client_cert_pem_text));
+  assert.equal(held, createHash("sha256").update(issued.raw).digest("hex"));
+  const ts = Buffer.alloc(8);
+  ts.writeBigInt64BE(BigInt(timestampMs));
+  const preimage = Buffer.concat([
+    Buffer.from("palyra-recovery-v1"),
+    Buffer.from(deviceId),
+    ts,
+    Buffer.of(held.length),
+    Buffer.from(held, "ascii"),
+    createHash("sha256").update(csr).digest(),
+  ]);
+  assert.equal(hex(preimage), r.derived.recovery_preimage);
+  assert.equal(hex(createHash("sha256").update(preimage).digest()), r.derived.recovery_message);
+  assert.equal(hex(recoveryMessage(deviceId, timestampMs, held, csr)), r.derived.recovery_message);
+  const identity = await identityFromSeed(deviceId, bytes(r.inputs.identity_seed));
+  assert.equal(hex(identity.sign(bytes(r.derived.recovery_message))), r.derived.signature);
+  checkMessage(r, "recover_request", RecoverCertificateRequestSchema, {
+    deviceId,
+    csrDer: csr,
+    timestampMs: BigInt(timestampMs),
+    heldFingerprint: held,
+    signature: bytes(r.derived.signature),
+  });
+});
+
 test("renewal: the signed message and the RenewCertificate request", async () => {
   const r = vectors.renewal;
   const deviceId = text(r.inputs.device_id_text);
@@ -600,6 +637,11 @@ test("nothing in the file goes unchecked: the derived values are exactly those r
     "identity_signature",
     "renewal_message",
     "renewal_preimage",
+  ]);
+  assert.deepEqual(Object.keys(vectors.recovery.derived).sort(), [
+    "recovery_message",
+    "recovery_preimage",
+    "signature",
   ]);
   assert.deepEqual(Object.keys(vectors.quic).sort(), [
     "alpn_text",
