@@ -40,6 +40,26 @@ async function pairCli(name: string, role?: string): Promise<{ root: string; id:
 const as = (deviceRoot: string, args: string[]) =>
   runCli([...args, "--gateway", gateway, "--state-root", deviceRoot]);
 
+/** The operator starts a 60 s `test.sleep` on the node (to be cut while it runs). */
+const startLongInvoke = () =>
+  spawnCli(
+    [
+      "nodes",
+      "invoke",
+      nodeId,
+      "test.sleep",
+      "--input-json",
+      '{"ms":60000}',
+      "--timeout",
+      "90",
+      "--gateway",
+      gateway,
+      "--state-root",
+      devices.operator.root,
+    ],
+    testEnv(),
+  );
+
 before(async () => {
   daemon = await startDaemon(gw);
   gateway = daemon.summary.node_address;
@@ -302,23 +322,7 @@ test("secrets and the audit log from a laptop: operators set, reveal and delete;
 });
 
 test("demoting the operator to viewer cuts its running invoke (cancelled on the node); it still reads as a viewer", async () => {
-  const invoke = spawnCli(
-    [
-      "nodes",
-      "invoke",
-      nodeId,
-      "test.sleep",
-      "--input-json",
-      '{"ms":60000}',
-      "--timeout",
-      "90",
-      "--gateway",
-      gateway,
-      "--state-root",
-      devices.operator.root,
-    ],
-    testEnv(),
-  );
+  const invoke = startLongInvoke();
   const ended = once(invoke, "close");
   await waitForOutput(node.stderr, /"event":"running".*test\.sleep/);
   const cancelled = waitForOutput(node.stderr, /"event":"cancelled".*test\.sleep/, { ms: 10_000 });
@@ -353,23 +357,7 @@ test("demoting the operator to viewer cuts its running invoke (cancelled on the 
 });
 
 test("revoking the operator device cuts its running nodes invoke, and its next command exits 3 or 6", async () => {
-  const invoke = spawnCli(
-    [
-      "nodes",
-      "invoke",
-      nodeId,
-      "test.sleep",
-      "--input-json",
-      '{"ms":60000}',
-      "--timeout",
-      "90",
-      "--gateway",
-      gateway,
-      "--state-root",
-      devices.operator.root,
-    ],
-    testEnv(),
-  );
+  const invoke = startLongInvoke();
   let stderr = "";
   invoke.stderr.on("data", (d: Buffer) => {
     stderr += d;
