@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import pgDriver from "pg";
 import { systemClock } from "../src/common/clock.js";
 import { systemRandom } from "../src/common/random.js";
@@ -15,6 +16,8 @@ import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv }
 import { clusterReaches } from "./helpers/cluster.js";
 import { mintCode, pairCliDevice, waitForOutput } from "./helpers/devices.js";
 import { type PgServer, startPostgres } from "./helpers/postgres-server.js";
+
+const SLOW_CAPABILITIES = fileURLToPath(new URL("./fixtures/slow-capabilities.mjs", import.meta.url));
 
 /**
  * Several gateways on one real PostgreSQL server (Debian's, started for this file): one CA for all,
@@ -48,6 +51,14 @@ async function adminGet(daemon: DaemonProcess, path: string) {
     headers: { authorization: `Bearer ${token}` },
   });
   return (await res.json()) as { nodes: { device_id: string; presence: string }[] };
+}
+
+async function adminGetAny(daemon: DaemonProcess, path: string) {
+  const token = readFileSync(join(daemon.summary.state_root, "admin.token"), "utf8").trim();
+  const res = await fetch(new URL(path, daemon.summary.admin_url), {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return (await res.json()) as Record<string, unknown>;
 }
 
 async function adminPost(daemon: DaemonProcess, path: string, body: unknown) {
@@ -157,7 +168,7 @@ test("two gateways approving the same request at the same instant: one approval,
     assert.equal(devices.filter((d) => d.device_id === deviceId).length, 1, "one device row");
 });
 
-test("a node on gateway A: online and invoked through gateway B; then revoking through B cuts it on A at once", async () => {
+test("a node on gateway A: online and invoked through gateway B; a caller on B that goes away cancels its call on A's node; then revoking through B cuts it on A at once", async () => {
   const [a, b] = gateways;
   const code = await mintCode(gatewayRoot("a"));
   const node = spawnCli(
@@ -170,6 +181,8 @@ test("a node on gateway A: online and invoked through gateway B; then revoking t
       a!.summary.node_address,
       "--code",
       code.typed!,
+      "--capability-module",
+      SLOW_CAPABILITIES,
       "--state-root",
       join(root, "node-revoked"),
     ],
@@ -195,6 +208,34 @@ test("a node on gateway A: online and invoked through gateway B; then revoking t
   assert.deepEqual(invoked.body.output, { hi: "from B" });
   const unknown = await adminPost(b!, `/v1/nodes/${deviceId}/invoke`, { capability: "nope" });
   assert.equal(unknown.status, 404);
+
+  // A long call through B whose HTTP caller hangs up: B ends the row, A hears of it and tells the node.
+  const token = readFileSync(join(b!.summary.state_root, "admin.token"), "utf8").trim();
+  const hangUp = new AbortController();
+  const started = waitForOutput(node.stderr, /"event":"running","detail":"([0-9A-Z]{26}) test\.sleep"/, {
+    exited,
+  });
+  const call = fetch(new URL(`/v1/nodes/${deviceId}/invoke`, b!.summary.admin_url), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ capability: "test.sleep", input: { ms: 60_000 }, timeout_seconds: 90 }),
+    signal: hangUp.signal,
+  }).catch((err: Error) => err);
+  const sleeping = (await started)[1]!;
+  const cancelled = waitForOutput(node.stderr, new RegExp(`"event":"cancelled","detail":"${sleeping}`), {
+    exited,
+    ms: 10_000,
+  });
+  hangUp.abort();
+  assert.ok((await call) instanceof Error);
+  await cancelled;
+  await clusterReaches(async () => {
+    const detail = await adminGetAny(a!, `/v1/nodes/${deviceId}`);
+    const row = (detail.recent_requests as { request_id: string; state: string }[]).find(
+      (r) => r.request_id === sleeping,
+    );
+    return row?.state === "cancelled";
+  });
 
   const cutOnA = waitForOutput(a!.child.stderr, /cut a device changed on another gateway/, { exited });
   const revoked = await adminPost(b!, `/v1/devices/${deviceId}/revoke`, { reason: "stolen laptop" });

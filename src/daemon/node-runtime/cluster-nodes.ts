@@ -99,9 +99,10 @@ export class ClusterNodes implements RemoteNodes {
       .catch((err: Error) => this.#logger.warn({ device_id: deviceId, err: err.message }, "release failed"));
   }
 
-  async invoke(record: CapabilityRequestRecord): Promise<CapabilityRequestRecord> {
+  async invoke(record: CapabilityRequestRecord, signal?: AbortSignal): Promise<CapabilityRequestRecord> {
     const id = record.requestId;
     let check = () => {};
+    let finish = (_: Partial<CapabilityRequestRecord>) => {};
     const outcome = new Promise<CapabilityRequestRecord>((resolve) => {
       let done = false;
       check = () => {
@@ -116,15 +117,17 @@ export class ClusterNodes implements RemoteNodes {
           (err: Error) => this.#logger.warn({ request_id: id, err: err.message }, "reading a call failed"),
         );
       };
+      // Ends the call from this side; a row already terminal stays as it is (updateRequest refuses).
+      // The holder hears of it by the row's NOTIFY and tells the node to stop.
+      finish = (end) => {
+        this.#nodes
+          .updateRequest({ ...record, ...end, finishedAt: this.#clock.now() })
+          .finally(check)
+          .catch(() => undefined);
+      };
       // The holder's deadline timer goes first; this one ends a call whose holder went quiet.
       const timer = setTimeout(
-        () => {
-          const now = this.#clock.now();
-          this.#nodes
-            .updateRequest({ ...record, state: "timed_out", finishedAt: now, error: "deadline exceeded" })
-            .finally(check)
-            .catch(() => undefined);
-        },
+        () => finish({ state: "timed_out", error: "deadline exceeded" }),
         Math.max(0, record.deadlineAt - this.#clock.now()) + limits.clusterResultGraceMs,
       );
     });
@@ -136,6 +139,13 @@ export class ClusterNodes implements RemoteNodes {
       throw err;
     }
     check(); // the holder may have answered before this gateway listened for it
+    // Listened for once the row exists, so a cancel cannot land before the call it cancels.
+    if (signal) {
+      const onAbort = () => finish({ state: "cancelled", error: "the caller went away" });
+      signal.addEventListener("abort", onAbort, { once: true });
+      void outcome.then(() => signal.removeEventListener("abort", onAbort));
+      if (signal.aborted) onAbort();
+    }
     return outcome;
   }
 

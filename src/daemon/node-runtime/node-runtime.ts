@@ -74,8 +74,9 @@ export type Presence = "online" | "stale" | "offline";
 export interface RemoteNodes {
   /** The other live gateway holding the node's session, if one does. */
   holder(deviceId: string): string | undefined;
-  /** Stores the call for the holder and resolves with it once terminal. */
-  invoke(record: CapabilityRequestRecord): Promise<CapabilityRequestRecord>;
+  /** Stores the call for the holder and resolves with it once terminal. An aborted `signal` (the
+   *  caller went away) cancels it; the holder then tells the node to stop. */
+  invoke(record: CapabilityRequestRecord, signal?: AbortSignal): Promise<CapabilityRequestRecord>;
   /** A session attached here, or its last one here ended. */
   attached(deviceId: string): void;
   detached(deviceId: string): void;
@@ -324,7 +325,10 @@ export class NodeRuntime {
     if (!session) {
       const holder = this.#remote?.holder(deviceId);
       if (!holder) throw new NodeRuntimeError("node_offline", `node ${deviceId} is not connected`);
-      return this.#invokeElsewhere(holder, deviceId, capability, inputJson, maxPayloadBytes, timeoutMs);
+      return this.#invokeElsewhere(holder, deviceId, capability, inputJson, maxPayloadBytes, {
+        timeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     }
     const carried = session.sink.maxPayloadBytes ?? limits.invokeMaxPayloadBytes;
     if (Buffer.byteLength(inputJson) > carried)
@@ -404,23 +408,26 @@ export class NodeRuntime {
     capability: string,
     inputJson: string,
     maxPayloadBytes: number,
-    timeoutMs: number,
+    options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CapabilityRequestRecord> {
     const node = await this.#repo.node(deviceId);
     if (!node?.capabilities.some((c) => c.name === capability))
       throw new NodeRuntimeError("capability_unknown", `node ${deviceId} does not offer ${capability}`);
     const now = this.#clock.now();
-    return this.#remote!.invoke({
-      requestId: newId(this.#clock, this.#random),
-      deviceId,
-      capability,
-      inputJson,
-      maxPayloadBytes,
-      state: "queued",
-      createdAt: now,
-      deadlineAt: now + timeoutMs,
-      gatewayId: holder,
-    });
+    return this.#remote!.invoke(
+      {
+        requestId: newId(this.#clock, this.#random),
+        deviceId,
+        capability,
+        inputJson,
+        maxPayloadBytes,
+        state: "queued",
+        createdAt: now,
+        deadlineAt: now + options.timeoutMs,
+        gatewayId: holder,
+      },
+      options.signal,
+    );
   }
 
   /**
