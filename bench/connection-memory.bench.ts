@@ -69,7 +69,9 @@ async function measureMode(mode: Mode, count: number): Promise<number> {
     const target = { host: "127.0.0.1", port: ready.port, caPem: ready.caPem };
     for (let i = 0; i < count; i += 50) {
       const batch = ready.identities.slice(i, i + 50);
-      await Promise.all(batch.map(async (identity) => closers.push(await open(mode, identity, target))));
+      await Promise.all(
+        batch.map(async (identity) => closers.push(await within(open(mode, identity, target), mode))),
+      );
       process.stderr.write(`connection-memory: ${mode} ${Math.min(i + 50, count)}/${count}\r`);
     }
     const full = (await measure(child)) as Memory;
@@ -118,6 +120,15 @@ async function open(mode: Mode, identity: FleetIdentity, target: Target): Promis
   stream.write(frame(new Uint8Array(8)));
   await once(stream, "response");
   return () => session.destroy();
+}
+
+/** A connection that does not come up within 30 s fails the run instead of hanging it. */
+function within<T>(promise: Promise<T>, mode: Mode): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${mode}: a connection was not up within 30 s`)), 30_000);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function next(child: ChildProcess, type: string): Promise<unknown> {
