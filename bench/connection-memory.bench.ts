@@ -3,6 +3,7 @@ import { once } from "node:events";
 import * as http2 from "node:http2";
 import * as tls from "node:tls";
 import { fileURLToPath } from "node:url";
+import { withTimeout } from "../src/common/timeout.js";
 import { type FleetIdentity, FleetNode } from "./fleet/fleet-node.js";
 import { frame } from "./fleet/grpc-h2.js";
 import type { BenchResult } from "./harness.js";
@@ -70,7 +71,16 @@ async function measureMode(mode: Mode, count: number): Promise<number> {
     for (let i = 0; i < count; i += 50) {
       const batch = ready.identities.slice(i, i + 50);
       await Promise.all(
-        batch.map(async (identity) => closers.push(await within(open(mode, identity, target), mode))),
+        batch.map(async (identity) =>
+          closers.push(
+            // A connection that does not come up fails the run instead of hanging it.
+            await withTimeout(
+              open(mode, identity, target),
+              30_000,
+              () => new Error(`${mode}: a connection was not up within 30 s`),
+            ),
+          ),
+        ),
       );
       process.stderr.write(`connection-memory: ${mode} ${Math.min(i + 50, count)}/${count}\r`);
     }
@@ -120,15 +130,6 @@ async function open(mode: Mode, identity: FleetIdentity, target: Target): Promis
   stream.write(frame(new Uint8Array(8)));
   await once(stream, "response");
   return () => session.destroy();
-}
-
-/** A connection that does not come up within 30 s fails the run instead of hanging it. */
-function within<T>(promise: Promise<T>, mode: Mode): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${mode}: a connection was not up within 30 s`)), 30_000);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function next(child: ChildProcess, type: string): Promise<unknown> {

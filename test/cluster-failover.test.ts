@@ -2,17 +2,15 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { spawnCli, startPair } from "./helpers/cli.js";
+import { startPair } from "./helpers/cli.js";
 import { type Cluster, clusterReaches, startCluster } from "./helpers/cluster.js";
-import { waitForOutput } from "./helpers/devices.js";
+import { spawnTestNode, waitForOutput } from "./helpers/devices.js";
 
 /**
  * A gateway SIGKILLed under a node and a call in flight: the node moves to the next gateway in its
  * `--gateway` list by itself, the call fails with node_disconnected once the others reap the dead
  * gateway, and nothing is left unfinished; what was acknowledged before the kill is still there.
  */
-const SLOW_CAPABILITIES = fileURLToPath(new URL("./fixtures/slow-capabilities.mjs", import.meta.url));
 let cluster: Cluster;
 
 before(async () => {
@@ -28,21 +26,10 @@ test("SIGKILL of the gateway a node is on: the node is online on another within 
   const a = cluster.gateways.get("a")!;
   const b = cluster.gateways.get("b")!;
   const minted = await cluster.admin("a", "POST", "/v1/pairing/codes", { method: "pin" });
-  const node = spawnCli(
-    [
-      "node",
-      "run",
-      "--mediation",
-      "deny",
-      "--gateway",
-      `${a.summary.node_address},${b.summary.node_address}`,
-      "--code",
-      minted.body.typed,
-      "--capability-module",
-      SLOW_CAPABILITIES,
-      "--state-root",
-      join(cluster.root, "node"),
-    ],
+  const node = spawnTestNode(
+    `${a.summary.node_address},${b.summary.node_address}`,
+    minted.body.typed,
+    join(cluster.root, "node"),
     cluster.env,
   );
   const exited = once(node, "close");

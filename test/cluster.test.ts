@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import pgDriver from "pg";
 import { systemClock } from "../src/common/clock.js";
 import { systemRandom } from "../src/common/random.js";
@@ -12,12 +11,10 @@ import { DeviceIdentity } from "../src/identity/device-identity.js";
 import { DevicePairingClient } from "../src/pairing/device-client.js";
 import { parseQrUri } from "../src/pairing/qr-uri.js";
 import { GrpcPairingTransport } from "../src/transport/grpc/pairing-client.js";
-import { type DaemonProcess, runCli, spawnCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
+import { type DaemonProcess, runCli, startDaemon, startPair, testEnv } from "./helpers/cli.js";
 import { clusterReaches } from "./helpers/cluster.js";
-import { mintCode, pairCliDevice, waitForOutput } from "./helpers/devices.js";
+import { mintCode, pairCliDevice, spawnTestNode, waitForOutput } from "./helpers/devices.js";
 import { type PgServer, startPostgres } from "./helpers/postgres-server.js";
-
-const SLOW_CAPABILITIES = fileURLToPath(new URL("./fixtures/slow-capabilities.mjs", import.meta.url));
 
 /**
  * Several gateways on one real PostgreSQL server (Debian's, started for this file): one CA for all,
@@ -171,23 +168,7 @@ test("two gateways approving the same request at the same instant: one approval,
 test("a node on gateway A: online and invoked through gateway B; a caller on B that goes away cancels its call on A's node; then revoking through B cuts it on A at once", async () => {
   const [a, b] = gateways;
   const code = await mintCode(gatewayRoot("a"));
-  const node = spawnCli(
-    [
-      "node",
-      "run",
-      "--mediation",
-      "deny",
-      "--gateway",
-      a!.summary.node_address,
-      "--code",
-      code.typed!,
-      "--capability-module",
-      SLOW_CAPABILITIES,
-      "--state-root",
-      join(root, "node-revoked"),
-    ],
-    env,
-  );
+  const node = spawnTestNode(a!.summary.node_address, code.typed!, join(root, "node-revoked"), env);
   const exited = once(node, "close");
   const requestId = (await waitForOutput(node.stdout, /request id\s+([0-9A-Z]{26})/, { exited }))[1]!;
   const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/, { exited });

@@ -4,11 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { type DaemonProcess, runCli, spawnCli, startDaemon, testEnv } from "./helpers/cli.js";
-import { mintCode, waitForOutput } from "./helpers/devices.js";
+import { type DaemonProcess, runCli, startDaemon } from "./helpers/cli.js";
+import { mintCode, spawnTestNode, waitForOutput } from "./helpers/devices.js";
 
-const SLOW_CAPABILITIES = fileURLToPath(new URL("./fixtures/slow-capabilities.mjs", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "palyra-nodehost-"));
 const gatewayRoot = join(root, "gateway");
 let daemon: DaemonProcess;
@@ -23,23 +21,7 @@ after(async () => {
 test("palyra node run: pairs by PIN, connects, serves echo / system.* and refuses file URLs; SIGTERM exits 0", async () => {
   const code = await mintCode(gatewayRoot);
   const nodeAddress = daemon.summary.node_address;
-  const child = spawnCli(
-    [
-      "node",
-      "run",
-      "--gateway",
-      nodeAddress,
-      "--code",
-      code.typed!,
-      "--mediation",
-      "deny",
-      "--capability-module",
-      SLOW_CAPABILITIES,
-      "--state-root",
-      join(root, "node"),
-    ],
-    testEnv(),
-  );
+  const child = spawnTestNode(nodeAddress, code.typed!, join(root, "node"));
   const exited = once(child, "close");
   after(() => {
     if (child.exitCode === null) child.kill("SIGKILL");

@@ -14,12 +14,17 @@ import {
   startPair,
   testEnv,
 } from "./helpers/cli.js";
-import { mintCode, pairCliDevice, storedCredentials, waitForOutput } from "./helpers/devices.js";
+import {
+  mintCode,
+  pairCliDevice,
+  spawnTestNode,
+  storedCredentials,
+  waitForOutput,
+} from "./helpers/devices.js";
 
 // Remote operators: CLI devices approved with a role administer the gateway over mutual TLS with their
 // own certificates, with the admin token moved out of the way.
 
-const SLOW_CAPABILITIES = join(import.meta.dirname, "fixtures", "slow-capabilities.mjs");
 const root = mkdtempSync(join(tmpdir(), "palyra-operator-"));
 const gw = join(root, "gateway");
 const tokenPath = join(gw, "admin.token");
@@ -39,6 +44,17 @@ async function pairCli(name: string, role?: string): Promise<{ root: string; id:
 /** Runs an operator command as the device in `deviceRoot`, against the gateway's node port. */
 const as = (deviceRoot: string, args: string[]) =>
   runCli([...args, "--gateway", gateway, "--state-root", deviceRoot]);
+
+/** The operator mints a code for a CLI device, and a new laptop in `dir` begins pairing with it. */
+async function laptopBegins(dir: string) {
+  const minted = await as(devices.operator.root, ["pairing", "code", "--client-kind", "cli", "--json"]);
+  assert.equal(minted.code, 0, minted.stderr);
+  const pair = startPair(
+    ["--gateway", gateway, "--code", JSON.parse(minted.stdout).typed, "--client-kind", "cli"],
+    join(root, dir),
+  );
+  return { pair, requestId: await pair.requestId };
+}
 
 /** The operator starts a 60 s `test.sleep` on the node (to be cut while it runs). */
 const startLongInvoke = () =>
@@ -68,23 +84,7 @@ before(async () => {
   devices.plain = await pairCli("laptop-plain");
 
   const code = await mintCode(gw);
-  node = spawnCli(
-    [
-      "node",
-      "run",
-      "--gateway",
-      gateway,
-      "--code",
-      code.typed!,
-      "--mediation",
-      "deny",
-      "--capability-module",
-      SLOW_CAPABILITIES,
-      "--state-root",
-      join(root, "node"),
-    ],
-    testEnv(),
-  );
+  node = spawnTestNode(gateway, code.typed!, join(root, "node"));
   const requestId = (await waitForOutput(node.stdout, /request id\s+([0-9A-Z]{26})/))[1]!;
   const connected = waitForOutput(node.stderr, /"event":"connected"/);
   const running = waitForOutput(node.stdout, /node ([0-9A-Z]{26}) running/);
@@ -126,13 +126,7 @@ test("an operator device lists devices and approves another device's pairing, wi
   assert.equal(roleOf(nodeId), null);
 
   // A new laptop pairs; the operator mints its code, sees the request with its comparison code, approves.
-  const minted = await as(devices.operator.root, ["pairing", "code", "--client-kind", "cli", "--json"]);
-  assert.equal(minted.code, 0, minted.stderr);
-  const pair = startPair(
-    ["--gateway", gateway, "--code", JSON.parse(minted.stdout).typed, "--client-kind", "cli"],
-    join(root, "laptop-new"),
-  );
-  const requestId = await pair.requestId;
+  const { pair, requestId } = await laptopBegins("laptop-new");
   const pending = await as(devices.operator.root, ["pairing", "list", "--json"]);
   assert.equal(pending.code, 0, pending.stderr);
   const request = (
@@ -167,13 +161,7 @@ test("an operator device lists devices and approves another device's pairing, wi
 });
 
 test("a viewer lists but cannot approve (exit 6); a device without a role can do neither (exit 6)", async () => {
-  const code = await as(devices.operator.root, ["pairing", "code", "--client-kind", "cli", "--json"]);
-  assert.equal(code.code, 0, code.stderr);
-  const pair = startPair(
-    ["--gateway", gateway, "--code", JSON.parse(code.stdout).typed, "--client-kind", "cli"],
-    join(root, "laptop-undecided"),
-  );
-  const requestId = await pair.requestId;
+  const { pair, requestId } = await laptopBegins("laptop-undecided");
 
   const viewerList = await as(devices.viewer.root, ["devices", "list", "--json"]);
   assert.equal(viewerList.code, 0, viewerList.stderr);

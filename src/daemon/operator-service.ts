@@ -1,3 +1,4 @@
+import { onAbortUntil } from "../common/abort.js";
 import { isCanonicalId } from "../common/ids.js";
 import { OperatorService } from "../gen/palyra/v1/operator_pb.js";
 import type { AccessPolicy } from "../transport/access-policy.js";
@@ -121,12 +122,9 @@ export function registerOperatorService(server: NodePortServer, deps: OperatorSe
       `device:${ctx.peer.deviceId}`,
     );
     // Revoking the caller closes its connection; a long call (an invoke) ends with it.
-    const cut = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(new RpcError(RpcStatus.CANCELLED, "the call ended"));
-      if (ctx.signal.aborted) onAbort();
-      else ctx.signal.addEventListener("abort", onAbort, { once: true });
-      handled.finally(() => ctx.signal.removeEventListener("abort", onAbort)).catch(() => undefined);
-    });
+    const cut = new Promise<never>((_, reject) =>
+      onAbortUntil(ctx.signal, handled, () => reject(new RpcError(RpcStatus.CANCELLED, "the call ended"))),
+    );
     await Promise.race([handled, cut]);
     if (!answer) throw new RpcError(RpcStatus.INTERNAL, "the operation gave no answer");
     const { status, body } = answer;

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DeviceIdentity } from "../../src/identity/device-identity.js";
 import { openFilesystemSecretStore } from "../../src/identity/filesystem-secret-store.js";
 import { type DeviceCredentials, loadDeviceCredentials } from "../../src/pairing/device-store.js";
-import { recordedOutput, runCli, startPair, testEnv } from "./cli.js";
+import { recordedOutput, runCli, spawnCli, startPair, testEnv } from "./cli.js";
 
 /** Mints a pairing code through the CLI (`pairing code --json`) and returns its JSON. */
 export async function mintCode(
@@ -52,6 +53,32 @@ export async function pairNodeViaCli(
   } finally {
     store.close();
   }
+}
+
+const SLOW_CAPABILITIES = fileURLToPath(new URL("../fixtures/slow-capabilities.mjs", import.meta.url));
+
+/**
+ * `palyra node run` pairing with `code` through `gateway` (one address, or a failover list), local
+ * consent denied, serving the test capabilities of test/fixtures/slow-capabilities.mjs (`test.sleep`).
+ */
+export function spawnTestNode(gateway: string, code: string, stateRoot: string, env = testEnv()) {
+  return spawnCli(
+    [
+      "node",
+      "run",
+      "--gateway",
+      gateway,
+      "--code",
+      code,
+      "--mediation",
+      "deny",
+      "--capability-module",
+      SLOW_CAPABILITIES,
+      "--state-root",
+      stateRoot,
+    ],
+    env,
+  );
 }
 
 /**

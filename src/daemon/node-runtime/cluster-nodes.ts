@@ -1,3 +1,4 @@
+import { onAbortUntil } from "../../common/abort.js";
 import type { Clock } from "../../common/clock.js";
 import { limits } from "../../common/limits.js";
 import type { NodeRepository, PresenceRepository, StoreSignals } from "../../store/ports.js";
@@ -140,12 +141,7 @@ export class ClusterNodes implements RemoteNodes {
     }
     check(); // the holder may have answered before this gateway listened for it
     // Listened for once the row exists, so a cancel cannot land before the call it cancels.
-    if (signal) {
-      const onAbort = () => finish({ state: "cancelled", error: "the caller went away" });
-      signal.addEventListener("abort", onAbort, { once: true });
-      void outcome.then(() => signal.removeEventListener("abort", onAbort));
-      if (signal.aborted) onAbort();
-    }
+    onAbortUntil(signal, outcome, () => finish({ state: "cancelled", error: "the caller went away" }));
     return outcome;
   }
 

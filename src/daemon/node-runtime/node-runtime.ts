@@ -1,3 +1,4 @@
+import { onAbortUntil } from "../../common/abort.js";
 import type { Clock } from "../../common/clock.js";
 import { newId } from "../../common/ids.js";
 import { limits } from "../../common/limits.js";
@@ -367,13 +368,7 @@ export class NodeRuntime {
       flight.settle = resolve;
     });
     this.#inFlight.set(record.requestId, flight);
-    const signal = options.signal;
-    if (signal) {
-      const onAbort = () => this.#cancel(record.requestId, "the caller went away");
-      signal.addEventListener("abort", onAbort, { once: true });
-      void settled.then(() => signal.removeEventListener("abort", onAbort));
-      if (signal.aborted) onAbort();
-    }
+    onAbortUntil(options.signal, settled, () => this.#cancel(record.requestId, "the caller went away"));
     flight.write = this.#repo.createRequest(record);
     return flight.write.then(
       () => {
